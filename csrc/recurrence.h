@@ -1,0 +1,35 @@
+// The sequential part of one RNN layer in one direction, one implementation per
+// device. Everything parallel over time (the input projection, the weight
+// gradients) lives in rnn_layer.cpp and is shared by all devices.
+//
+// Shapes: T steps, B sequences, H hidden units; all tensors contiguous and of
+// one dtype. "Processing order" runs t = 0..T-1, or T-1..0 when `reverse`.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/Optional.h>
+
+#include "activation.h"
+
+namespace rnn_fused {
+
+// out [T,B,H]: on entry the input projection plus both biases for every step;
+// on exit h_t. Each step adds h_prev W_hhᵀ, applies the activation, and carries
+// mask[t]·h_t + (1 − mask[t])·reset into the next step.
+void forward_recurrence_cpu(const at::Tensor& out, const at::Tensor& w_hh,
+                            const at::Tensor& hx,
+                            const c10::optional<at::Tensor>& mask,
+                            const c10::optional<at::Tensor>& reset,
+                            Activation act, bool reverse);
+
+// Backward through time. Writes grad_pre [T,B,H], the gradient of the
+// pre-activations, and grad_reset [B,H], the gradient reaching the reset state
+// (left untouched without a mask).
+void backward_recurrence_cpu(const at::Tensor& grad_pre,
+                             const at::Tensor& grad_reset,
+                             const at::Tensor& grad_out, const at::Tensor& out,
+                             const at::Tensor& w_hh,
+                             const c10::optional<at::Tensor>& mask,
+                             Activation act, bool reverse);
+
+}  // namespace rnn_fused

@@ -1,0 +1,61 @@
+#include "rnn_checks.h"
+
+#include <c10/util/Exception.h>
+
+namespace rnn_fused {
+
+void check_like_input(const at::Tensor& t, const char* name, const at::Tensor& input,
+                      at::IntArrayRef sizes) {
+  TORCH_CHECK(t.device() == input.device(), "rnn_fused: expected ", name,
+              " on device ", input.device(), " (the input's), got ", t.device());
+  TORCH_CHECK_TYPE(t.scalar_type() == input.scalar_type(), "rnn_fused: expected ", name,
+                   " of dtype ", input.scalar_type(), " (the input's), got ",
+                   t.scalar_type());
+  TORCH_CHECK_VALUE(t.sizes() == sizes, "rnn_fused: expected ", name, " of shape ",
+                    sizes, ", got ", t.sizes());
+}
+
+LayerSizes check_layer_inputs(const at::Tensor& input, const at::Tensor& weight_ih,
+                              const at::Tensor& weight_hh,
+                              const c10::optional<at::Tensor>& bias_ih,
+                              const c10::optional<at::Tensor>& bias_hh,
+                              const at::Tensor& hx,
+                              const c10::optional<at::Tensor>& mask,
+                              const c10::optional<at::Tensor>& reset_state) {
+  TORCH_CHECK_VALUE(input.dim() == 3,
+                    "rnn_fused: expected input of shape [T, B, input_size], got ",
+                    input.sizes());
+  const auto dtype = input.scalar_type();
+  if (input.is_cpu()) {
+    TORCH_CHECK_TYPE(dtype == at::kFloat || dtype == at::kDouble,
+                     "rnn_fused: on CPU the input must be float32 or float64, got ",
+                     dtype);
+  } else {
+    TORCH_CHECK(false, "rnn_fused: no kernels for device ", input.device());
+  }
+  const LayerSizes n{input.size(0), input.size(1), input.size(2), weight_hh.size(0)};
+  TORCH_CHECK_VALUE(n.steps >= 1, "rnn_fused: expected at least one time step, got input of shape ",
+                    input.sizes());
+  TORCH_CHECK_VALUE(weight_hh.dim() == 2, "rnn_fused: expected weight_hh of shape [H, H], got ",
+                    weight_hh.sizes());
+  check_like_input(weight_hh, "weight_hh", input, {n.hidden_size, n.hidden_size});
+  check_like_input(weight_ih, "weight_ih", input, {n.hidden_size, n.input_size});
+  TORCH_CHECK_VALUE(bias_ih.has_value() == bias_hh.has_value(),
+                    "rnn_fused: bias_ih and bias_hh must be given together");
+  if (bias_ih.has_value()) {
+    check_like_input(*bias_ih, "bias_ih", input, {n.hidden_size});
+    check_like_input(*bias_hh, "bias_hh", input, {n.hidden_size});
+  }
+  check_like_input(hx, "hx", input, {n.batch, n.hidden_size});
+  if (mask.has_value()) {
+    check_like_input(*mask, "mask", input, {n.steps, n.batch});
+    TORCH_CHECK_VALUE(reset_state.has_value(),
+                      "rnn_fused: a mask needs a reset_state of shape [B, H]");
+  }
+  if (reset_state.has_value()) {
+    check_like_input(*reset_state, "reset_state", input, {n.batch, n.hidden_size});
+  }
+  return n;
+}
+
+}  // namespace rnn_fused

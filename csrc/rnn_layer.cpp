@@ -1,0 +1,90 @@
+// The rnn_fused ops for one layer in one direction. The parts that are parallel
+// over time (the input projection before the loop, the weight gradients after
+// it) are large matrix products done here once per call; the sequential part is
+// the device's recurrence kernel.
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include "recurrence.h"
+#include "rnn_checks.h"
+
+namespace rnn_fused {
+namespace {
+
+c10::optional<at::Tensor> contiguous(const c10::optional<at::Tensor>& t) {
+  if (!t.has_value()) return c10::nullopt;
+  return t->contiguous();
+}
+
+at::Tensor rnn_layer_forward(const at::Tensor& input, const at::Tensor& weight_ih,
+                             const at::Tensor& weight_hh,
+                             const c10::optional<at::Tensor>& bias_ih,
+                             const c10::optional<at::Tensor>& bias_hh, const at::Tensor& hx,
+                             const c10::optional<at::Tensor>& mask,
+                             const c10::optional<at::Tensor>& reset_state,
+                             c10::string_view nonlinearity, bool reverse) {
+  const Activation act = parse_activation(nonlinearity);
+  const LayerSizes n = check_layer_inputs(input, weight_ih, weight_hh, bias_ih, bias_hh, hx,
+                                          mask, reset_state);
+  const at::Tensor x2d = input.contiguous().view({n.steps * n.batch, n.input_size});
+  // Both biases ride along with the input projection, so the loop adds one term.
+  const at::Tensor projection =
+      bias_ih.has_value() ? at::addmm(*bias_ih + *bias_hh, x2d, weight_ih.t())
+                          : at::mm(x2d, weight_ih.t());
+  const at::Tensor out = projection.view({n.steps, n.batch, n.hidden_size});
+  forward_recurrence_cpu(out, weight_hh.contiguous(), hx.contiguous(), contiguous(mask),
+                         contiguous(reset_state), act, reverse);
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+rnn_layer_backward(const at::Tensor& grad_output, const at::Tensor& input,
+                   const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+                   const at::Tensor& hx, const c10::optional<at::Tensor>& mask,
+                   const c10::optional<at::Tensor>& reset_state, const at::Tensor& output,
+                   c10::string_view nonlinearity, bool reverse) {
+  const Activation act = parse_activation(nonlinearity);
+  const LayerSizes n = check_layer_inputs(input, weight_ih, weight_hh, c10::nullopt,
+                                          c10::nullopt, hx, mask, reset_state);
+  const int64_t T = n.steps, B = n.batch, H = n.hidden_size;
+  check_like_input(grad_output, "grad_output", input, {T, B, H});
+  check_like_input(output, "output", input, {T, B, H});
+
+  const at::Tensor out = output.contiguous();
+  const at::Tensor w_hh = weight_hh.contiguous();
+  const auto mask_c = contiguous(mask);
+  const at::Tensor grad_pre = at::empty({T, B, H}, out.options());
+  const at::Tensor grad_reset = at::zeros({B, H}, out.options());
+  backward_recurrence_cpu(grad_pre, grad_reset, grad_output.contiguous(), out, w_hh, mask_c,
+                          act, reverse);
+
+  const at::Tensor grad_pre_2d = grad_pre.view({T * B, H});
+  const at::Tensor x2d = input.contiguous().view({T * B, n.input_size});
+  const at::Tensor grad_input = at::mm(grad_pre_2d, weight_ih).view({T, B, n.input_size});
+  const at::Tensor grad_weight_ih = at::mm(grad_pre_2d.t(), x2d);
+  const at::Tensor grad_bias = grad_pre_2d.sum(0);
+
+  // The first processed step received hx; every later one the previous step's carry.
+  const int64_t first = reverse ? T - 1 : 0;
+  const at::Tensor grad_hx = at::mm(grad_pre[first], w_hh);
+  at::Tensor grad_weight_hh = at::mm(grad_pre[first].t(), hx);
+  if (T > 1) {
+    const at::Tensor carries =
+        mask_c.has_value()
+            ? out * mask_c->unsqueeze(-1) + *reset_state * (1 - mask_c->unsqueeze(-1))
+            : out;
+    const at::Tensor later = grad_pre.narrow(0, reverse ? 0 : 1, T - 1).reshape({-1, H});
+    const at::Tensor prev = carries.narrow(0, reverse ? 1 : 0, T - 1).reshape({-1, H});
+    grad_weight_hh.addmm_(later.t(), prev);
+  }
+  return {grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_hx, grad_reset};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(rnn_fused, CPU, m) {
+  m.impl("rnn_layer_forward", &rnn_layer_forward);
+  m.impl("rnn_layer_backward", &rnn_layer_backward);
+}
+
+}  // namespace rnn_fused

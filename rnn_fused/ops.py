@@ -1,0 +1,84 @@
+"""The compiled ops, made differentiable and traceable.
+
+`torch.ops.rnn_fused.rnn_layer_forward` runs one layer in one direction,
+time-major. This module gives it a fake (meta) implementation for
+torch.compile and an autograd formula that calls `rnn_layer_backward`.
+"""
+from typing import Optional
+
+import torch
+
+from . import _C  # noqa: F401  (loads the kernels and registers the ops)
+
+_ops = torch.ops.rnn_fused
+
+
+def rnn_layer(
+    input: torch.Tensor,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: Optional[torch.Tensor],
+    bias_hh: Optional[torch.Tensor],
+    hx: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    reset_state: Optional[torch.Tensor],
+    nonlinearity: str,
+    reverse: bool,
+) -> torch.Tensor:
+    """One layer, one direction.
+
+    input [T, B, D], weight_ih [H, D], weight_hh [H, H], bias_* [H] or None,
+    hx [B, H], mask [T, B] (input's dtype) or None, reset_state [B, H]
+    (required with a mask). Returns h_t for every t: [T, B, H].
+    """
+    return _ops.rnn_layer_forward(
+        input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
+        nonlinearity, reverse,
+    )
+
+
+@torch.library.register_fake("rnn_fused::rnn_layer_forward")
+def _(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
+      nonlinearity, reverse):
+    torch._check(input.dim() == 3, lambda: "expected input of shape [T, B, input_size]")
+    return input.new_empty((input.shape[0], input.shape[1], weight_hh.shape[0]))
+
+
+@torch.library.register_fake("rnn_fused::rnn_layer_backward")
+def _(grad_output, input, weight_ih, weight_hh, hx, mask, reset_state, output,
+      nonlinearity, reverse):
+    return (
+        torch.empty_like(input),
+        torch.empty_like(weight_ih),
+        torch.empty_like(weight_hh),
+        weight_hh.new_empty((weight_hh.shape[0],)),
+        torch.empty_like(hx),
+        torch.empty_like(hx),
+    )
+
+
+def _setup_context(ctx, inputs, output):
+    (input, weight_ih, weight_hh, bias_ih, _, hx, mask, reset_state,
+     nonlinearity, reverse) = inputs
+    ctx.save_for_backward(input, weight_ih, weight_hh, hx, mask, reset_state, output)
+    ctx.nonlinearity = nonlinearity
+    ctx.reverse = reverse
+    ctx.has_bias = bias_ih is not None
+
+
+def _backward(ctx, grad_output):
+    input, weight_ih, weight_hh, hx, mask, reset_state, output = ctx.saved_tensors
+    (grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_hx,
+     grad_reset) = _ops.rnn_layer_backward(
+        grad_output, input, weight_ih, weight_hh, hx, mask, reset_state, output,
+        ctx.nonlinearity, ctx.reverse,
+    )
+    grad_bias = grad_bias if ctx.has_bias else None
+    grad_reset = grad_reset if mask is not None else None
+    return (grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_bias, grad_hx,
+            None, grad_reset, None, None)
+
+
+torch.library.register_autograd(
+    "rnn_fused::rnn_layer_forward", _backward, setup_context=_setup_context
+)

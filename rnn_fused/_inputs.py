@@ -1,0 +1,62 @@
+"""Validation and normalization of the user-facing arguments that FusedRNN and
+fused_rnn share. Every check raises with the expected shape, dtype or device."""
+from numbers import Number
+from typing import Optional, Sequence, Union
+
+import torch
+
+NONLINEARITIES = ("tanh", "relu", "identity")
+
+
+def check_nonlinearity(nonlinearity: str) -> None:
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"Unknown nonlinearity {nonlinearity!r}. Select from 'tanh', "
+                         "'relu' or 'identity'.")
+
+
+def check_input_rank(input: torch.Tensor) -> None:
+    if input.dim() not in (2, 3):
+        raise ValueError(f"FusedRNN: Expected input to be 2D or 3D, got {input.dim()}D "
+                         "tensor instead")
+
+
+def check_same_device(tensor: torch.Tensor, name: str, input: torch.Tensor) -> None:
+    if tensor.device != input.device:
+        raise RuntimeError(f"FusedRNN: expected {name} on device {input.device} (the "
+                           f"input's), got {tensor.device}")
+
+
+def prepare_mask(mask: Optional[torch.Tensor], leading_shape: Sequence[int],
+                 input: torch.Tensor) -> Optional[torch.Tensor]:
+    """A bool or float mask shaped like input's leading dims, as input's dtype."""
+    if mask is None:
+        return None
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"FusedRNN: mask must be a tensor, got {type(mask).__name__}")
+    if tuple(mask.shape) != tuple(leading_shape):
+        raise ValueError(f"FusedRNN: expected mask of shape {tuple(leading_shape)} (the "
+                         f"input's leading dims), got {tuple(mask.shape)}")
+    if not (mask.dtype == torch.bool or mask.is_floating_point()):
+        raise TypeError(f"FusedRNN: mask must be bool or floating point, got {mask.dtype}")
+    check_same_device(mask, "mask", input)
+    return mask.to(input.dtype)
+
+
+def prepare_reset_state(reset_state: Union[None, Number, torch.Tensor],
+                        hx: torch.Tensor) -> torch.Tensor:
+    """reset_state as a tensor shaped like hx; None means hx itself."""
+    if reset_state is None:
+        return hx
+    if isinstance(reset_state, Number) and not isinstance(reset_state, bool):
+        return torch.full_like(hx, float(reset_state))
+    if not isinstance(reset_state, torch.Tensor):
+        raise TypeError("FusedRNN: reset_state must be a tensor shaped like hx or a number, "
+                        f"got {type(reset_state).__name__}")
+    if reset_state.shape != hx.shape:
+        raise ValueError(f"FusedRNN: expected reset_state of shape {tuple(hx.shape)} (like "
+                         f"hx), got {tuple(reset_state.shape)}")
+    if reset_state.dtype != hx.dtype:
+        raise TypeError(f"FusedRNN: expected reset_state of dtype {hx.dtype}, got "
+                        f"{reset_state.dtype}")
+    check_same_device(reset_state, "reset_state", hx)
+    return reset_state

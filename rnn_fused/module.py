@@ -1,0 +1,258 @@
+"""FusedRNN: a drop-in for torch.nn.RNN whose recurrence runs in fused kernels,
+with a per-timestep mask-reset."""
+import math
+import numbers
+import warnings
+from numbers import Number
+from typing import List, Optional, Tuple, Union
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from . import ops
+from ._inputs import (check_input_rank, check_nonlinearity, check_same_device,
+                      prepare_mask, prepare_reset_state)
+from .utils import lengths_to_mask
+
+INITS = ("orthogonal", "xavier", "torch")
+
+
+class FusedRNN(nn.Module):
+    """Elman RNN, h_t = φ(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh), like nn.RNN.
+
+    Same constructor, parameter names, shapes and state_dict as torch.nn.RNN,
+    plus nonlinearity='identity' and `init`:
+      'orthogonal' (default): W_ih Xavier-uniform, W_hh orthogonal, biases zero;
+      'xavier': W_ih and W_hh Xavier-uniform, biases zero;
+      'torch': nn.RNN's uniform(−1/√H, 1/√H) for every parameter.
+
+    forward(input, hx=None, mask=None, reset_state=None) -> (output, h_n):
+    mask has the shape of input's leading dims ([T, B], [B, T] with batch_first,
+    [T] unbatched), bool or float; after step t each direction carries
+    mask_t·h_t + (1 − mask_t)·reset_state into its next step (the reverse
+    direction steps t = T−1 … 0). reset_state is shaped like hx (or a number)
+    and defaults to hx. Every layer uses the same mask. A PackedSequence input
+    takes its mask from its lengths.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None,
+                 init: str = "orthogonal"):
+        super().__init__()
+        check_nonlinearity(nonlinearity)
+        if init not in INITS:
+            raise ValueError(f"Unknown init {init!r}. Select from {', '.join(map(repr, INITS))}.")
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
+                            ("num_layers", num_layers)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if (not isinstance(dropout, numbers.Number) or isinstance(dropout, bool)
+                or not 0 <= dropout <= 1):
+            raise ValueError("dropout should be a number in range [0, 1] representing the "
+                             "probability of an element being zeroed")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
+                          f"non-zero dropout expects num_layers greater than 1, but got "
+                          f"dropout={dropout} and num_layers={num_layers}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.nonlinearity = nonlinearity
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.init = init
+        self.proj_size = 0
+        factory = {"device": device, "dtype": dtype}
+        num_directions = 2 if bidirectional else 1
+        self._flat_weights_names: List[str] = []
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * num_directions
+            for direction in range(num_directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+                shapes = [("weight_ih", (hidden_size, layer_input)),
+                          ("weight_hh", (hidden_size, hidden_size))]
+                if bias:
+                    shapes += [("bias_ih", (hidden_size,)), ("bias_hh", (hidden_size,))]
+                for name, shape in shapes:
+                    setattr(self, name + suffix, nn.Parameter(torch.empty(shape, **factory)))
+                    self._flat_weights_names.append(name + suffix)
+        self.reset_parameters()
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def all_weights(self) -> List[List[nn.Parameter]]:
+        per_layer = 4 if self.bias else 2
+        weights = [getattr(self, name) for name in self._flat_weights_names]
+        return [weights[i:i + per_layer] for i in range(0, len(weights), per_layer)]
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            if self.init == "torch":
+                bound = 1.0 / math.sqrt(self.hidden_size)
+                for weight in self.parameters():
+                    nn.init.uniform_(weight, -bound, bound)
+                return
+            for name in self._flat_weights_names:
+                weight = getattr(self, name)
+                if name.startswith("bias"):
+                    nn.init.zeros_(weight)
+                elif name.startswith("weight_hh") and self.init == "orthogonal":
+                    nn.init.orthogonal_(weight)
+                else:
+                    nn.init.xavier_uniform_(weight)
+
+    def extra_repr(self) -> str:
+        s = "{input_size}, {hidden_size}"
+        if self.num_layers != 1:
+            s += ", num_layers={num_layers}"
+        if self.nonlinearity != "tanh":
+            s += ", nonlinearity={nonlinearity!r}"
+        if self.bias is not True:
+            s += ", bias={bias}"
+        if self.batch_first is not False:
+            s += ", batch_first={batch_first}"
+        if self.dropout != 0:
+            s += ", dropout={dropout}"
+        if self.bidirectional is not False:
+            s += ", bidirectional={bidirectional}"
+        return s.format(**self.__dict__)
+
+    def _layer_weights(self, layer: int, direction: int):
+        suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+        weight_ih = getattr(self, "weight_ih" + suffix)
+        weight_hh = getattr(self, "weight_hh" + suffix)
+        if not self.bias:
+            return weight_ih, weight_hh, None, None
+        return weight_ih, weight_hh, getattr(self, "bias_ih" + suffix), getattr(self, "bias_hh" + suffix)
+
+    def forward(self, input: Union[torch.Tensor, PackedSequence],
+                hx: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None,
+                reset_state: Union[None, Number, torch.Tensor] = None):
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx, mask, reset_state)
+        check_input_rank(input)
+        unbatched = input.dim() == 2
+        mask = prepare_mask(mask, input.shape[:-1], input)
+        if unbatched:
+            input = input.unsqueeze(1)
+            mask = None if mask is None else mask.unsqueeze(1)
+            if hx is not None:
+                if hx.dim() != 2:
+                    raise RuntimeError("For unbatched 2-D input, hx should also be 2-D but "
+                                       f"got {hx.dim()}-D tensor")
+                hx = hx.unsqueeze(1)
+            if isinstance(reset_state, torch.Tensor):
+                if reset_state.dim() != 2:
+                    raise ValueError("For unbatched 2-D input, reset_state should be 2-D "
+                                     f"[L*dirs, H] but got shape {tuple(reset_state.shape)}")
+                reset_state = reset_state.unsqueeze(1)
+        else:
+            if hx is not None and hx.dim() != 3:
+                raise RuntimeError("For batched 3-D input, hx should also be 3-D but got "
+                                   f"{hx.dim()}-D tensor")
+            if self.batch_first:
+                input = input.transpose(0, 1)
+                mask = None if mask is None else mask.transpose(0, 1)
+        output, h_n = self._forward_time_major(input, hx, mask, reset_state, last_steps=None)
+        if unbatched:
+            return output.squeeze(1), h_n.squeeze(1)
+        return (output.transpose(0, 1) if self.batch_first else output), h_n
+
+    def _forward_packed(self, packed: PackedSequence, hx, mask, reset_state):
+        if mask is not None:
+            raise ValueError("FusedRNN: a PackedSequence input takes its mask from its "
+                             "lengths; pass mask=None")
+        padded, lengths = pad_packed_sequence(packed)
+        steps = padded.shape[0]
+        lengths = lengths.to(padded.device)
+        # Resets at the pads make the reverse direction start each sequence from hx.
+        mask = lengths_to_mask(lengths, steps).t().to(padded.dtype)
+        if hx is not None and hx.dim() != 3:
+            raise RuntimeError("For a PackedSequence input, hx should be 3-D but got "
+                               f"{hx.dim()}-D tensor")
+        output, h_n = self._forward_time_major(padded, hx, mask, reset_state,
+                                               last_steps=lengths - 1)
+        # Back to packed order: time-major over the length-sorted batch.
+        if packed.sorted_indices is not None:
+            output = output.index_select(1, packed.sorted_indices)
+        batch_sizes = packed.batch_sizes
+        valid = (torch.arange(output.shape[1]).unsqueeze(0) < batch_sizes.unsqueeze(1))
+        data = output[valid.to(output.device)]
+        return (PackedSequence(data, batch_sizes, packed.sorted_indices,
+                               packed.unsorted_indices), h_n)
+
+    def _forward_time_major(self, input: torch.Tensor, hx: Optional[torch.Tensor],
+                            mask: Optional[torch.Tensor], reset_state,
+                            last_steps: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """input [T, B, D], hx [L·dirs, B, H], mask [T, B]; last_steps [B] picks each
+        sequence's forward final state (default T−1)."""
+        steps, batch, features = input.shape
+        weight = self.weight_ih_l0
+        if features != self.input_size:
+            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected "
+                               f"{self.input_size}, got {features}")
+        if input.dtype != weight.dtype:
+            raise ValueError(f"input must have the type {weight.dtype}, got type {input.dtype}")
+        check_same_device(weight, "parameters", input)
+        expected_hx = (self.num_layers * self.num_directions, batch, self.hidden_size)
+        if hx is None:
+            hx = input.new_zeros(expected_hx)
+        else:
+            if tuple(hx.shape) != expected_hx:
+                raise RuntimeError(f"Expected hidden size {expected_hx}, got {list(hx.shape)}")
+            if hx.dtype != input.dtype:
+                raise ValueError(f"hx must have the type {input.dtype}, got type {hx.dtype}")
+            check_same_device(hx, "hx", input)
+        reset = None if mask is None else prepare_reset_state(reset_state, hx)
+
+        layer_input = input
+        finals = []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self.num_directions):
+                index = layer * self.num_directions + direction
+                reverse = direction == 1
+                out = ops.rnn_layer(layer_input, *self._layer_weights(layer, direction),
+                                    hx[index], mask, None if reset is None else reset[index],
+                                    self.nonlinearity, reverse)
+                outputs.append(out)
+                if reverse:
+                    finals.append(out[0])
+                elif last_steps is None:
+                    finals.append(out[-1])
+                else:
+                    finals.append(out[last_steps, torch.arange(batch, device=out.device)])
+            layer_input = torch.cat(outputs, dim=-1) if self.bidirectional else outputs[0]
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = nn.functional.dropout(layer_input, self.dropout, training=True)
+        return layer_input, torch.stack(finals)
+
+    @classmethod
+    def from_rnn(cls, rnn: nn.RNN, init: str = "orthogonal") -> "FusedRNN":
+        """A FusedRNN with the configuration and a copy of the weights of `rnn`."""
+        if not isinstance(rnn, nn.RNN):
+            raise TypeError(f"from_rnn expects a torch.nn.RNN, got {type(rnn).__name__}")
+        weight = rnn.weight_ih_l0
+        fused = cls(rnn.input_size, rnn.hidden_size, rnn.num_layers, rnn.nonlinearity,
+                    rnn.bias, rnn.batch_first, rnn.dropout, rnn.bidirectional,
+                    device=weight.device, dtype=weight.dtype, init=init)
+        fused.load_state_dict(rnn.state_dict())
+        return fused
+
+    def to_rnn(self) -> nn.RNN:
+        """A torch.nn.RNN with this layer's configuration and a copy of its weights."""
+        if self.nonlinearity == "identity":
+            raise ValueError("to_rnn: torch.nn.RNN has no 'identity' nonlinearity")
+        weight = self.weight_ih_l0
+        rnn = nn.RNN(self.input_size, self.hidden_size, self.num_layers, self.nonlinearity,
+                     self.bias, self.batch_first, self.dropout, self.bidirectional,
+                     device=weight.device, dtype=weight.dtype)
+        rnn.load_state_dict(self.state_dict())
+        return rnn

@@ -1,0 +1,133 @@
+"""The pure-PyTorch reference layer that the fused kernels are checked against.
+
+Written for clarity: one timestep at a time, plain modules, no custom kernels.
+Mask-reset semantics (SPEC §1): after computing h_t a direction carries
+m_t·h_t + (1 − m_t)·r into its next step, where r is the reset state (default:
+the initial state). Outputs are always h_t, taken before the reset.
+"""
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from .utils import get_rnn_last_state
+
+__all__ = ["SimpleRNNCell", "RNNLayer", "get_rnn_last_state"]
+
+
+class SimpleRNNCell(nn.Module):
+    """h_t = activation(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh)."""
+
+    def __init__(self, token_dim: int, hidden_dim: int, activation: nn.Module = nn.Tanh(),
+                 use_bias: bool = True,
+                 kernel_initializer=nn.init.xavier_uniform_,
+                 recurrent_initializer=nn.init.orthogonal_,
+                 bias_initializer=nn.init.zeros_,
+                 device=None, dtype=None):
+        super().__init__()
+        self.token_dim = token_dim
+        self.hidden_dim = hidden_dim
+        self.activation = activation
+        self.input_linear = nn.Linear(token_dim, hidden_dim, bias=use_bias,
+                                      device=device, dtype=dtype)
+        self.recurrent_linear = nn.Linear(hidden_dim, hidden_dim, bias=use_bias,
+                                          device=device, dtype=dtype)
+        with torch.no_grad():
+            kernel_initializer(self.input_linear.weight)
+            recurrent_initializer(self.recurrent_linear.weight)
+            if use_bias:
+                bias_initializer(self.input_linear.bias)
+                bias_initializer(self.recurrent_linear.bias)
+
+    def forward(self, x_t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """x_t [B, token_dim], state [B, hidden_dim] -> new state [B, hidden_dim]."""
+        return self.activation(self.input_linear(x_t) + self.recurrent_linear(state))
+
+    def zero_initialization(self, batch_size: int) -> torch.Tensor:
+        weight = self.recurrent_linear.weight
+        return torch.zeros(batch_size, self.hidden_dim, device=weight.device, dtype=weight.dtype)
+
+
+StatePair = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
+
+
+class RNNLayer(nn.Module):
+    """Runs a SimpleRNNCell over [B, T, D] inputs, optionally in both directions.
+
+    `cell` is one cell shared by both directions (the original design) or a pair
+    (forward_cell, reverse_cell). `pad_position` says where padding sits when no
+    mask is given: 'post' (pads last) or 'pre' (pads first).
+    """
+
+    def __init__(self, cell: Union[SimpleRNNCell, Sequence[SimpleRNNCell]],
+                 bidirectional: bool = False, pad_position: str = "post"):
+        super().__init__()
+        if pad_position not in ("pre", "post"):
+            raise ValueError(f"pad_position must be 'pre' or 'post', got {pad_position!r}")
+        if isinstance(cell, (tuple, list)):
+            if len(cell) != 2 or not bidirectional:
+                raise ValueError("a (forward_cell, reverse_cell) pair needs bidirectional=True")
+            self.forward_cell, self.reverse_cell = cell
+        else:
+            self.forward_cell = self.reverse_cell = cell
+        self.bidirectional = bidirectional
+        self.pad_position = pad_position
+
+    def forward(self, inputs: torch.Tensor, mask: Optional[torch.Tensor] = None,
+                initial_state: Optional[StatePair] = None,
+                reset_state: Optional[StatePair] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """inputs [B, T, D], mask [B, T] (bool or float) or None.
+
+        initial_state and reset_state: [B, H] for every direction, or a
+        (forward, reverse) pair. reset_state defaults to initial_state.
+        Returns (sequence [B, T, H] or [B, T, 2H], last_state [B, H] or [B, 2H]);
+        last_state is the forward output at T-1 (and the reverse output at 0).
+        """
+        batch, steps, _ = inputs.shape
+        mask = self._resolve_mask(mask, batch, steps).to(inputs)
+        h0_forward, h0_reverse = self._per_direction(initial_state, batch)
+        if reset_state is None:
+            r_forward, r_reverse = h0_forward, h0_reverse
+        else:
+            r_forward, r_reverse = self._per_direction(reset_state, batch)
+
+        forward_seq = self._run(self.forward_cell, inputs, mask, h0_forward, r_forward,
+                                range(steps))
+        if not self.bidirectional:
+            return forward_seq, forward_seq[:, -1]
+        reverse_seq = self._run(self.reverse_cell, inputs, mask, h0_reverse, r_reverse,
+                                range(steps - 1, -1, -1))
+        sequence = torch.cat([forward_seq, reverse_seq], dim=-1)
+        return sequence, torch.cat([forward_seq[:, -1], reverse_seq[:, 0]], dim=-1)
+
+    @staticmethod
+    def _run(cell, inputs, mask, state, reset, times) -> torch.Tensor:
+        outputs = [None] * inputs.shape[1]
+        for t in times:
+            h_t = cell(inputs[:, t], state)
+            outputs[t] = h_t
+            m_t = mask[:, t, None]
+            state = m_t * h_t + (1 - m_t) * reset
+        return torch.stack(outputs, dim=1)
+
+    def _resolve_mask(self, mask, batch, steps) -> torch.Tensor:
+        if mask is not None:
+            if tuple(mask.shape) != (batch, steps):
+                raise ValueError(
+                    f"expected mask of shape [B, T] = {(batch, steps)}, got {tuple(mask.shape)}")
+            return mask
+        if batch > 1 and (self.pad_position == "pre" or self.bidirectional):
+            raise ValueError(
+                f"padding cannot be inferred without a mask (batch size {batch}, "
+                f"pad_position={self.pad_position!r}, bidirectional={self.bidirectional}); "
+                "pass mask=[B, T]")
+        # Post-padding does not change a forward pass over the real tokens.
+        return torch.ones(batch, steps)
+
+    def _per_direction(self, state: Optional[StatePair], batch: int):
+        if state is None:
+            return (self.forward_cell.zero_initialization(batch),
+                    self.reverse_cell.zero_initialization(batch))
+        if isinstance(state, (tuple, list)):
+            return tuple(state)
+        return state, state

@@ -1,0 +1,47 @@
+"""Mask helpers shared by the reference layer, FusedRNN and user code."""
+import torch
+
+
+def lengths_to_mask(lengths: torch.Tensor, steps: int, pad_position: str = "post") -> torch.Tensor:
+    """Boolean mask [B, steps] that is True at each sequence's real tokens.
+
+    lengths [B]: real tokens per sequence. pad_position 'post' puts the pads
+    last (tokens at 0..len-1), 'pre' puts them first (tokens at steps-len..steps-1).
+    """
+    if pad_position not in ("pre", "post"):
+        raise ValueError(f"pad_position must be 'pre' or 'post', got {pad_position!r}")
+    positions = torch.arange(steps, device=lengths.device)
+    lengths = lengths.to(positions.device).unsqueeze(1)
+    if pad_position == "post":
+        return positions < lengths
+    return positions >= steps - lengths
+
+
+def get_rnn_last_state(sequence: torch.Tensor, mask: torch.Tensor,
+                       bidirectional: bool = False) -> torch.Tensor:
+    """The real final state of each padded sequence, for either padding side.
+
+    sequence [B, T, H] (or [B, T, 2H] bidirectional, forward half first),
+    mask [B, T], nonzero at real tokens. Returns [B, H]: the forward output at
+    each sequence's last real position; bidirectional, concatenated with the
+    reverse output at its first real position ([B, 2H]).
+    """
+    if sequence.dim() != 3:
+        raise ValueError(f"expected sequence of shape [B, T, H], got {tuple(sequence.shape)}")
+    batch, steps, width = sequence.shape
+    if tuple(mask.shape) != (batch, steps):
+        raise ValueError(
+            f"expected mask of shape [B, T] = {(batch, steps)}, got {tuple(mask.shape)}")
+    if bidirectional and width % 2:
+        raise ValueError(f"a bidirectional sequence has an even feature size, got {width}")
+    valid = mask.to(device=sequence.device) != 0
+    if not bool(valid.any(dim=1).all()):
+        raise ValueError("every sequence needs at least one real (nonzero-mask) step")
+    positions = torch.arange(steps, device=sequence.device).expand(batch, steps)
+    last = torch.where(valid, positions, -1).amax(dim=1)
+    rows = torch.arange(batch, device=sequence.device)
+    if not bidirectional:
+        return sequence[rows, last]
+    first = torch.where(valid, positions, steps).amin(dim=1)
+    hidden = width // 2
+    return torch.cat([sequence[rows, last, :hidden], sequence[rows, first, hidden:]], dim=-1)

@@ -1,0 +1,41 @@
+import pytest
+import torch
+
+import rnn_fused  # noqa: F401  (registers the ops)
+
+
+def _has_kernels(device: str) -> bool:
+    key = {"cpu": "CPU", "cuda": "CUDA"}[device]
+    return torch._C._dispatch_has_kernel_for_dispatch_key("rnn_fused::rnn_layer_forward", key)
+
+
+# Every test taking `device` runs once per device that has both hardware and kernels.
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(
+        not (torch.cuda.is_available() and _has_kernels("cuda")),
+        reason="needs a GPU and rnn_fused's CUDA kernels")),
+]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def poison_uninitialized_memory():
+    """Fill every freshly allocated tensor with NaN, so unwritten output shows."""
+    previous = (torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled(),
+                torch.utils.deterministic.fill_uninitialized_memory)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = True
+    yield
+    torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+    torch.utils.deterministic.fill_uninitialized_memory = previous[2]
+
+
+@pytest.fixture(autouse=True)
+def seed():
+    torch.manual_seed(0)

@@ -1,0 +1,79 @@
+"""Inputs, masks and comparisons shared by the tests."""
+import torch
+
+from rnn_fused.reference import RNNLayer, SimpleRNNCell
+from rnn_fused.utils import lengths_to_mask
+
+MASK_KINDS = ["none", "pre_padding", "post_padding", "resets", "blend"]
+
+# Tolerances of each dtype against a float64 reference.
+TOLERANCES = {
+    torch.float64: dict(atol=1e-10, rtol=1e-9),
+    torch.float32: dict(atol=1e-4, rtol=1e-4),
+}
+
+ACTIVATIONS = {"tanh": torch.nn.Tanh(), "relu": torch.nn.ReLU(), "identity": torch.nn.Identity()}
+
+
+def make_mask(kind: str, batch: int, steps: int, device="cpu") -> torch.Tensor:
+    """[B, T] mask of the given kind, or None for 'none'. Padding masks give every
+    sequence a different length, at least 1; 'resets' ends episodes at random."""
+    if kind == "none":
+        return None
+    if kind in ("pre_padding", "post_padding"):
+        lengths = torch.randint(1, steps + 1, (batch,))
+        lengths[0] = steps
+        return lengths_to_mask(lengths, steps, kind.split("_")[0]).to(device)
+    if kind == "resets":
+        return (torch.rand(batch, steps, device=device) > 0.3)
+    if kind == "blend":
+        return torch.rand(batch, steps, device=device, dtype=torch.float64)
+    raise ValueError(kind)
+
+
+def report(name: str, actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float):
+    """Prints max/mean error, then asserts closeness."""
+    actual = actual.detach().to(expected.dtype)
+    expected = expected.detach()
+    err = (actual - expected).abs()
+    print(f"{name}: max err {err.max().item():.3e}, mean err {err.mean().item():.3e}")
+    assert torch.isfinite(actual).all(), f"{name}: non-finite values"
+    torch.testing.assert_close(actual, expected, atol=atol, rtol=rtol, msg=lambda m: f"{name}: {m}")
+
+
+def reference_layers(fused, dtype=torch.float64):
+    """RNNLayers (one per FusedRNN layer) carrying copies of fused's weights."""
+    layers = []
+    for layer in range(fused.num_layers):
+        cells = []
+        for direction in range(fused.num_directions):
+            w_ih, w_hh, b_ih, b_hh = fused._layer_weights(layer, direction)
+            cell = SimpleRNNCell(w_ih.shape[1], fused.hidden_size,
+                                 activation=ACTIVATIONS[fused.nonlinearity],
+                                 use_bias=fused.bias, dtype=dtype, device=w_ih.device)
+            with torch.no_grad():
+                cell.input_linear.weight.copy_(w_ih)
+                cell.recurrent_linear.weight.copy_(w_hh)
+                if fused.bias:
+                    cell.input_linear.bias.copy_(b_ih)
+                    cell.recurrent_linear.bias.copy_(b_hh)
+            cells.append(cell)
+        layers.append(RNNLayer(tuple(cells) if fused.bidirectional else cells[0],
+                               bidirectional=fused.bidirectional, pad_position="post"))
+    return layers
+
+
+def run_reference(layers, x_bf, mask_bf, h0, reset):
+    """Stacked reference layers. x_bf [B, T, D], mask_bf [B, T] or None,
+    h0 / reset [L·dirs, B, H]. Returns (sequence [B, T, ·], h_n [L·dirs, B, H])."""
+    batch, steps = x_bf.shape[:2]
+    if mask_bf is None:
+        mask_bf = torch.ones(batch, steps, dtype=x_bf.dtype, device=x_bf.device)
+    dirs = 2 if layers[0].bidirectional else 1
+    finals = []
+    seq = x_bf
+    for i, layer in enumerate(layers):
+        pick = lambda s: tuple(s[i * dirs + d] for d in range(dirs)) if dirs == 2 else s[i]
+        seq, last = layer(seq, mask_bf, initial_state=pick(h0), reset_state=pick(reset))
+        finals.extend(last.chunk(dirs, dim=-1))
+    return seq, torch.stack(finals)

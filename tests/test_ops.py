@@ -1,0 +1,126 @@
+"""The compiled ops themselves: gradcheck, opcheck, and proof that they run."""
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import rnn_fused
+from rnn_fused import FusedRNN, ops
+
+from helpers import MASK_KINDS, make_mask
+
+T, B, D, H = 5, 3, 4, 6
+
+
+def layer_args(device, dtype=torch.float64, mask_kind="resets", bias=True, requires_grad=True):
+    def rand(*shape, scale=1.0):
+        return (torch.randn(*shape, device=device, dtype=dtype) * scale).requires_grad_(requires_grad)
+    mask = make_mask(mask_kind, B, T, device)
+    mask = None if mask is None else mask.t().to(dtype)
+    return dict(
+        input=rand(T, B, D), weight_ih=rand(H, D, scale=0.5), weight_hh=rand(H, H, scale=0.4),
+        bias_ih=rand(H) if bias else None, bias_hh=rand(H) if bias else None, hx=rand(B, H),
+        mask=mask, reset_state=None if mask is None else rand(B, H))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("mask_kind", MASK_KINDS)
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu", "identity"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_op_gradcheck(device, bias, nonlinearity, mask_kind, reverse):
+    args = layer_args(device, mask_kind=mask_kind, bias=bias)
+    names = [k for k, v in args.items() if isinstance(v, torch.Tensor) and v.requires_grad]
+
+    def fn(*tensors):
+        call = dict(args, **dict(zip(names, tensors)))
+        return ops.rnn_layer(**call, nonlinearity=nonlinearity, reverse=reverse)
+
+    assert torch.autograd.gradcheck(fn, [args[n] for n in names])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("mask_kind", ["none", "resets"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_opcheck_forward(device, dtype, mask_kind, reverse):
+    args = layer_args(device, dtype, mask_kind)
+    torch.library.opcheck(torch.ops.rnn_fused.rnn_layer_forward.default,
+                          (*args.values(), "tanh", reverse))
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "resets"])
+def test_opcheck_backward(device, mask_kind):
+    args = layer_args(device, mask_kind=mask_kind, requires_grad=False)
+    out = ops.rnn_layer(**args, nonlinearity="tanh", reverse=False)
+    torch.library.opcheck(
+        torch.ops.rnn_fused.rnn_layer_backward.default,
+        (torch.randn_like(out), args["input"], args["weight_ih"], args["weight_hh"], args["hx"],
+         args["mask"], args["reset_state"], out, "tanh", False))
+
+
+def test_compiled_extension_is_loaded():
+    assert rnn_fused.ops._C.__file__.endswith(".so")
+    for name in ("rnn_layer_forward", "rnn_layer_backward"):
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"rnn_fused::{name}", "CPU")
+
+
+class OpLog(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.calls.append(str(func.overloadpacket))
+        return func(*args, **(kwargs or {}))
+
+
+def logged_forward_backward(steps, device):
+    rnn = FusedRNN(4, 6, num_layers=2, bidirectional=True, device=device)
+    x = torch.randn(steps, 3, 4, device=device, requires_grad=True)
+    mask = torch.rand(steps, 3, device=device) > 0.2
+    with OpLog() as log:
+        out, h_n = rnn(x, mask=mask)
+        (out.sum() + h_n.sum()).backward()
+    return log.calls
+
+
+def test_kernels_run_and_python_does_not_loop_over_time(device):
+    """The recurrence runs inside the C++ ops: one forward and one backward call per
+    layer and direction, and the ops Python dispatches do not grow with T."""
+    short = logged_forward_backward(5, device)
+    long = logged_forward_backward(40, device)
+    assert short.count("rnn_fused.rnn_layer_forward") == 4
+    assert short.count("rnn_fused.rnn_layer_backward") == 4
+    assert not any(name in ("aten.tanh", "aten.mm", "aten.addmm") for name in short)
+    assert sorted(short) == sorted(long)
+
+
+def test_op_rejects_mask_without_reset_state(device):
+    args = layer_args(device, requires_grad=False)
+    args["reset_state"] = None
+    with pytest.raises(ValueError, match=r"a mask needs a reset_state of shape \[B, H\]"):
+        ops.rnn_layer(**args, nonlinearity="tanh", reverse=False)
+
+
+@pytest.mark.parametrize("name, shape, pattern", [
+    ("input", (T, B), r"expected input of shape \[T, B, input_size\]"),
+    ("weight_ih", (H, D + 1), r"expected weight_ih of shape \[6, 4\]"),
+    ("weight_hh", (H, H + 1), r"expected weight_hh of shape \[6, 6\]"),
+    ("bias_hh", (H + 1,), r"expected bias_hh of shape \[6\]"),
+    ("hx", (B + 1, H), r"expected hx of shape \[3, 6\]"),
+    ("mask", (B, T), r"expected mask of shape \[5, 3\]"),
+    ("reset_state", (B, H, 1), r"expected reset_state of shape \[3, 6\]"),
+])
+def test_op_rejects_bad_shapes(device, name, shape, pattern):
+    args = layer_args(device, requires_grad=False)
+    args[name] = torch.randn(shape, device=device, dtype=torch.float64)
+    with pytest.raises(ValueError, match=pattern):
+        ops.rnn_layer(**args, nonlinearity="tanh", reverse=False)
+
+
+def test_op_rejects_dtype_mismatch_and_unknown_nonlinearity(device):
+    args = layer_args(device, requires_grad=False)
+    args["hx"] = args["hx"].float()
+    with pytest.raises(TypeError, match="expected hx of dtype Double"):
+        ops.rnn_layer(**args, nonlinearity="tanh", reverse=False)
+    args = layer_args(device, requires_grad=False)
+    with pytest.raises(ValueError, match="unknown nonlinearity 'gelu'"):
+        ops.rnn_layer(**args, nonlinearity="gelu", reverse=False)

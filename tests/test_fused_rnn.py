@@ -1,0 +1,261 @@
+"""FusedRNN against the reference layer, torch.nn.RNN and itself."""
+import itertools
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from rnn_fused import FusedRNN, fused_rnn
+
+from helpers import MASK_KINDS, TOLERANCES, make_mask, reference_layers, report, run_reference
+
+B, T, D, H = 3, 7, 4, 5
+
+
+def grads(tensors):
+    return [t.grad.detach().clone() for t in tensors]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("mask_kind", ["pre_padding", "post_padding", "resets", "blend"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu", "identity"])
+@pytest.mark.parametrize("given_reset", [False, True])
+def test_matches_reference(device, dtype, mask_kind, bidirectional, num_layers, nonlinearity,
+                           given_reset):
+    fused = FusedRNN(D, H, num_layers, nonlinearity, batch_first=True,
+                     bidirectional=bidirectional, device=device, dtype=dtype, init="torch")
+    layers = reference_layers(fused)
+    states = (num_layers * fused.num_directions, B, H)
+    x = torch.randn(B, T, D, device=device, dtype=torch.float64)
+    h0 = torch.randn(states, device=device, dtype=torch.float64)
+    reset = torch.randn(states, device=device, dtype=torch.float64) if given_reset else None
+    mask = make_mask(mask_kind, B, T, device)
+    inputs = [t for t in (x, h0, reset) if t is not None]
+
+    ours = [t.to(dtype).clone().requires_grad_() for t in inputs]
+    out, h_n = fused(ours[0], ours[1], mask=mask, reset_state=ours[2] if given_reset else None)
+    ref_in = [t.clone().requires_grad_() for t in inputs]
+    ref_out, ref_h_n = run_reference(layers, ref_in[0], mask, ref_in[1],
+                                     ref_in[2] if given_reset else ref_in[1])
+
+    tol = TOLERANCES[dtype]
+    report("output", out, ref_out, **tol)
+    report("h_n", h_n, ref_h_n, **tol)
+    weights = torch.randn_like(ref_out)
+    ((out * weights.to(dtype)).sum() + h_n.sum()).backward()
+    ((ref_out * weights).sum() + ref_h_n.sum()).backward()
+    for name, a, b in zip(["x", "h0", "reset_state"], ours, ref_in):
+        report(f"grad {name}", a.grad, b.grad, **tol)
+    ref_params = [p for layer in layers for p in layer.parameters()]
+    ref_grads = {}
+    for layer_index, layer in enumerate(layers):
+        cells = [layer.forward_cell, layer.reverse_cell][:fused.num_directions]
+        for direction, cell in enumerate(cells):
+            suffix = f"_l{layer_index}" + ("_reverse" if direction else "")
+            ref_grads["weight_ih" + suffix] = cell.input_linear.weight.grad
+            ref_grads["weight_hh" + suffix] = cell.recurrent_linear.weight.grad
+            ref_grads["bias_ih" + suffix] = cell.input_linear.bias.grad
+            ref_grads["bias_hh" + suffix] = cell.recurrent_linear.bias.grad
+    assert len(ref_params) == len(ref_grads)
+    for name, param in fused.named_parameters():
+        report(f"grad {name}", param.grad, ref_grads[name], **tol)
+
+
+CONSTRUCTOR_COMBOS = list(itertools.product([1, 2], ["tanh", "relu"], [True, False],
+                                            [False, True], [False, True]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("num_layers, nonlinearity, bias, batch_first, bidirectional",
+                         CONSTRUCTOR_COMBOS)
+def test_matches_nn_rnn(device, dtype, num_layers, nonlinearity, bias, batch_first,
+                        bidirectional):
+    rnn = nn.RNN(D, H, num_layers, nonlinearity, bias, batch_first, 0.0, bidirectional,
+                 device=device, dtype=dtype)
+    fused = FusedRNN(D, H, num_layers, nonlinearity, bias, batch_first, 0.0, bidirectional,
+                     device=device, dtype=dtype)
+    fused.load_state_dict(rnn.state_dict())
+    x = torch.randn((B, T, D) if batch_first else (T, B, D), device=device, dtype=dtype)
+    h0 = torch.randn(num_layers * fused.num_directions, B, H, device=device, dtype=dtype)
+    results = []
+    for module in (fused, rnn):
+        xi, hi = x.clone().requires_grad_(), h0.clone().requires_grad_()
+        out, h_n = module(xi, hi)
+        (out.square().sum() + h_n.sum()).backward()
+        results.append([out, h_n, xi.grad, hi.grad] + [p.grad for p in module.parameters()])
+    tol = TOLERANCES[dtype]
+    names = ["output", "h_n", "grad x", "grad hx"] + [n for n, _ in fused.named_parameters()]
+    for name, ours, theirs in zip(names, *results):
+        report(name, ours, theirs, **tol)
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu", "identity"])
+@pytest.mark.parametrize("mask_kind", MASK_KINDS)
+def test_gradcheck_two_layer_bidirectional(device, nonlinearity, mask_kind):
+    fused = FusedRNN(3, 4, num_layers=2, nonlinearity=nonlinearity, bidirectional=True,
+                     device=device, dtype=torch.float64, init="torch")
+    params = dict(fused.named_parameters())
+    x = torch.randn(4, 2, 3, device=device, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(4, 2, 4, device=device, dtype=torch.float64, requires_grad=True)
+    reset = torch.randn(4, 2, 4, device=device, dtype=torch.float64, requires_grad=True)
+    mask = make_mask(mask_kind, 2, 4, device)
+    mask = None if mask is None else mask.t()
+
+    def fn(x, h0, reset, *weights):
+        out, h_n = torch.func.functional_call(
+            fused, dict(zip(params, weights)), (x, h0), dict(mask=mask, reset_state=reset))
+        return out, h_n
+
+    assert torch.autograd.gradcheck(fn, (x, h0, reset, *params.values()))
+
+
+@pytest.mark.parametrize("enforce_sorted", [True, False])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_packed_sequence_matches_nn_rnn(device, enforce_sorted, bidirectional):
+    rnn = nn.RNN(D, H, 2, bidirectional=bidirectional, device=device, dtype=torch.float64)
+    fused = FusedRNN.from_rnn(rnn)
+    lengths = torch.tensor([7, 5, 5, 2]) if enforce_sorted else torch.tensor([2, 7, 1, 5])
+    x = torch.randn(T, 4, D, device=device, dtype=torch.float64)
+    h0 = torch.randn(2 * fused.num_directions, 4, H, device=device, dtype=torch.float64)
+    results = []
+    for module in (fused, rnn):
+        xi, hi = x.clone().requires_grad_(), h0.clone().requires_grad_()
+        packed = pack_padded_sequence(xi, lengths, enforce_sorted=enforce_sorted)
+        out, h_n = module(packed, hi)
+        (out.data.square().sum() + h_n.sum()).backward()
+        results.append((out, h_n, xi.grad, hi.grad, *[p.grad for p in module.parameters()]))
+    (ours, *rest_ours), (theirs, *rest_theirs) = results
+    assert torch.equal(ours.batch_sizes, theirs.batch_sizes)
+    for name, a, b in [("packed data", ours.data, theirs.data),
+                       *zip(["h_n", "grad x", "grad hx", "grad params"], rest_ours, rest_theirs)]:
+        report(name, a, b, **TOLERANCES[torch.float64])
+
+
+def test_packed_sequence_rejects_mask():
+    fused = FusedRNN(D, H)
+    packed = pack_padded_sequence(torch.randn(T, 2, D), torch.tensor([7, 3]))
+    with pytest.raises(ValueError, match="takes its mask from its lengths"):
+        fused(packed, mask=torch.ones(T, 2))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_unbatched_equals_batch_of_one(device, bidirectional):
+    fused = FusedRNN(D, H, 2, bidirectional=bidirectional, device=device, dtype=torch.float64)
+    x = torch.randn(T, D, device=device, dtype=torch.float64)
+    h0 = torch.randn(2 * fused.num_directions, H, device=device, dtype=torch.float64)
+    reset = torch.randn_like(h0)
+    mask = torch.rand(T, device=device) > 0.3
+    out, h_n = fused(x, h0, mask=mask, reset_state=reset)
+    out1, h_n1 = fused(x[:, None], h0[:, None], mask=mask[:, None], reset_state=reset[:, None])
+    assert out.shape == (T, H * fused.num_directions) and h_n.shape == h0.shape
+    assert torch.equal(out, out1[:, 0]) and torch.equal(h_n, h_n1[:, 0])
+
+
+def test_non_contiguous_inputs_give_identical_results(device):
+    fused = FusedRNN(D, H, 2, batch_first=True, bidirectional=True, device=device,
+                     dtype=torch.float64)
+    x = torch.randn(D, T, 2 * B, device=device, dtype=torch.float64).permute(2, 1, 0)[::2]
+    h0 = torch.randn(H, 4, B, device=device, dtype=torch.float64).permute(1, 2, 0)
+    reset = torch.randn(4, B, 2 * H, device=device, dtype=torch.float64)[..., ::2]
+    mask = (torch.rand(T, B, device=device) > 0.3).t()
+    assert not any(t.is_contiguous() for t in (x, h0, reset, mask))
+    strided = fused(x, h0, mask=mask, reset_state=reset)
+    dense = fused(x.contiguous(), h0.contiguous(), mask=mask.contiguous(),
+                  reset_state=reset.contiguous())
+    assert torch.equal(strided[0], dense[0]) and torch.equal(strided[1], dense[1])
+
+
+def test_reset_state_number_and_default(device):
+    fused = FusedRNN(D, H, device=device, dtype=torch.float64)
+    x = torch.randn(T, B, D, device=device, dtype=torch.float64)
+    h0 = torch.randn(1, B, H, device=device, dtype=torch.float64)
+    mask = torch.rand(T, B, device=device) > 0.3
+    zero = fused(x, h0, mask=mask, reset_state=0)
+    assert torch.equal(zero[0], fused(x, h0, mask=mask, reset_state=torch.zeros_like(h0))[0])
+    default = fused(x, h0, mask=mask)
+    assert torch.equal(default[0], fused(x, h0, mask=mask, reset_state=h0)[0])
+    assert not torch.equal(default[0], zero[0])
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_functional_matches_module(device, reverse, batch_first):
+    fused = FusedRNN(D, H, batch_first=batch_first, bidirectional=True, device=device,
+                     dtype=torch.float64)
+    x = torch.randn(B, T, D, device=device, dtype=torch.float64)
+    if not batch_first:
+        x = x.transpose(0, 1)
+    h0 = torch.randn(2, B, H, device=device, dtype=torch.float64)
+    mask = torch.rand(x.shape[:2], device=device) > 0.3
+    out, h_n = fused(x, h0, mask=mask, reset_state=0.5)
+    direction = int(reverse)
+    f_out, f_h_n = fused_rnn(x, *fused._layer_weights(0, direction), hx=h0[direction],
+                             mask=mask, reset_state=0.5, batch_first=batch_first,
+                             reverse=reverse)
+    assert torch.equal(f_out, out[..., direction * H:(direction + 1) * H])
+    assert torch.equal(f_h_n, h_n[direction])
+
+
+def test_state_dict_interchange_and_conversions():
+    rnn = nn.RNN(D, H, 2, nonlinearity="relu", bidirectional=True, batch_first=True)
+    fused = FusedRNN(D, H, 2, nonlinearity="relu", bidirectional=True, batch_first=True)
+    assert list(fused.state_dict()) == list(rnn.state_dict())
+    fused.load_state_dict(rnn.state_dict())
+    back = nn.RNN(D, H, 2, nonlinearity="relu", bidirectional=True, batch_first=True)
+    back.load_state_dict(fused.state_dict())
+    for (name, a), b in zip(back.state_dict().items(), rnn.state_dict().values()):
+        assert torch.equal(a, b), name
+    converted = FusedRNN.from_rnn(rnn)
+    assert (converted.nonlinearity, converted.num_layers, converted.bidirectional,
+            converted.batch_first) == ("relu", 2, True, True)
+    x = torch.randn(B, T, D)
+    assert torch.allclose(converted(x)[0], rnn(x)[0], atol=1e-6)
+    assert torch.allclose(converted.to_rnn()(x)[0], rnn(x)[0], atol=1e-6)
+    with pytest.raises(ValueError, match="no 'identity' nonlinearity"):
+        FusedRNN(D, H, nonlinearity="identity").to_rnn()
+    with pytest.raises(TypeError, match="expects a torch.nn.RNN, got LSTM"):
+        FusedRNN.from_rnn(nn.LSTM(D, H))
+
+
+def test_repr_follows_nn_rnn():
+    assert repr(FusedRNN(4, 5)) == "FusedRNN(4, 5)"
+    assert (repr(FusedRNN(4, 5, 2, "relu", False, True, 0.5, True))
+            == "FusedRNN(4, 5, num_layers=2, nonlinearity='relu', bias=False, "
+               "batch_first=True, dropout=0.5, bidirectional=True)")
+
+
+def test_default_init_is_xavier_orthogonal_and_torch_init_is_uniform():
+    fused = FusedRNN(6, 8, num_layers=2, bidirectional=True)
+    for name, p in fused.named_parameters():
+        if name.startswith("weight_hh"):
+            report(name, p @ p.t(), torch.eye(8), atol=1e-5, rtol=0)
+        elif name.startswith("weight_ih"):
+            bound = (6 / sum(p.shape)) ** 0.5
+            assert p.abs().max() <= bound and p.std() > 0.3 * bound, name
+        else:
+            assert torch.count_nonzero(p) == 0, name
+    xavier = FusedRNN(6, 8, init="xavier")
+    assert (xavier.weight_hh_l0 @ xavier.weight_hh_l0.t() - torch.eye(8)).abs().max() > 0.1
+    torch_init = FusedRNN(6, 8, init="torch")
+    bound = 8 ** -0.5
+    for name, p in torch_init.named_parameters():
+        assert p.abs().max() <= bound and p.abs().max() > 0.5 * bound, name
+
+
+def test_dropout_only_between_layers_in_training():
+    fused = FusedRNN(D, H, num_layers=2, dropout=1.0)
+    x = torch.randn(T, B, D)
+    eval_out = fused.eval()(x)[0]
+    no_dropout = FusedRNN(D, H, num_layers=2)
+    no_dropout.load_state_dict(fused.state_dict())
+    assert torch.equal(eval_out, no_dropout(x)[0])
+    # p=1 zeroes everything layer 1 passes on: layer 2 then sees only its biases.
+    train_out = fused.train()(x)[0]
+    zeros_into_layer_2 = fused_rnn(torch.zeros(T, B, H), *fused._layer_weights(1, 0))[0]
+    assert torch.equal(train_out, zeros_into_layer_2)
+    assert not torch.equal(train_out, eval_out)
+    with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
+        FusedRNN(D, H, dropout=0.5)

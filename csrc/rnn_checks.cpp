@@ -26,13 +26,8 @@ LayerSizes check_layer_inputs(const at::Tensor& input, const at::Tensor& weight_
                     "rnn_fused: expected input of shape [T, B, input_size], got ",
                     input.sizes());
   const auto dtype = input.scalar_type();
-  if (input.is_cpu()) {
-    TORCH_CHECK_TYPE(dtype == at::kFloat || dtype == at::kDouble,
-                     "rnn_fused: on CPU the input must be float32 or float64, got ",
-                     dtype);
-  } else {
-    TORCH_CHECK(false, "rnn_fused: no kernels for device ", input.device());
-  }
+  TORCH_CHECK_TYPE(dtype == at::kFloat || dtype == at::kDouble,
+                   "rnn_fused: on CPU the input must be float32 or float64, got ", dtype);
   const LayerSizes n{input.size(0), input.size(1), input.size(2), weight_hh.size(0)};
   TORCH_CHECK_VALUE(n.steps >= 1, "rnn_fused: expected at least one time step, got input of shape ",
                     input.sizes());

@@ -104,7 +104,9 @@ class FusedRNN(nn.Module):
                 if name.startswith("bias"):
                     nn.init.zeros_(weight)
                 elif name.startswith("weight_hh") and self.init == "orthogonal":
-                    nn.init.orthogonal_(weight)
+                    # QR has no float16/bfloat16 kernels: factor in float32, then cast.
+                    precise = weight.to(torch.promote_types(weight.dtype, torch.float32))
+                    weight.copy_(nn.init.orthogonal_(precise))
                 else:
                     nn.init.xavier_uniform_(weight)
 

@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 
 #include "../recurrence.h"
+#include "cpu_activation.h"
 #include "pointwise_grain.h"
 
 namespace rnn_fused {
@@ -64,7 +65,7 @@ void forward_recurrence_cpu(const at::Tensor& out, const at::Tensor& w_hh,
                             Activation act, bool reverse) {
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "forward_recurrence_cpu", [&] {
     dispatch_activation(act, [&](auto tag) {
-      forward_loop<scalar_t, decltype(tag)>(out, w_hh, hx, mask, reset, reverse);
+      forward_loop<scalar_t, CpuActivation<decltype(tag)>>(out, w_hh, hx, mask, reset, reverse);
     });
   });
 }

@@ -69,10 +69,9 @@ rnn_layer_backward(const at::Tensor& grad_output, const at::Tensor& input,
   const at::Tensor grad_hx = at::mm(grad_pre[first], w_hh);
   at::Tensor grad_weight_hh = at::mm(grad_pre[first].t(), hx);
   if (T > 1) {
+    // carry_t = m_t·h_t + (1 − m_t)·r, in one pass (lerp is exact at m = 0 and 1).
     const at::Tensor carries =
-        mask_c.has_value()
-            ? out * mask_c->unsqueeze(-1) + *reset_state * (1 - mask_c->unsqueeze(-1))
-            : out;
+        mask_c.has_value() ? at::lerp(*reset_state, out, mask_c->unsqueeze(-1)) : out;
     const at::Tensor later = grad_pre.narrow(0, reverse ? 0 : 1, T - 1).reshape({-1, H});
     const at::Tensor prev = carries.narrow(0, reverse ? 1 : 0, T - 1).reshape({-1, H});
     grad_weight_hh.addmm_(later.t(), prev);

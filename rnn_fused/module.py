@@ -1,7 +1,6 @@
 """FusedRNN: a drop-in for torch.nn.RNN whose recurrence runs in fused kernels,
 with a per-timestep mask-reset."""
 import math
-import numbers
 import warnings
 from numbers import Number
 from typing import List, Optional, Tuple, Union
@@ -48,7 +47,7 @@ class FusedRNN(nn.Module):
                             ("num_layers", num_layers)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if (not isinstance(dropout, numbers.Number) or isinstance(dropout, bool)
+        if (not isinstance(dropout, Number) or isinstance(dropout, bool)
                 or not 0 <= dropout <= 1):
             raise ValueError("dropout should be a number in range [0, 1] representing the "
                              "probability of an element being zeroed")
@@ -126,13 +125,13 @@ class FusedRNN(nn.Module):
             s += ", bidirectional={bidirectional}"
         return s.format(**self.__dict__)
 
-    def _layer_weights(self, layer: int, direction: int):
+    def layer_weights(self, layer: int, direction: int = 0):
+        """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction
+        (1 = reverse); the biases are None without bias. fused_rnn takes them as is."""
         suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-        weight_ih = getattr(self, "weight_ih" + suffix)
-        weight_hh = getattr(self, "weight_hh" + suffix)
-        if not self.bias:
-            return weight_ih, weight_hh, None, None
-        return weight_ih, weight_hh, getattr(self, "bias_ih" + suffix), getattr(self, "bias_hh" + suffix)
+        names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
+        weights = tuple(getattr(self, name + suffix) for name in names)
+        return weights if self.bias else weights + (None, None)
 
     def forward(self, input: Union[torch.Tensor, PackedSequence],
                 hx: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None,
@@ -192,7 +191,8 @@ class FusedRNN(nn.Module):
 
     def _forward_time_major(self, input: torch.Tensor, hx: Optional[torch.Tensor],
                             mask: Optional[torch.Tensor], reset_state,
-                            last_steps: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+                            last_steps: Optional[torch.Tensor],
+                            ) -> Tuple[torch.Tensor, torch.Tensor]:
         """input [T, B, D], hx [L·dirs, B, H], mask [T, B]; last_steps [B] picks each
         sequence's forward final state (default T−1)."""
         steps, batch, features = input.shape
@@ -221,7 +221,7 @@ class FusedRNN(nn.Module):
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
                 reverse = direction == 1
-                out = ops.rnn_layer(layer_input, *self._layer_weights(layer, direction),
+                out = ops.rnn_layer(layer_input, *self.layer_weights(layer, direction),
                                     hx[index], mask, None if reset is None else reset[index],
                                     self.nonlinearity, reverse)
                 outputs.append(out)

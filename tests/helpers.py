@@ -47,7 +47,7 @@ def reference_layers(fused, dtype=torch.float64):
     for layer in range(fused.num_layers):
         cells = []
         for direction in range(fused.num_directions):
-            w_ih, w_hh, b_ih, b_hh = fused._layer_weights(layer, direction)
+            w_ih, w_hh, b_ih, b_hh = fused.layer_weights(layer, direction)
             cell = SimpleRNNCell(w_ih.shape[1], fused.hidden_size,
                                  activation=ACTIVATIONS[fused.nonlinearity],
                                  use_bias=fused.bias, dtype=dtype, device=w_ih.device)
@@ -73,7 +73,8 @@ def run_reference(layers, x_bf, mask_bf, h0, reset):
     finals = []
     seq = x_bf
     for i, layer in enumerate(layers):
-        pick = lambda s: tuple(s[i * dirs + d] for d in range(dirs)) if dirs == 2 else s[i]
+        def pick(states):
+            return tuple(states[i * dirs:(i + 1) * dirs]) if dirs == 2 else states[i]
         seq, last = layer(seq, mask_bf, initial_state=pick(h0), reset_state=pick(reset))
         finals.extend(last.chunk(dirs, dim=-1))
     return seq, torch.stack(finals)

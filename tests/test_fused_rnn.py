@@ -192,7 +192,7 @@ def test_functional_matches_module(device, reverse, batch_first):
     mask = torch.rand(x.shape[:2], device=device) > 0.3
     out, h_n = fused(x, h0, mask=mask, reset_state=0.5)
     direction = int(reverse)
-    f_out, f_h_n = fused_rnn(x, *fused._layer_weights(0, direction), hx=h0[direction],
+    f_out, f_h_n = fused_rnn(x, *fused.layer_weights(0, direction), hx=h0[direction],
                              mask=mask, reset_state=0.5, batch_first=batch_first,
                              reverse=reverse)
     assert torch.equal(f_out, out[..., direction * H:(direction + 1) * H])
@@ -254,7 +254,7 @@ def test_dropout_only_between_layers_in_training():
     assert torch.equal(eval_out, no_dropout(x)[0])
     # p=1 zeroes everything layer 1 passes on: layer 2 then sees only its biases.
     train_out = fused.train()(x)[0]
-    zeros_into_layer_2 = fused_rnn(torch.zeros(T, B, H), *fused._layer_weights(1, 0))[0]
+    zeros_into_layer_2 = fused_rnn(torch.zeros(T, B, H), *fused.layer_weights(1, 0))[0]
     assert torch.equal(train_out, zeros_into_layer_2)
     assert not torch.equal(train_out, eval_out)
     with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):

@@ -13,7 +13,8 @@ T, B, D, H = 5, 3, 4, 6
 
 def layer_args(device, dtype=torch.float64, mask_kind="resets", bias=True, requires_grad=True):
     def rand(*shape, scale=1.0):
-        return (torch.randn(*shape, device=device, dtype=dtype) * scale).requires_grad_(requires_grad)
+        values = torch.randn(*shape, device=device, dtype=dtype) * scale
+        return values.requires_grad_(requires_grad)
     mask = make_mask(mask_kind, B, T, device)
     mask = None if mask is None else mask.t().to(dtype)
     return dict(

@@ -38,7 +38,9 @@ def test_cell_initializers_and_zero_state():
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_matches_nn_rnn_without_padding(bidirectional):
     rnn = nn.RNN(3, 5, batch_first=True, bidirectional=bidirectional, dtype=DT)
-    cells = (cell_from_rnn(rnn), cell_from_rnn(rnn, "_reverse")) if bidirectional else cell_from_rnn(rnn)
+    cells = cell_from_rnn(rnn)
+    if bidirectional:
+        cells = (cells, cell_from_rnn(rnn, "_reverse"))
     layer = RNNLayer(cells, bidirectional=bidirectional)
     x = torch.randn(4, 7, 3, dtype=DT)
     h0 = torch.randn(2 if bidirectional else 1, 4, 5, dtype=DT)

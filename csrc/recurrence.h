@@ -1,6 +1,6 @@
-// The sequential part of one RNN layer in one direction, one implementation per
-// device. Everything parallel over time (the input projection, the weight
-// gradients) lives in rnn_layer.cpp and is shared by all devices.
+// The sequential part of one RNN layer in one direction: the per-device kernels.
+// Everything parallel over time (the input projection, the weight gradients)
+// is plain ATen code in rnn_layer.cpp, written once for any device.
 //
 // Shapes: T steps, B sequences, H hidden units; all tensors contiguous and of
 // one dtype. "Processing order" runs t = 0..T-1, or T-1..0 when `reverse`.

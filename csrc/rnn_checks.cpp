@@ -28,11 +28,11 @@ LayerSizes check_layer_inputs(const at::Tensor& input, const at::Tensor& weight_
   const auto dtype = input.scalar_type();
   TORCH_CHECK_TYPE(dtype == at::kFloat || dtype == at::kDouble,
                    "rnn_fused: on CPU the input must be float32 or float64, got ", dtype);
-  const LayerSizes n{input.size(0), input.size(1), input.size(2), weight_hh.size(0)};
-  TORCH_CHECK_VALUE(n.steps >= 1, "rnn_fused: expected at least one time step, got input of shape ",
-                    input.sizes());
   TORCH_CHECK_VALUE(weight_hh.dim() == 2, "rnn_fused: expected weight_hh of shape [H, H], got ",
                     weight_hh.sizes());
+  const LayerSizes n{input.size(0), input.size(1), input.size(2), weight_hh.size(0)};
+  TORCH_CHECK(n.steps >= 1, "rnn_fused: expected sequence length to be larger than 0, got input "
+              "of shape ", input.sizes());
   check_like_input(weight_hh, "weight_hh", input, {n.hidden_size, n.hidden_size});
   check_like_input(weight_ih, "weight_ih", input, {n.hidden_size, n.input_size});
   TORCH_CHECK_VALUE(bias_ih.has_value() == bias_hh.has_value(),

@@ -72,8 +72,8 @@ rnn_layer_backward(const at::Tensor& grad_output, const at::Tensor& input,
     // carry_t = m_t·h_t + (1 − m_t)·r, in one pass (lerp is exact at m = 0 and 1).
     const at::Tensor carries =
         mask_c.has_value() ? at::lerp(*reset_state, out, mask_c->unsqueeze(-1)) : out;
-    const at::Tensor later = grad_pre.narrow(0, reverse ? 0 : 1, T - 1).reshape({-1, H});
-    const at::Tensor prev = carries.narrow(0, reverse ? 1 : 0, T - 1).reshape({-1, H});
+    const at::Tensor later = grad_pre.narrow(0, reverse ? 0 : 1, T - 1).view({(T - 1) * B, H});
+    const at::Tensor prev = carries.narrow(0, reverse ? 1 : 0, T - 1).reshape({(T - 1) * B, H});
     grad_weight_hh.addmm_(later.t(), prev);
   }
   return {grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_hx, grad_reset};

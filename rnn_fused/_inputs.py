@@ -16,13 +16,33 @@ def check_nonlinearity(nonlinearity: str) -> None:
 
 def check_input_rank(input: torch.Tensor) -> None:
     if input.dim() not in (2, 3):
-        raise ValueError(f"FusedRNN: Expected input to be 2D or 3D, got {input.dim()}D "
+        raise ValueError(f"rnn_fused: Expected input to be 2D or 3D, got {input.dim()}D "
                          "tensor instead")
+
+
+def to_time_major(input: torch.Tensor, mask: Optional[torch.Tensor], batch_first: bool):
+    """(input [T, B, D], mask [T, B] or None, unbatched) from the user's layout.
+
+    The mask is checked against the input's leading dims as the user passed them.
+    """
+    check_input_rank(input)
+    mask = prepare_mask(mask, input.shape[:-1], input)
+    if input.dim() == 2:
+        return input.unsqueeze(1), None if mask is None else mask.unsqueeze(1), True
+    if batch_first:
+        return input.transpose(0, 1), None if mask is None else mask.transpose(0, 1), False
+    return input, mask, False
+
+
+def from_time_major(output: torch.Tensor, batch_first: bool, unbatched: bool) -> torch.Tensor:
+    if unbatched:
+        return output.squeeze(1)
+    return output.transpose(0, 1) if batch_first else output
 
 
 def check_same_device(tensor: torch.Tensor, name: str, input: torch.Tensor) -> None:
     if tensor.device != input.device:
-        raise RuntimeError(f"FusedRNN: expected {name} on device {input.device} (the "
+        raise RuntimeError(f"rnn_fused: expected {name} on device {input.device} (the "
                            f"input's), got {tensor.device}")
 
 
@@ -32,12 +52,12 @@ def prepare_mask(mask: Optional[torch.Tensor], leading_shape: Sequence[int],
     if mask is None:
         return None
     if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"FusedRNN: mask must be a tensor, got {type(mask).__name__}")
+        raise TypeError(f"rnn_fused: mask must be a tensor, got {type(mask).__name__}")
     if tuple(mask.shape) != tuple(leading_shape):
-        raise ValueError(f"FusedRNN: expected mask of shape {tuple(leading_shape)} (the "
+        raise ValueError(f"rnn_fused: expected mask of shape {tuple(leading_shape)} (the "
                          f"input's leading dims), got {tuple(mask.shape)}")
     if not (mask.dtype == torch.bool or mask.is_floating_point()):
-        raise TypeError(f"FusedRNN: mask must be bool or floating point, got {mask.dtype}")
+        raise TypeError(f"rnn_fused: mask must be bool or floating point, got {mask.dtype}")
     check_same_device(mask, "mask", input)
     return mask.to(input.dtype)
 
@@ -50,13 +70,13 @@ def prepare_reset_state(reset_state: Union[None, Number, torch.Tensor],
     if isinstance(reset_state, Number) and not isinstance(reset_state, bool):
         return torch.full_like(hx, float(reset_state))
     if not isinstance(reset_state, torch.Tensor):
-        raise TypeError("FusedRNN: reset_state must be a tensor shaped like hx or a number, "
+        raise TypeError("rnn_fused: reset_state must be a tensor shaped like hx or a number, "
                         f"got {type(reset_state).__name__}")
     if reset_state.shape != hx.shape:
-        raise ValueError(f"FusedRNN: expected reset_state of shape {tuple(hx.shape)} (like "
+        raise ValueError(f"rnn_fused: expected reset_state of shape {tuple(hx.shape)} (like "
                          f"hx), got {tuple(reset_state.shape)}")
     if reset_state.dtype != hx.dtype:
-        raise TypeError(f"FusedRNN: expected reset_state of dtype {hx.dtype}, got "
+        raise TypeError(f"rnn_fused: expected reset_state of dtype {hx.dtype}, got "
                         f"{reset_state.dtype}")
     check_same_device(reset_state, "reset_state", hx)
     return reset_state

@@ -5,8 +5,8 @@ from typing import Optional, Tuple, Union
 import torch
 
 from . import ops
-from ._inputs import (check_input_rank, check_nonlinearity, prepare_mask,
-                      prepare_reset_state)
+from ._inputs import (check_nonlinearity, from_time_major, prepare_reset_state,
+                      to_time_major)
 
 
 def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor,
@@ -29,32 +29,23 @@ def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Ten
     h_n [B, H]): h_n is the state after the last processed step, before reset.
     """
     check_nonlinearity(nonlinearity)
-    check_input_rank(input)
     if (bias_ih is None) != (bias_hh is None):
         raise ValueError("fused_rnn: bias_ih and bias_hh must be given together")
-    unbatched = input.dim() == 2
-    mask = prepare_mask(mask, input.shape[:-1], input)
-    if unbatched:
-        input = input.unsqueeze(1)
-        mask = None if mask is None else mask.unsqueeze(1)
-    elif batch_first:
-        input = input.transpose(0, 1)
-        mask = None if mask is None else mask.transpose(0, 1)
-    steps, batch, _ = input.shape
-    hidden = weight_hh.shape[0]
-
+    if weight_hh.dim() != 2:
+        raise ValueError(f"fused_rnn: expected weight_hh of shape [H, H], got "
+                         f"{tuple(weight_hh.shape)}")
+    input, mask, unbatched = to_time_major(input, mask, batch_first)
     if hx is None:
-        hx = input.new_zeros(batch, hidden)
+        hx = input.new_zeros(input.shape[1], weight_hh.shape[0])
     elif unbatched:
         if hx.dim() != 1:
             raise ValueError(f"fused_rnn: for unbatched 2-D input, hx must be 1-D [H], "
                              f"got shape {tuple(hx.shape)}")
         hx = hx.unsqueeze(0)
-    reset = None if mask is None else prepare_reset_state(reset_state, hx)
+    reset = prepare_reset_state(reset_state, hx)
 
-    output = ops.rnn_layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset,
-                           nonlinearity, reverse)
+    output = ops.rnn_layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask,
+                           None if mask is None else reset, nonlinearity, reverse)
     h_n = output[0] if reverse else output[-1]
-    if unbatched:
-        return output.squeeze(1), h_n.squeeze(0)
-    return (output.transpose(0, 1) if batch_first else output), h_n
+    return (from_time_major(output, batch_first, unbatched),
+            h_n.squeeze(0) if unbatched else h_n)

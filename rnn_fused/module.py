@@ -10,8 +10,8 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from . import ops
-from ._inputs import (check_input_rank, check_nonlinearity, check_same_device,
-                      prepare_mask, prepare_reset_state)
+from ._inputs import (check_nonlinearity, check_same_device, from_time_major,
+                      prepare_reset_state, to_time_major)
 from .utils import lengths_to_mask
 
 INITS = ("orthogonal", "xavier", "torch")
@@ -45,8 +45,10 @@ class FusedRNN(nn.Module):
             raise ValueError(f"Unknown init {init!r}. Select from {', '.join(map(repr, INITS))}.")
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
                             ("num_layers", num_layers)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
+            if value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value}")
         if (not isinstance(dropout, Number) or isinstance(dropout, bool)
                 or not 0 <= dropout <= 1):
             raise ValueError("dropout should be a number in range [0, 1] representing the "
@@ -88,8 +90,15 @@ class FusedRNN(nn.Module):
     @property
     def all_weights(self) -> List[List[nn.Parameter]]:
         per_layer = 4 if self.bias else 2
-        weights = [getattr(self, name) for name in self._flat_weights_names]
+        weights = self._flat_weights
         return [weights[i:i + per_layer] for i in range(0, len(weights), per_layer)]
+
+    @property
+    def _flat_weights(self) -> List[nn.Parameter]:
+        return [getattr(self, name) for name in self._flat_weights_names]
+
+    def flatten_parameters(self) -> None:
+        """A no-op, for code written against nn.RNN: the kernels need no flat buffer."""
 
     def reset_parameters(self) -> None:
         with torch.no_grad():
@@ -138,12 +147,8 @@ class FusedRNN(nn.Module):
                 reset_state: Union[None, Number, torch.Tensor] = None):
         if isinstance(input, PackedSequence):
             return self._forward_packed(input, hx, mask, reset_state)
-        check_input_rank(input)
-        unbatched = input.dim() == 2
-        mask = prepare_mask(mask, input.shape[:-1], input)
+        input, mask, unbatched = to_time_major(input, mask, self.batch_first)
         if unbatched:
-            input = input.unsqueeze(1)
-            mask = None if mask is None else mask.unsqueeze(1)
             if hx is not None:
                 if hx.dim() != 2:
                     raise RuntimeError("For unbatched 2-D input, hx should also be 2-D but "
@@ -154,22 +159,17 @@ class FusedRNN(nn.Module):
                     raise ValueError("For unbatched 2-D input, reset_state should be 2-D "
                                      f"[L*dirs, H] but got shape {tuple(reset_state.shape)}")
                 reset_state = reset_state.unsqueeze(1)
-        else:
-            if hx is not None and hx.dim() != 3:
-                raise RuntimeError("For batched 3-D input, hx should also be 3-D but got "
-                                   f"{hx.dim()}-D tensor")
-            if self.batch_first:
-                input = input.transpose(0, 1)
-                mask = None if mask is None else mask.transpose(0, 1)
+        elif hx is not None and hx.dim() != 3:
+            raise RuntimeError("For batched 3-D input, hx should also be 3-D but got "
+                               f"{hx.dim()}-D tensor")
         output, h_n = self._forward_time_major(input, hx, mask, reset_state, last_steps=None)
-        if unbatched:
-            return output.squeeze(1), h_n.squeeze(1)
-        return (output.transpose(0, 1) if self.batch_first else output), h_n
+        return (from_time_major(output, self.batch_first, unbatched),
+                h_n.squeeze(1) if unbatched else h_n)
 
     def _forward_packed(self, packed: PackedSequence, hx, mask, reset_state):
-        if mask is not None:
+        if mask is not None or reset_state is not None:
             raise ValueError("FusedRNN: a PackedSequence input takes its mask from its "
-                             "lengths; pass mask=None")
+                             "lengths and resets to hx; pass mask=None and reset_state=None")
         padded, lengths = pad_packed_sequence(packed)
         steps = padded.shape[0]
         lengths = lengths.to(padded.device)
@@ -212,7 +212,7 @@ class FusedRNN(nn.Module):
             if hx.dtype != input.dtype:
                 raise ValueError(f"hx must have the type {input.dtype}, got type {hx.dtype}")
             check_same_device(hx, "hx", input)
-        reset = None if mask is None else prepare_reset_state(reset_state, hx)
+        reset = prepare_reset_state(reset_state, hx)
 
         layer_input = input
         finals = []
@@ -222,7 +222,7 @@ class FusedRNN(nn.Module):
                 index = layer * self.num_directions + direction
                 reverse = direction == 1
                 out = ops.rnn_layer(layer_input, *self.layer_weights(layer, direction),
-                                    hx[index], mask, None if reset is None else reset[index],
+                                    hx[index], mask, None if mask is None else reset[index],
                                     self.nonlinearity, reverse)
                 outputs.append(out)
                 if reverse:

@@ -47,13 +47,14 @@ def _(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
 @torch.library.register_fake("rnn_fused::rnn_layer_backward")
 def _(grad_output, input, weight_ih, weight_hh, hx, mask, reset_state, output,
       nonlinearity, reverse):
+    # The kernels return contiguous gradients whatever the inputs' strides.
     return (
-        torch.empty_like(input),
-        torch.empty_like(weight_ih),
-        torch.empty_like(weight_hh),
+        input.new_empty(input.shape),
+        weight_ih.new_empty(weight_ih.shape),
+        weight_hh.new_empty(weight_hh.shape),
         weight_hh.new_empty((weight_hh.shape[0],)),
-        torch.empty_like(hx),
-        torch.empty_like(hx),
+        hx.new_empty(hx.shape),
+        hx.new_empty(hx.shape),
     )
 
 
@@ -82,3 +83,14 @@ def _backward(ctx, grad_output):
 torch.library.register_autograd(
     "rnn_fused::rnn_layer_forward", _backward, setup_context=_setup_context
 )
+
+
+def _no_double_backward(ctx, *grads):
+    raise NotImplementedError(
+        "rnn_fused: double backward (differentiating FusedRNN's gradients, e.g. after "
+        "create_graph=True) is not supported")
+
+
+# Registered so that create_graph=True still gives first-order gradients, and a
+# second differentiation fails loudly instead of silently returning zeros.
+torch.library.register_autograd("rnn_fused::rnn_layer_backward", _no_double_backward)

@@ -95,6 +95,20 @@ def test_bad_constructor_arguments():
         FusedRNN(D, H, num_layers=2, dropout=1.5)
     with pytest.raises(ValueError, match="hidden_size must be a positive integer, got 0"):
         FusedRNN(D, 0)
+    with pytest.raises(TypeError, match="input_size should be of type int, got: float"):
+        FusedRNN(3.0, H)
+
+
+def test_reset_state_is_checked_even_without_mask(rnn):
+    with pytest.raises(ValueError, match=r"expected reset_state of shape \(4, 2, 4\)"):
+        rnn(torch.randn(T, B, D), reset_state=torch.zeros(7, 7, 7))
+
+
+def test_packed_input_rejects_mask_and_reset_state(rnn):
+    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.randn(T, B, D), torch.tensor([5, 3]))
+    for kwargs in (dict(mask=torch.ones(T, B)), dict(reset_state=0.0)):
+        with pytest.raises(ValueError, match="takes its mask from its lengths and resets to hx"):
+            rnn(packed, **kwargs)
 
 
 def test_functional_errors():
@@ -107,5 +121,9 @@ def test_functional_errors():
         fused_rnn(torch.randn(T, B, 5), w_ih, w_hh)
     with pytest.raises(ValueError, match="for unbatched 2-D input, hx must be 1-D"):
         fused_rnn(torch.randn(T, D), w_ih, w_hh, hx=torch.zeros(1, H))
-    with pytest.raises(ValueError, match="expected at least one time step"):
+    with pytest.raises(RuntimeError, match="expected sequence length to be larger than 0"):
         fused_rnn(torch.randn(0, B, D), w_ih, w_hh)
+    with pytest.raises(ValueError, match=r"expected weight_hh of shape \[H, H\], got \(\)"):
+        fused_rnn(torch.randn(T, B, D), w_ih, torch.tensor(1.0))
+    with pytest.raises(ValueError, match=r"expected reset_state of shape \(2, 4\)"):
+        fused_rnn(torch.randn(T, B, D), w_ih, w_hh, reset_state=torch.zeros(3))

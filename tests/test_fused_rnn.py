@@ -134,13 +134,6 @@ def test_packed_sequence_matches_nn_rnn(device, enforce_sorted, bidirectional):
         report(name, a, b, **TOLERANCES[torch.float64])
 
 
-def test_packed_sequence_rejects_mask():
-    fused = FusedRNN(D, H)
-    packed = pack_padded_sequence(torch.randn(T, 2, D), torch.tensor([7, 3]))
-    with pytest.raises(ValueError, match="takes its mask from its lengths"):
-        fused(packed, mask=torch.ones(T, 2))
-
-
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_unbatched_equals_batch_of_one(device, bidirectional):
     fused = FusedRNN(D, H, 2, bidirectional=bidirectional, device=device, dtype=torch.float64)
@@ -218,6 +211,28 @@ def test_state_dict_interchange_and_conversions():
         FusedRNN(D, H, nonlinearity="identity").to_rnn()
     with pytest.raises(TypeError, match="expects a torch.nn.RNN, got LSTM"):
         FusedRNN.from_rnn(nn.LSTM(D, H))
+
+
+def test_nn_rnn_compatibility_members():
+    fused = FusedRNN(D, H, num_layers=2, bias=False)
+    before = [p.clone() for p in fused.parameters()]
+    fused.flatten_parameters()
+    assert all(torch.equal(a, b) for a, b in zip(before, fused.parameters()))
+    rnn = nn.RNN(D, H, 2, bias=False)
+    assert [p.shape for p in fused._flat_weights] == [p.shape for p in rnn._flat_weights]
+    assert ([[w.shape for w in layer] for layer in fused.all_weights]
+            == [[w.shape for w in layer] for layer in rnn.all_weights])
+
+
+def test_create_graph_gives_first_order_gradients_and_refuses_double_backward():
+    fused = FusedRNN(D, H, dtype=torch.float64)
+    x = torch.randn(T, B, D, dtype=torch.float64, requires_grad=True)
+    (grad_x,) = torch.autograd.grad(fused(x)[0].square().sum(), x, create_graph=True)
+    x_plain = x.detach().requires_grad_()
+    fused(x_plain)[0].square().sum().backward()
+    assert torch.equal(grad_x, x_plain.grad)
+    with pytest.raises(NotImplementedError, match="double backward .* is not supported"):
+        grad_x.sum().backward()
 
 
 def test_repr_follows_nn_rnn():

@@ -1,6 +1,7 @@
 """The compiled ops themselves: gradcheck, opcheck, and proof that they run."""
 import pytest
 import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import rnn_fused
@@ -45,6 +46,28 @@ def test_opcheck_forward(device, dtype, mask_kind, reverse):
     args = layer_args(device, dtype, mask_kind)
     torch.library.opcheck(torch.ops.rnn_fused.rnn_layer_forward.default,
                           (*args.values(), "tanh", reverse))
+
+
+def test_fake_kernels_match_real_strides_for_strided_inputs(device):
+    """torch.compile trusts the fake kernels' strides; the real ops return
+    contiguous tensors whatever the inputs' strides."""
+    args = layer_args(device, requires_grad=False)
+    args["input"] = args["input"].transpose(0, 1).contiguous().transpose(0, 1)
+    args["weight_ih"] = args["weight_ih"].t().contiguous().t()
+    args["hx"] = args["hx"].t().contiguous().t()
+    assert not any(args[k].is_contiguous() for k in ("input", "weight_ih", "hx"))
+    forward_args = (*args.values(), "tanh", False)
+    out = torch.ops.rnn_fused.rnn_layer_forward(*forward_args)
+    backward_args = (out.transpose(0, 1).contiguous().transpose(0, 1), args["input"],
+                     args["weight_ih"], args["weight_hh"], args["hx"], args["mask"],
+                     args["reset_state"], out, "tanh", False)
+    real = [out, *torch.ops.rnn_fused.rnn_layer_backward(*backward_args)]
+    with FakeTensorMode() as mode:
+        def fake(a):
+            return mode.from_tensor(a) if isinstance(a, torch.Tensor) else a
+        fakes = [torch.ops.rnn_fused.rnn_layer_forward(*map(fake, forward_args)),
+                 *torch.ops.rnn_fused.rnn_layer_backward(*map(fake, backward_args))]
+    assert [(f.shape, f.stride()) for f in fakes] == [(r.shape, r.stride()) for r in real]
 
 
 @pytest.mark.parametrize("mask_kind", ["none", "resets"])

@@ -2,26 +2,80 @@
 
 Install with `pip install --no-build-isolation -e .` so that the torch already in
 the environment is the one compiled against.
+
+The CUDA kernels are built whenever torch is a CUDA build and nvcc is found,
+with or without a GPU. FORCE_CUDA=1 turns a missing toolkit into an error
+instead of a CPU-only build; FORCE_CUDA=0 skips the CUDA kernels.
 """
 import glob
+import os
+import shutil
+import sysconfig
 
+import torch
 from setuptools import find_packages, setup
-from torch.utils.cpp_extension import BuildExtension, CppExtension
 
-SOURCES = sorted(glob.glob("csrc/*.cpp")) + sorted(glob.glob("csrc/cpu/*.cpp"))
+
+def find_cuda_home():
+    """The toolkit root, honouring CUDA_HOME/CUDA_PATH. torch guesses it from the
+    nvcc on PATH, which can be a wrapper script far from the toolkit."""
+    for variable in ("CUDA_HOME", "CUDA_PATH"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    candidates = ["/usr/local/cuda"]
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        candidates.append(os.path.dirname(os.path.dirname(os.path.realpath(nvcc))))
+    for root in candidates:
+        if os.path.exists(os.path.join(root, "include", "cuda_runtime.h")):
+            return root
+    return None
+
+
+force_cuda = os.environ.get("FORCE_CUDA")
+cuda_home = find_cuda_home()
+use_cuda = force_cuda != "0" and torch.version.cuda is not None and cuda_home is not None
+if force_cuda == "1" and not use_cuda:
+    raise RuntimeError(
+        f"FORCE_CUDA=1 but the CUDA kernels cannot be built: torch {torch.__version__} "
+        f"(CUDA {torch.version.cuda}), toolkit {cuda_home or 'not found'}")
+if use_cuda:
+    # Must be set before cpp_extension is imported: it reads CUDA_HOME once.
+    os.environ["CUDA_HOME"] = cuda_home
+    if not torch.cuda.is_available():
+        os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "9.0")
+
+from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension  # noqa: E402
+
+sources = sorted(glob.glob("csrc/*.cpp")) + sorted(glob.glob("csrc/cpu/*.cpp"))
+# -fopenmp makes at::parallel_for use torch's own OpenMP thread pool;
+# -fno-trapping-math lets branch-free math (fast_tanh) vectorize.
+compile_args = {"cxx": ["-O3", "-fopenmp", "-fno-trapping-math"]}
+include_dirs = []
+if use_cuda:
+    sources += sorted(glob.glob("csrc/cuda/*.cu"))
+    compile_args["cxx"].append("-DWITH_CUDA")
+    compile_args["nvcc"] = ["-O3", "-DWITH_CUDA", "-lineinfo"]
+    # A bare toolkit may lack the CUDA library headers (cuBLAS, cuSPARSE) that
+    # ATen's CUDA headers include; pip's CUDA wheels beside torch carry them.
+    wheel_headers = os.path.join(sysconfig.get_paths()["purelib"], "nvidia", "cu13", "include")
+    if not os.path.exists(os.path.join(cuda_home, "include", "cublas_v2.h")) and \
+            os.path.isdir(wheel_headers):
+        include_dirs.append(wheel_headers)
+
+Extension = CUDAExtension if use_cuda else CppExtension
 
 setup(
     name="rnn_fused",
     version="0.1.0",
-    description="Fused Elman RNN with mask-reset: C++ kernels as PyTorch custom ops",
+    description="Fused Elman RNN with mask-reset: C++/CUDA kernels as PyTorch custom ops",
     packages=find_packages(include=["rnn_fused", "rnn_fused.*"]),
     ext_modules=[
-        CppExtension(
+        Extension(
             "rnn_fused._C",
-            SOURCES,
-            # -fopenmp makes at::parallel_for use torch's own OpenMP thread pool;
-            # -fno-trapping-math lets branch-free math (fast_tanh) vectorize.
-            extra_compile_args={"cxx": ["-O3", "-fopenmp", "-fno-trapping-math"]},
+            sources,
+            include_dirs=include_dirs,
+            extra_compile_args=compile_args,
             extra_link_args=["-fopenmp"],
         )
     ],

@@ -23,13 +23,26 @@ void forward_recurrence_cpu(const at::Tensor& out, const at::Tensor& w_hh,
                             Activation act, bool reverse);
 
 // Backward through time. Writes grad_pre [T,B,H], the gradient of the
-// pre-activations, and grad_reset [B,H], the gradient reaching the reset state
-// (left untouched without a mask).
+// pre-activations, and adds into grad_reset [B,H] (zeroed by the caller, in the
+// accumulation type: float32 for float16/bfloat16) the gradient reaching the
+// reset state over all steps; without a mask it is left untouched.
 void backward_recurrence_cpu(const at::Tensor& grad_pre,
                              const at::Tensor& grad_reset,
                              const at::Tensor& grad_out, const at::Tensor& out,
                              const at::Tensor& w_hh,
                              const c10::optional<at::Tensor>& mask,
                              Activation act, bool reverse);
+
+#ifdef WITH_CUDA
+void forward_recurrence_cuda(const at::Tensor& out, const at::Tensor& w_hh,
+                             const at::Tensor& hx, const c10::optional<at::Tensor>& mask,
+                             const c10::optional<at::Tensor>& reset, Activation act,
+                             bool reverse);
+
+void backward_recurrence_cuda(const at::Tensor& grad_pre, const at::Tensor& grad_reset,
+                              const at::Tensor& grad_out, const at::Tensor& out,
+                              const at::Tensor& w_hh, const c10::optional<at::Tensor>& mask,
+                              Activation act, bool reverse);
+#endif
 
 }  // namespace rnn_fused

@@ -26,8 +26,15 @@ LayerSizes check_layer_inputs(const at::Tensor& input, const at::Tensor& weight_
                     "rnn_fused: expected input of shape [T, B, input_size], got ",
                     input.sizes());
   const auto dtype = input.scalar_type();
-  TORCH_CHECK_TYPE(dtype == at::kFloat || dtype == at::kDouble,
-                   "rnn_fused: on CPU the input must be float32 or float64, got ", dtype);
+  const bool full_precision = dtype == at::kFloat || dtype == at::kDouble;
+  if (input.is_cuda()) {
+    TORCH_CHECK_TYPE(full_precision || dtype == at::kHalf || dtype == at::kBFloat16,
+                     "rnn_fused: on CUDA the input must be float32, float64, float16 or "
+                     "bfloat16, got ", dtype);
+  } else {
+    TORCH_CHECK_TYPE(full_precision, "rnn_fused: on CPU the input must be float32 or float64, "
+                     "got ", dtype);
+  }
   TORCH_CHECK_VALUE(weight_hh.dim() == 2, "rnn_fused: expected weight_hh of shape [H, H], got ",
                     weight_hh.sizes());
   const LayerSizes n{input.size(0), input.size(1), input.size(2), weight_hh.size(0)};

@@ -3,6 +3,8 @@
 // it) are large matrix products done here once per call; the sequential part is
 // the device's recurrence kernel.
 #include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
+#include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
 #include "recurrence.h"
@@ -16,6 +18,28 @@ c10::optional<at::Tensor> contiguous(const c10::optional<at::Tensor>& t) {
   return t->contiguous();
 }
 
+void forward_recurrence(const at::Tensor& out, const at::Tensor& w_hh, const at::Tensor& hx,
+                        const c10::optional<at::Tensor>& mask,
+                        const c10::optional<at::Tensor>& reset, Activation act, bool reverse) {
+#ifdef WITH_CUDA
+  if (out.is_cuda()) return forward_recurrence_cuda(out, w_hh, hx, mask, reset, act, reverse);
+#endif
+  forward_recurrence_cpu(out, w_hh, hx, mask, reset, act, reverse);
+}
+
+void backward_recurrence(const at::Tensor& grad_pre, const at::Tensor& grad_reset,
+                         const at::Tensor& grad_out, const at::Tensor& out,
+                         const at::Tensor& w_hh, const c10::optional<at::Tensor>& mask,
+                         Activation act, bool reverse) {
+#ifdef WITH_CUDA
+  if (out.is_cuda()) {
+    return backward_recurrence_cuda(grad_pre, grad_reset, grad_out, out, w_hh, mask, act,
+                                    reverse);
+  }
+#endif
+  backward_recurrence_cpu(grad_pre, grad_reset, grad_out, out, w_hh, mask, act, reverse);
+}
+
 at::Tensor rnn_layer_forward(const at::Tensor& input, const at::Tensor& weight_ih,
                              const at::Tensor& weight_hh,
                              const c10::optional<at::Tensor>& bias_ih,
@@ -26,14 +50,15 @@ at::Tensor rnn_layer_forward(const at::Tensor& input, const at::Tensor& weight_i
   const Activation act = parse_activation(nonlinearity);
   const LayerSizes n = check_layer_inputs(input, weight_ih, weight_hh, bias_ih, bias_hh, hx,
                                           mask, reset_state);
+  const c10::DeviceGuard device_guard(input.device());
   const at::Tensor x2d = input.contiguous().view({n.steps * n.batch, n.input_size});
   // Both biases ride along with the input projection, so the loop adds one term.
   const at::Tensor projection =
       bias_ih.has_value() ? at::addmm(*bias_ih + *bias_hh, x2d, weight_ih.t())
                           : at::mm(x2d, weight_ih.t());
   const at::Tensor out = projection.view({n.steps, n.batch, n.hidden_size});
-  forward_recurrence_cpu(out, weight_hh.contiguous(), hx.contiguous(), contiguous(mask),
-                         contiguous(reset_state), act, reverse);
+  forward_recurrence(out, weight_hh.contiguous(), hx.contiguous(), contiguous(mask),
+                     contiguous(reset_state), act, reverse);
   return out;
 }
 
@@ -49,14 +74,17 @@ rnn_layer_backward(const at::Tensor& grad_output, const at::Tensor& input,
   const int64_t T = n.steps, B = n.batch, H = n.hidden_size;
   check_like_input(grad_output, "grad_output", input, {T, B, H});
   check_like_input(output, "output", input, {T, B, H});
+  const c10::DeviceGuard device_guard(input.device());
 
   const at::Tensor out = output.contiguous();
   const at::Tensor w_hh = weight_hh.contiguous();
   const auto mask_c = contiguous(mask);
   const at::Tensor grad_pre = at::empty({T, B, H}, out.options());
-  const at::Tensor grad_reset = at::zeros({B, H}, out.options());
-  backward_recurrence_cpu(grad_pre, grad_reset, grad_output.contiguous(), out, w_hh, mask_c,
-                          act, reverse);
+  // Summed over all steps, so kept in float32 for float16/bfloat16.
+  const at::Tensor grad_reset =
+      at::zeros({B, H}, out.options().dtype(at::toOpMathType(out.scalar_type())));
+  backward_recurrence(grad_pre, grad_reset, grad_output.contiguous(), out, w_hh, mask_c, act,
+                      reverse);
 
   const at::Tensor grad_pre_2d = grad_pre.view({T * B, H});
   const at::Tensor x2d = input.contiguous().view({T * B, n.input_size});
@@ -76,7 +104,8 @@ rnn_layer_backward(const at::Tensor& grad_output, const at::Tensor& input,
     const at::Tensor prev = carries.narrow(0, reverse ? 1 : 0, T - 1).reshape({(T - 1) * B, H});
     grad_weight_hh.addmm_(later.t(), prev);
   }
-  return {grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_hx, grad_reset};
+  return {grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_hx,
+          grad_reset.to(out.scalar_type())};
 }
 
 }  // namespace
@@ -85,5 +114,12 @@ TORCH_LIBRARY_IMPL(rnn_fused, CPU, m) {
   m.impl("rnn_layer_forward", &rnn_layer_forward);
   m.impl("rnn_layer_backward", &rnn_layer_backward);
 }
+
+#ifdef WITH_CUDA
+TORCH_LIBRARY_IMPL(rnn_fused, CUDA, m) {
+  m.impl("rnn_layer_forward", &rnn_layer_forward);
+  m.impl("rnn_layer_backward", &rnn_layer_backward);
+}
+#endif
 
 }  // namespace rnn_fused

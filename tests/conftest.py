@@ -1,7 +1,16 @@
-import pytest
-import torch
+import os
 
-import rnn_fused  # noqa: F401  (registers the ops)
+# cuBLAS is deterministic with this workspace setting, which the poisoning
+# fixture's deterministic mode asks for; it must be set before CUDA starts.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import rnn_fused  # noqa: E402,F401  (registers the ops)
+# Comparisons against float64 and cuDNN need true float32 products.
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
 
 
 def _has_kernels(device: str) -> bool:

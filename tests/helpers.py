@@ -10,6 +10,8 @@ MASK_KINDS = ["none", "pre_padding", "post_padding", "resets", "blend"]
 TOLERANCES = {
     torch.float64: dict(atol=1e-10, rtol=1e-9),
     torch.float32: dict(atol=1e-4, rtol=1e-4),
+    torch.float16: dict(atol=1e-2, rtol=1e-2),
+    torch.bfloat16: dict(atol=6e-2, rtol=6e-2),
 }
 
 ACTIVATIONS = {"tanh": torch.nn.Tanh(), "relu": torch.nn.ReLU(), "identity": torch.nn.Identity()}

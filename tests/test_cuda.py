@@ -1,0 +1,160 @@
+"""CUDA-only checks: low-precision dtypes against float64, cuDNN parity, streams,
+CUDA graphs. Everything else runs on CUDA through the `device` fixture."""
+import pytest
+import torch
+from torch import nn
+
+from rnn_fused import FusedRNN
+
+from helpers import TOLERANCES, make_mask, reference_layers, report, run_reference
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+
+B, T, D, H = 4, 9, 6, 8
+
+
+def test_cuda_kernels_are_built():
+    for name in ("rnn_layer_forward", "rnn_layer_backward"):
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"rnn_fused::{name}", "CUDA")
+
+
+def run(module, x, h0, reset, mask):
+    x, h0, reset = (t.clone().requires_grad_() for t in (x, h0, reset))
+    out, h_n = module(x, h0, mask=mask, reset_state=reset)
+    weights = torch.linspace(-1, 1, out.numel(), device=out.device).view_as(out)
+    ((out.float() * weights).sum() + h_n.float().sum()).backward()
+    grads = [x.grad, h0.grad, reset.grad] + [p.grad for p in module.parameters()]
+    return [out, h_n] + grads
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("mask_kind", ["none", "resets", "blend"])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu", "identity"])
+def test_cuda_matches_cpu_and_reference(dtype, mask_kind, nonlinearity):
+    cpu = FusedRNN(D, H, 2, nonlinearity, bidirectional=True, dtype=torch.float64)
+    cuda = FusedRNN(D, H, 2, nonlinearity, bidirectional=True, device="cuda", dtype=dtype)
+    cuda.load_state_dict(cpu.state_dict())
+    x = torch.randn(T, B, D, dtype=torch.float64)
+    h0 = torch.randn(4, B, H, dtype=torch.float64)
+    reset = torch.randn(4, B, H, dtype=torch.float64)
+    mask = make_mask(mask_kind, B, T)
+    mask = None if mask is None else mask.t()
+    expected = run(cpu, x, h0, reset, mask)
+    actual = run(cuda, x.cuda().to(dtype), h0.cuda().to(dtype), reset.cuda().to(dtype),
+                 None if mask is None else mask.cuda())
+    names = ["output", "h_n", "grad x", "grad h0", "grad reset"] + [
+        f"grad {n}" for n, _ in cpu.named_parameters()]
+    for name, a, b in zip(names, actual, expected):
+        if b is None:  # reset_state only matters with a mask
+            assert name == "grad reset" and mask is None and a is None
+            continue
+        report(f"{dtype} {name}", a.cpu(), b, **TOLERANCES[dtype])
+
+    layers = reference_layers(cpu)
+    with torch.no_grad():
+        ref_out, ref_h_n = run_reference(layers, x.transpose(0, 1), None if mask is None
+                                         else mask.t(), h0, reset if mask is not None else h0)
+    report(f"{dtype} output vs reference", actual[0].cpu().transpose(0, 1), ref_out,
+           **TOLERANCES[dtype])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_long_sequences_stay_accurate(dtype):
+    """T=1024 with resets: outputs and the reset-state gradient, which sums over
+    every step, stay within the dtype's tolerance of float64."""
+    steps = 1024
+    cpu = FusedRNN(16, 32, dtype=torch.float64)
+    cuda = FusedRNN(16, 32, device="cuda", dtype=dtype)
+    cuda.load_state_dict(cpu.state_dict())
+    x = torch.randn(steps, 4, 16, dtype=torch.float64)
+    h0 = torch.randn(1, 4, 32, dtype=torch.float64)
+    reset = torch.randn(1, 4, 32, dtype=torch.float64)
+    mask = torch.rand(steps, 4) > 0.05
+    expected = run(cpu, x, h0, reset, mask)
+    actual = run(cuda, x.cuda().to(dtype), h0.cuda().to(dtype), reset.cuda().to(dtype),
+                 mask.cuda())
+    for name, index in (("output", 0), ("grad x", 2), ("grad reset", 4)):
+        scale = expected[index].abs().max()
+        report(f"{dtype} T=1024 {name} / max", actual[index].cpu() / scale,
+               expected[index] / scale, **TOLERANCES[dtype])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_matches_cudnn_at_larger_sizes(dtype, bidirectional):
+    rnn = nn.RNN(64, 256, 2, batch_first=True, bidirectional=bidirectional, device="cuda",
+                 dtype=dtype)
+    fused = FusedRNN.from_rnn(rnn)
+    x = torch.randn(16, 100, 64, device="cuda", dtype=dtype)
+    results = []
+    for module in (fused, rnn):
+        xi = x.clone().requires_grad_()
+        out, h_n = module(xi)
+        (out.sum() + h_n.sum()).backward()
+        results.append([out, h_n, xi.grad] + [p.grad for p in module.parameters()])
+    names = ["output", "h_n", "grad x"] + [n for n, _ in fused.named_parameters()]
+    for name, a, b in zip(names, *results):
+        scale = max(b.abs().max().item(), 1.0)
+        report(f"{name} / {scale:.1f}", a / scale, b / scale, **TOLERANCES[dtype])
+
+
+def test_runs_on_the_current_stream():
+    fused = FusedRNN(D, H, device="cuda")
+    x = torch.randn(T, B, D, device="cuda")
+    mask = torch.rand(T, B, device="cuda") > 0.3
+    expected = fused(x, mask=mask)[0]
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            out = fused(x, mask=mask)[0]
+    side.synchronize()
+    assert torch.equal(out, expected)
+
+
+def test_forward_and_backward_replay_in_a_cuda_graph():
+    fused = FusedRNN(D, H, 2, bidirectional=True, device="cuda")
+    static_x = torch.randn(T, B, D, device="cuda", requires_grad=True)
+    static_mask = torch.rand(T, B, device="cuda") > 0.3
+
+    def step():
+        fused.zero_grad(set_to_none=False)
+        static_x.grad = None
+        out, h_n = fused(static_x, mask=static_mask)
+        (out.square().sum() + h_n.sum()).backward()
+        return out
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    fused.zero_grad(set_to_none=False)
+    with torch.cuda.graph(graph):
+        static_out = step()
+    for _ in range(2):
+        x = torch.randn(T, B, D, device="cuda")
+        mask = torch.rand(T, B, device="cuda") > 0.3
+        static_x.data.copy_(x)
+        static_mask.copy_(mask)
+        graph.replay()
+        torch.cuda.synchronize()
+        eager = FusedRNN(D, H, 2, bidirectional=True, device="cuda")
+        eager.load_state_dict(fused.state_dict())
+        xe = x.clone().requires_grad_()
+        out, h_n = eager(xe, mask=mask)
+        (out.square().sum() + h_n.sum()).backward()
+        report("graph output", static_out, out, atol=1e-6, rtol=1e-6)
+        for (name, p), q in zip(fused.named_parameters(), eager.parameters()):
+            report(f"graph grad {name}", p.grad, q.grad, atol=1e-5, rtol=1e-5)
+
+
+def test_device_mismatch_is_a_clear_error():
+    fused = FusedRNN(D, H)
+    with pytest.raises(RuntimeError, match="expected parameters on device cuda:0"):
+        fused(torch.randn(T, B, D, device="cuda"))
+    cuda = FusedRNN(D, H, device="cuda")
+    with pytest.raises(RuntimeError, match="expected hx on device cuda:0"):
+        cuda(torch.randn(T, B, D, device="cuda"), torch.zeros(1, B, H))

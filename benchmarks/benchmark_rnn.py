@@ -2,7 +2,7 @@
 
 Forward+backward, median of repeats after warm-up, on the best device that has
 rnn_fused kernels. Every ratio comes from timings taken in this one run.
-Usage: python benchmarks/benchmark_rnn.py [--repeats N] [--json PATH]
+Usage: python benchmarks/benchmark_rnn.py [--dtype D] [--repeats N] [--json PATH]
 """
 import argparse
 import datetime
@@ -52,7 +52,9 @@ def forward_backward(module, x, mask):
 
 
 def reference_module(fused: FusedRNN):
-    cell = SimpleRNNCell(fused.input_size, fused.hidden_size, device=fused.weight_ih_l0.device)
+    weight = fused.weight_ih_l0
+    cell = SimpleRNNCell(fused.input_size, fused.hidden_size, device=weight.device,
+                         dtype=weight.dtype)
     layer = RNNLayer(cell)
 
     def run(x, mask=None):
@@ -63,9 +65,15 @@ def reference_module(fused: FusedRNN):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--dtype", default="float32",
+                        choices=["float32", "float64", "float16", "bfloat16"],
+                        help="float16/bfloat16 need a GPU")
     parser.add_argument("--json", help="also write the raw timings here")
     args = parser.parse_args()
     device = pick_device()
+    dtype = getattr(torch, args.dtype)
+    if device == "cpu" and dtype in (torch.float16, torch.bfloat16):
+        parser.error(f"{args.dtype} kernels exist on CUDA only")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"
@@ -74,7 +82,7 @@ def main():
           f"cuDNN {torch.backends.cudnn.version()}, CPU threads {torch.get_num_threads()}, "
           f"TF32 matmul/cudnn {torch.backends.cuda.matmul.allow_tf32}/"
           f"{torch.backends.cudnn.allow_tf32}")
-    print("float32, batch_first, tanh, forward+backward, median of "
+    print(f"{args.dtype}, batch_first, tanh, forward+backward, median of "
           f"{args.repeats} after 2 warm-ups; mask: random resets at 1 in 100 steps\n")
     print("| B | T | D | H | mask | nn.RNN ms | reference ms | FusedRNN ms | vs nn.RNN "
           "| vs reference |")
@@ -82,10 +90,10 @@ def main():
     rows = []
     for batch, steps, features, hidden in SHAPES:
         torch.manual_seed(0)
-        fused = FusedRNN(features, hidden, batch_first=True, device=device)
-        rnn = nn.RNN(features, hidden, batch_first=True, device=device)
+        fused = FusedRNN(features, hidden, batch_first=True, device=device, dtype=dtype)
+        rnn = nn.RNN(features, hidden, batch_first=True, device=device, dtype=dtype)
         reference = reference_module(fused)
-        x = torch.randn(batch, steps, features, device=device)
+        x = torch.randn(batch, steps, features, device=device, dtype=dtype)
         for masked in (False, True):
             mask = (torch.rand(batch, steps, device=device) > 0.01) if masked else None
             fused_s = median_seconds(forward_backward(fused, x, mask), args.repeats, device)
@@ -102,7 +110,9 @@ def main():
                   f"| {ref_s / fused_s:.1f}x |", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(device=device, device_name=name, torch=torch.__version__,
+            json.dump(dict(device=device, device_name=name, dtype=args.dtype,
+                           torch=torch.__version__, cuda=torch.version.cuda,
+                           cudnn=torch.backends.cudnn.version(),
                            threads=torch.get_num_threads(), date=str(datetime.date.today()),
                            rows=rows), f, indent=1)
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One prepared run on a GPU machine (no internet; torch, nvcc, ninja and pytest
+# installed): builds the extension against that machine's torch, runs the CUDA
+# tests, and benchmarks against cuDNN in float32 and bfloat16. Full logs go to
+# $OUT (default benchmarks/out); a compact summary is printed last.
+# Budget: about 6 minutes on an H100 host.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-benchmarks/out}
+PY=${PY:-python3}
+mkdir -p "$OUT"
+start=$(date +%s)
+
+{
+  date -u
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+  "$PY" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, \
+'cuDNN', torch.backends.cudnn.version())"
+  nvcc --version | tail -1
+} > "$OUT/env.log" 2>&1
+
+FORCE_CUDA=1 MAX_JOBS=$(nproc) timeout 240 "$PY" setup.py build_ext --inplace \
+  > "$OUT/build.log" 2>&1
+build_rc=$?
+build_s=$(( $(date +%s) - start ))
+
+test_rc=skipped
+if [ "$build_rc" -eq 0 ]; then
+  PYTHONPATH=. timeout 150 "$PY" -m pytest -q -rs -k cuda tests > "$OUT/tests.log" 2>&1
+  test_rc=$?
+  for dtype in float32 bfloat16; do
+    PYTHONPATH=. timeout 60 "$PY" benchmarks/benchmark_rnn.py --dtype "$dtype" --repeats 5 \
+      --json "$OUT/bench_$dtype.json" > "$OUT/bench_$dtype.md" 2>&1
+  done
+fi
+
+echo "==== device_check summary ($(( $(date +%s) - start )) s, logs in $OUT)"
+grep -v "^$" "$OUT/env.log"
+echo "build: exit $build_rc after $build_s s"
+[ "$build_rc" -eq 0 ] || tail -20 "$OUT/build.log"
+echo "tests: exit $test_rc: $(tail -1 "$OUT/tests.log" 2>/dev/null)"
+grep -E "^(FAILED|ERROR)" "$OUT/tests.log" 2>/dev/null | head -20
+for dtype in float32 bfloat16; do
+  [ -f "$OUT/bench_$dtype.md" ] && grep -E "^(device|[a-z0-9]+, batch_first|\|)" "$OUT/bench_$dtype.md"
+done
+[ "$build_rc" -eq 0 ] && [ "$test_rc" -eq 0 ]

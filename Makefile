@@ -17,7 +17,7 @@ SOURCES := setup.py $(shell find csrc -type f)
 
 $(DEPS_STAMP):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install "$(TORCH_SPEC)" numpy pytest ninja setuptools wheel
+	$(PY) -m pip install "$(TORCH_SPEC)" numpy pytest ninja setuptools wheel matplotlib tqdm
 	touch $@
 
 $(BUILD_STAMP): $(DEPS_STAMP) $(SOURCES)

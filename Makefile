@@ -30,7 +30,7 @@ test: install
 	$(PY) -m pytest -q
 
 bench: install
-	$(PY) benchmarks/benchmark_rnn.py
+	$(PY) benchmarks/run.py
 
 clean:
 	rm -rf build rnn_fused/*.so $(BUILD_STAMP)

@@ -1,0 +1,173 @@
+"""`make bench`: FusedRNN against nn.RNN (cuDNN on GPU, ATen on CPU), the
+pure-Python reference layer and the loops RL code uses, on the best device.
+
+Every case times forward (autograd on), backward and both, as medians over
+rotated inputs after warm-up; every speedup is a ratio of timings from this one
+run. Writes <out>/<device>-<dtype>-<date>.{md,json,png}.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+
+import torch
+
+from progress import progress
+from scenarios import build_cases
+from timing import PHASES, time_training_step
+
+COMPARE_TOLERANCE = {torch.float64: 1e-8, torch.float32: 2e-3, torch.float16: 5e-2,
+                     torch.bfloat16: 2e-1}
+
+
+def pick_device() -> str:
+    has_cuda_kernels = torch._C._dispatch_has_kernel_for_dispatch_key(
+        "rnn_fused::rnn_layer_forward", "CUDA")
+    return "cuda" if torch.cuda.is_available() and has_cuda_kernels else "cpu"
+
+
+def environment(device: str, dtype: torch.dtype, args) -> dict:
+    if device == "cuda":
+        name = torch.cuda.get_device_name()
+    else:
+        name = platform.processor() or platform.machine()
+        with open("/proc/cpuinfo") as f:
+            found = re.search(r"model name\s*:\s*(.*)", f.read())
+            name = found.group(1) if found else name
+    return dict(date=str(datetime.date.today()), device=device, device_name=name,
+                dtype=str(dtype).replace("torch.", ""), torch=torch.__version__,
+                cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
+                cpu_threads=torch.get_num_threads(),
+                tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+                tf32_cudnn=torch.backends.cudnn.allow_tf32,
+                repeats=args.repeats, warmup=args.warmup, full_sweep=args.full)
+
+
+def check_agreement(case, dtype):
+    """Baselines must compute what FusedRNN computes, or the comparison is void."""
+    inputs = case.input_sets[0]
+    with torch.no_grad():
+        outputs = {name: impl(inputs) for name, impl in case.impls.items()
+                   if "random resets" not in name}
+    expected = next(iter(outputs.values())).float()
+    valid = case.valid(inputs) if case.valid else torch.ones(expected.shape[:2], dtype=torch.bool)
+    valid = valid.to(expected.device)
+    for name, out in outputs.items():
+        err = (out.float() - expected)[valid].abs().max().item()
+        if err > COMPARE_TOLERANCE[dtype]:
+            raise AssertionError(f"{case.scenario} {case.label}: {name} differs from FusedRNN "
+                                 f"by {err:.2e}")
+
+
+def markdown(env, rows) -> str:
+    lines = [f"# rnn_fused benchmark, {env['date']}", "",
+             f"- device: {env['device']} ({env['device_name']}), CPU threads {env['cpu_threads']}",
+             f"- torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}",
+             f"- dtype {env['dtype']}, tanh, 1 layer, batch_first; TF32 matmul/cuDNN "
+             f"{env['tf32_matmul']}/{env['tf32_cudnn']}",
+             f"- medians of {env['repeats']} rotated repeats after {env['warmup']} warm-ups; "
+             "forward with autograd on; speedup = baseline time / FusedRNN time", ""]
+    scenario = None
+    for row in rows:
+        if row["scenario"] != scenario:
+            scenario = row["scenario"]
+            lines += ["", f"## {scenario}", "",
+                      "| case | implementation | fwd ms | bwd ms | fwd+bwd ms | FusedRNN speedup "
+                      "(fwd / bwd / fwd+bwd) | cuDNN algorithm |",
+                      "|---|---|---|---|---|---|---|"]
+        ms = [f"{row[p] * 1e3:.2f}" for p in PHASES]
+        speedup = " / ".join(f"{row['speedup'][p]:.2f}x" for p in PHASES)
+        lines.append(f"| {row['label']} | {row['impl']} | {' | '.join(ms)} | {speedup} "
+                     f"| {row.get('cudnn', '-')} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(env, rows, path) -> bool:
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    baselines = [r for r in rows if not r["impl"].startswith("FusedRNN")]
+    labels = [f"{r['scenario']}: {r['label']}\nvs {r['impl']}" for r in baselines]
+    values = [r["speedup"]["forward+backward"] for r in baselines]
+    fig, ax = plt.subplots(figsize=(10, 0.42 * len(values) + 1.5))
+    colors = ["tab:green" if v >= 1 else "tab:red" for v in values]
+    ax.barh(range(len(values)), values, color=colors)
+    ax.set_yticks(range(len(values)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    for k, v in enumerate(values):
+        ax.text(v, k, f" {v:.2f}x", va="center", fontsize=7)
+    ax.set_xlabel("FusedRNN speedup, forward+backward (log scale; >1 means FusedRNN is faster)")
+    ax.set_title(f"rnn_fused on {env['device_name']} ({env['dtype']}, torch {env['torch']}, "
+                 f"{env['date']})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dtype", default="float32",
+                        choices=["float32", "float64", "float16", "bfloat16"],
+                        help="float16 and bfloat16 need a GPU")
+    parser.add_argument("--full", action="store_true",
+                        help="the whole sweep B∈{1,8,32,64,256} × H∈{128..1024} × T∈{64,256,1024}")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    args = parser.parse_args()
+
+    device = pick_device()
+    dtype = getattr(torch, args.dtype)
+    if device == "cpu" and dtype in (torch.float16, torch.bfloat16):
+        parser.error(f"{args.dtype} kernels exist on CUDA only")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.manual_seed(0)
+    env = environment(device, dtype, args)
+    print(f"device: {device} ({env['device_name']}), torch {env['torch']}, CUDA {env['cuda']}, "
+          f"cuDNN {env['cudnn']}, CPU threads {env['cpu_threads']}, dtype {args.dtype}, "
+          f"TF32 matmul/cuDNN {env['tf32_matmul']}/{env['tf32_cudnn']}", flush=True)
+
+    rows = []
+    factories = build_cases(device, dtype, args.full)
+    for factory in progress(factories, "benchmark cases"):
+        case = factory()
+        check_agreement(case, dtype)
+        timings = {}
+        for name, impl in case.impls.items():
+            timings[name] = time_training_step(lambda i, impl=impl: impl(i).sum(),
+                                               case.input_sets, args.repeats, args.warmup,
+                                               device)
+        fused = next(iter(timings.values()))
+        for name, t in timings.items():
+            rows.append(dict(scenario=case.scenario, label=case.label, impl=name,
+                             **case.params, **t,
+                             speedup={p: t[p] / fused[p] for p in PHASES}))
+        del case
+        if device == "cuda":
+            torch.cuda.empty_cache()
+
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.join(args.out, f"{device}-{args.dtype}-{env['date']}")
+    report = markdown(env, rows)
+    with open(stem + ".md", "w") as f:
+        f.write(report)
+    with open(stem + ".json", "w") as f:
+        json.dump(dict(environment=env, rows=rows), f, indent=1)
+    print(report)
+    plotted = plot(env, rows, stem + ".png")
+    print(f"wrote {stem}.md, .json" + (" and .png" if plotted else
+                                       " (no .png: matplotlib is not installed)"))
+
+
+if __name__ == "__main__":
+    main()

@@ -120,6 +120,7 @@ def main():
                         help="float16 and bfloat16 need a GPU")
     parser.add_argument("--full", action="store_true",
                         help="the whole sweep B∈{1,8,32,64,256} × H∈{128..1024} × T∈{64,256,1024}")
+    parser.add_argument("--quick", action="store_true", help="two plain shapes only")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
@@ -138,7 +139,7 @@ def main():
           f"TF32 matmul/cuDNN {env['tf32_matmul']}/{env['tf32_cudnn']}", flush=True)
 
     rows = []
-    factories = build_cases(device, dtype, args.full)
+    factories = build_cases(device, dtype, args.full, args.quick)
     for factory in progress(factories, "benchmark cases"):
         case = factory()
         check_agreement(case, dtype)

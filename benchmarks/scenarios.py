@@ -188,9 +188,13 @@ FULL_SWEEP = [(b, t, h, h) for b in (1, 8, 32, 64, 256) for h in (128, 256, 512,
               for t in (64, 256, 1024)]
 
 
-def build_cases(device: str, dtype: torch.dtype, full: bool) -> List[Callable[[], Case]]:
-    """Case factories (built lazily, so that one case's memory is freed before the next)."""
+def build_cases(device: str, dtype: torch.dtype, full: bool,
+                quick: bool) -> List[Callable[[], Case]]:
+    """Case factories (built lazily, so that one case's memory is freed before the next).
+    quick: two plain shapes instead of the default set."""
     shapes = FULL_SWEEP if full else (GPU_PLAIN if device == "cuda" else CPU_PLAIN)
+    if quick:
+        shapes = shapes[:2] if device == "cpu" else [(8, 256, 512, 512), (64, 256, 1024, 1024)]
     cases = [lambda s=s: plain(*s, device, dtype) for s in shapes]
     b, t, h = (64, 256, 512) if device == "cuda" else (16, 256, 128)
     for pad_position in ("post", "pre"):

@@ -28,16 +28,21 @@ class SimpleRNNCell(nn.Module):
         self.token_dim = token_dim
         self.hidden_dim = hidden_dim
         self.activation = activation
+        # Initializers such as orthogonal_ (QR) have no float16/bfloat16 kernels:
+        # initialize in at least float32, then cast.
+        init_dtype = torch.promote_types(dtype or torch.get_default_dtype(), torch.float32)
         self.input_linear = nn.Linear(token_dim, hidden_dim, bias=use_bias,
-                                      device=device, dtype=dtype)
+                                      device=device, dtype=init_dtype)
         self.recurrent_linear = nn.Linear(hidden_dim, hidden_dim, bias=use_bias,
-                                          device=device, dtype=dtype)
+                                          device=device, dtype=init_dtype)
         with torch.no_grad():
             kernel_initializer(self.input_linear.weight)
             recurrent_initializer(self.recurrent_linear.weight)
             if use_bias:
                 bias_initializer(self.input_linear.bias)
                 bias_initializer(self.recurrent_linear.bias)
+        if dtype is not None:
+            self.to(dtype)
 
     def forward(self, x_t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """x_t [B, token_dim], state [B, hidden_dim] -> new state [B, hidden_dim]."""

@@ -19,20 +19,23 @@ start=$(date +%s)
   nvcc --version | tail -1
 } > "$OUT/env.log" 2>&1
 
-FORCE_CUDA=1 MAX_JOBS=$(nproc) timeout 240 "$PY" setup.py build_ext --inplace \
+FORCE_CUDA=1 MAX_JOBS=$(nproc) timeout 120 "$PY" setup.py build_ext --inplace \
   > "$OUT/build.log" 2>&1
 build_rc=$?
 build_s=$(( $(date +%s) - start ))
 
 test_rc=skipped
 if [ "$build_rc" -eq 0 ]; then
-  # The files with device-parametrized and CUDA tests (others need packages the
-  # GPU machine may lack, such as matplotlib).
-  PYTHONPATH=. timeout 150 "$PY" -m pytest -q -rs -k cuda tests/test_ops.py \
-    tests/test_fused_rnn.py tests/test_cuda.py > "$OUT/tests.log" 2>&1
+  # CUDA-only tests first, so that their result survives a timeout later on; then
+  # every device-parametrized test on CUDA. Other test files need packages the GPU
+  # machine may lack, such as matplotlib.
+  PYTHONPATH=. timeout 60 "$PY" -m pytest -q -rs tests/test_cuda.py > "$OUT/tests.log" 2>&1
   test_rc=$?
+  PYTHONPATH=. timeout 110 "$PY" -m pytest -q -rs -k cuda tests/test_ops.py \
+    tests/test_fused_rnn.py >> "$OUT/tests.log" 2>&1
+  rc=$?; [ "$test_rc" -eq 0 ] && test_rc=$rc
   for dtype in float32 bfloat16; do
-    PYTHONPATH=. timeout 75 "$PY" benchmarks/run.py --dtype "$dtype" --repeats 5 \
+    PYTHONPATH=. timeout 45 "$PY" benchmarks/run.py --quick --dtype "$dtype" --repeats 5 \
       --out "$OUT" > "$OUT/bench_$dtype.log" 2>&1
   done
 fi
@@ -41,7 +44,8 @@ echo "==== device_check summary ($(( $(date +%s) - start )) s, logs in $OUT)"
 grep -v "^$" "$OUT/env.log"
 echo "build: exit $build_rc after $build_s s"
 [ "$build_rc" -eq 0 ] || tail -20 "$OUT/build.log"
-echo "tests: exit $test_rc: $(tail -1 "$OUT/tests.log" 2>/dev/null)"
+echo "tests: exit $test_rc: $(grep -E "^[0-9]+ (passed|failed|skipped|deselected|error)" \
+  "$OUT/tests.log" | tr '\n' ' ')"
 grep -E "^(FAILED|ERROR)" "$OUT/tests.log" 2>/dev/null | head -20
 for dtype in float32 bfloat16; do
   [ -f "$OUT/bench_$dtype.log" ] && grep -E "^(- |## |\| B)" "$OUT/bench_$dtype.log" | cut -c1-160

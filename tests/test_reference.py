@@ -33,6 +33,10 @@ def test_cell_initializers_and_zero_state():
     assert torch.count_nonzero(cell.recurrent_linear.bias) == 0
     assert torch.equal(cell.zero_initialization(3), torch.zeros(3, 8, dtype=DT))
     assert SimpleRNNCell(5, 8, use_bias=False).input_linear.bias is None
+    half = SimpleRNNCell(5, 8, dtype=torch.bfloat16)
+    assert half.recurrent_linear.weight.dtype == torch.bfloat16
+    w = half.recurrent_linear.weight.float()
+    report("bfloat16 W_hh W_hhᵀ", w @ w.t(), torch.eye(8), atol=3e-2, rtol=0)
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])

@@ -46,10 +46,10 @@ def _(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
 
 @torch.library.register_fake("rnn_fused::rnn_layer_backward")
 def _(grad_output, input, weight_ih, weight_hh, hx, mask, reset_state, output,
-      nonlinearity, reverse):
+      nonlinearity, reverse, input_requires_grad):
     # The kernels return contiguous gradients whatever the inputs' strides.
     return (
-        input.new_empty(input.shape),
+        input.new_empty(input.shape if input_requires_grad else (0,)),
         weight_ih.new_empty(weight_ih.shape),
         weight_hh.new_empty(weight_hh.shape),
         weight_hh.new_empty((weight_hh.shape[0],)),
@@ -72,8 +72,9 @@ def _backward(ctx, grad_output):
     (grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_hx,
      grad_reset) = _ops.rnn_layer_backward(
         grad_output, input, weight_ih, weight_hh, hx, mask, reset_state, output,
-        ctx.nonlinearity, ctx.reverse,
+        ctx.nonlinearity, ctx.reverse, ctx.needs_input_grad[0],
     )
+    grad_input = grad_input if ctx.needs_input_grad[0] else None
     grad_bias = grad_bias if ctx.has_bias else None
     grad_reset = grad_reset if mask is not None else None
     return (grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_bias, grad_hx,

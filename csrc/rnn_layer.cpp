@@ -2,6 +2,8 @@
 // over time (the input projection before the loop, the weight gradients after
 // it) are large matrix products done here once per call; the sequential part is
 // the device's recurrence kernel.
+#include <algorithm>
+
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <c10/core/DeviceGuard.h>
@@ -38,6 +40,36 @@ void backward_recurrence(const at::Tensor& grad_pre, const at::Tensor& grad_rese
   }
 #endif
   backward_recurrence_cpu(grad_pre, grad_reset, grad_out, out, w_hh, mask, act, reverse);
+}
+
+// grad_weight_hh += Σ over every step but the first processed one of
+// grad_pre[t]ᵀ·carry_prev(t), carry_t = m_t·h_t + (1 − m_t)·r.
+void add_later_steps_grad_weight_hh(at::Tensor& grad_weight_hh, const at::Tensor& grad_pre,
+                                    const at::Tensor& out, const c10::optional<at::Tensor>& mask,
+                                    const c10::optional<at::Tensor>& reset, bool reverse) {
+  const int64_t T = out.size(0), B = out.size(1), H = out.size(2);
+  // Step t's previous carry is at t − 1 (forward) or t + 1 (reverse).
+  const int64_t first_later = reverse ? 0 : 1, first_prev = reverse ? 1 : 0;
+  if (!mask.has_value()) {
+    grad_weight_hh.addmm_(grad_pre.narrow(0, first_later, T - 1).view({(T - 1) * B, H}).t(),
+                          out.narrow(0, first_prev, T - 1).view({(T - 1) * B, H}));
+    return;
+  }
+  // Carries are rebuilt in chunks of steps into one small buffer: a [T,B,H]
+  // temporary would cost more in fresh pages than the lerp itself.
+  constexpr int64_t kChunkElements = int64_t(1) << 20;
+  const int64_t chunk =
+      std::min(T - 1, std::max<int64_t>(1, kChunkElements / std::max<int64_t>(1, B * H)));
+  at::Tensor carries = at::empty({chunk, B, H}, out.options());
+  for (int64_t s = 0; s < T - 1; s += chunk) {
+    const int64_t n = std::min(chunk, T - 1 - s);
+    at::Tensor carry = carries.narrow(0, 0, n);
+    // lerp is exact at m = 0 and 1, where it equals m·h + (1 − m)·r.
+    at::lerp_out(carry, *reset, out.narrow(0, first_prev + s, n),
+                 mask->narrow(0, first_prev + s, n).unsqueeze(-1));
+    grad_weight_hh.addmm_(grad_pre.narrow(0, first_later + s, n).view({n * B, H}).t(),
+                          carry.view({n * B, H}));
+  }
 }
 
 at::Tensor rnn_layer_forward(const at::Tensor& input, const at::Tensor& weight_ih,
@@ -101,12 +133,7 @@ rnn_layer_backward(const at::Tensor& grad_output, const at::Tensor& input,
   const at::Tensor grad_hx = at::mm(grad_pre[first], w_hh);
   at::Tensor grad_weight_hh = at::mm(grad_pre[first].t(), hx);
   if (T > 1) {
-    // carry_t = m_t·h_t + (1 − m_t)·r, in one pass (lerp is exact at m = 0 and 1).
-    const at::Tensor carries =
-        mask_c.has_value() ? at::lerp(*reset_state, out, mask_c->unsqueeze(-1)) : out;
-    const at::Tensor later = grad_pre.narrow(0, reverse ? 0 : 1, T - 1).view({(T - 1) * B, H});
-    const at::Tensor prev = carries.narrow(0, reverse ? 1 : 0, T - 1).reshape({(T - 1) * B, H});
-    grad_weight_hh.addmm_(later.t(), prev);
+    add_later_steps_grad_weight_hh(grad_weight_hh, grad_pre, out, mask_c, reset_state, reverse);
   }
   return {grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_hx,
           grad_reset.to(out.scalar_type())};

@@ -274,3 +274,22 @@ def test_dropout_only_between_layers_in_training():
     assert not torch.equal(train_out, eval_out)
     with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
         FusedRNN(D, H, dropout=0.5)
+
+
+def test_masked_weight_hh_gradient_spanning_several_chunks(device):
+    """With a mask, dW_hh is accumulated over chunks of 2^20 / (B·H) steps; here
+    B·H = 16384 gives chunks of 64 steps, so T=150 spans three (64, 64, 21)."""
+    fused = FusedRNN(3, 512, bidirectional=True, device=device, dtype=torch.float64,
+                     init="torch")
+    layers = reference_layers(fused)
+    x = torch.randn(32, 150, 3, device=device, dtype=torch.float64)
+    h0, reset = torch.randn(2, 2, 32, 512, device=device, dtype=torch.float64)
+    mask = make_mask("resets", 32, 150, device)
+    out, h_n = fused(x.transpose(0, 1), h0, mask=mask.t(), reset_state=reset)
+    (out.sum() + h_n.sum()).backward()
+    ref_out, ref_h_n = run_reference(layers, x, mask, h0, reset)
+    (ref_out.sum() + ref_h_n.sum()).backward()
+    for name, cell in (("weight_hh_l0", layers[0].forward_cell),
+                       ("weight_hh_l0_reverse", layers[0].reverse_cell)):
+        report(f"grad {name}", getattr(fused, name).grad, cell.recurrent_linear.weight.grad,
+               **TOLERANCES[torch.float64])

@@ -2,8 +2,8 @@
 pure-Python reference layer and the loops RL code uses, on the best device.
 
 Every case times forward (autograd on), backward and both, as medians over
-rotated inputs after warm-up; every speedup is a ratio of timings from this one
-run. Writes <out>/<device>-<dtype>-<date>.{md,json,png}.
+rotated inputs after warm-up, the implementations taking turns; every speedup is
+a ratio of timings from this one run. Writes <out>/<device>-<dtype>-<date>.{md,json,png}.
 """
 import argparse
 import datetime
@@ -16,7 +16,7 @@ import torch
 
 from progress import progress
 from scenarios import build_cases
-from timing import PHASES, time_training_step
+from timing import PHASES, time_training_steps
 
 COMPARE_TOLERANCE = {torch.float64: 1e-8, torch.float32: 2e-3, torch.float16: 5e-2,
                      torch.bfloat16: 2e-1}
@@ -67,8 +67,9 @@ def markdown(env, rows) -> str:
              f"- torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}",
              f"- dtype {env['dtype']}, tanh, 1 layer, batch_first; TF32 matmul/cuDNN "
              f"{env['tf32_matmul']}/{env['tf32_cudnn']}",
-             f"- medians of {env['repeats']} rotated repeats after {env['warmup']} warm-ups; "
-             "forward with autograd on; speedup = baseline time / FusedRNN time", ""]
+             f"- medians of {env['repeats']} repeats (implementations taking turns, inputs "
+             f"rotated) after {env['warmup']} warm-ups; forward with autograd on; "
+             "speedup = baseline time / FusedRNN time", ""]
     scenario = None
     for row in rows:
         if row["scenario"] != scenario:
@@ -121,7 +122,7 @@ def main():
     parser.add_argument("--full", action="store_true",
                         help="the whole sweep B∈{1,8,32,64,256} × H∈{128..1024} × T∈{64,256,1024}")
     parser.add_argument("--quick", action="store_true", help="two plain shapes only")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args()
@@ -143,11 +144,10 @@ def main():
     for factory in progress(factories, "benchmark cases"):
         case = factory()
         check_agreement(case, dtype)
-        timings = {}
-        for name, impl in case.impls.items():
-            timings[name] = time_training_step(lambda i, impl=impl: impl(i).sum(),
-                                               case.input_sets, args.repeats, args.warmup,
-                                               device)
+        losses = {name: (lambda i, impl=impl: impl(i).sum())
+                  for name, impl in case.impls.items()}
+        timings = time_training_steps(losses, case.input_sets, args.repeats, args.warmup,
+                                      device)
         fused = next(iter(timings.values()))
         for name, t in timings.items():
             rows.append(dict(scenario=case.scenario, label=case.label, impl=name,

@@ -1,4 +1,5 @@
-"""Timing: warm-up, rotated inputs, medians; CUDA events on the GPU."""
+"""Timing: warm-up, rotated inputs, implementations taking turns, medians; CUDA
+events on the GPU."""
 import statistics
 import time
 from itertools import cycle
@@ -9,36 +10,43 @@ import torch
 PHASES = ("forward", "backward", "forward+backward")
 
 
-def time_training_step(forward: Callable, input_sets: Sequence, repeats: int, warmup: int,
-                       device: str) -> Dict[str, float]:
-    """Median seconds of forward (autograd on), backward, and both.
+def _time_once(forward: Callable, inputs, device: str):
+    if device == "cuda":
+        events = [torch.cuda.Event(enable_timing=True) for _ in range(3)]
+        events[0].record()
+        loss = forward(inputs)
+        events[1].record()
+        loss.backward()
+        events[2].record()
+        torch.cuda.synchronize()
+        return events[0].elapsed_time(events[1]) / 1e3, events[1].elapsed_time(events[2]) / 1e3
+    start = time.perf_counter()
+    loss = forward(inputs)
+    middle = time.perf_counter()
+    loss.backward()
+    return middle - start, time.perf_counter() - middle
 
-    forward(inputs) returns a scalar loss. The input sets are used in turn so that
-    no repeat reads inputs that the previous one left hot in cache.
+
+def time_training_steps(forwards: Dict[str, Callable], input_sets: Sequence, repeats: int,
+                        warmup: int, device: str) -> Dict[str, Dict[str, float]]:
+    """Median seconds of forward (autograd on), backward, and both, per implementation.
+
+    Each forward(inputs) returns a scalar loss. The implementations take turns within
+    every repeat, so that drifts of the machine (clock, other load) hit all alike;
+    the input sets are used in turn, so that no repeat reads inputs left hot in cache.
     """
     rotation = cycle(input_sets)
     for _ in range(warmup):
-        forward(next(rotation)).backward()
-    samples = {phase: [] for phase in PHASES}
+        inputs = next(rotation)
+        for forward in forwards.values():
+            forward(inputs).backward()
+    samples = {name: {phase: [] for phase in PHASES} for name in forwards}
     for _ in range(repeats):
         inputs = next(rotation)
-        if device == "cuda":
-            events = [torch.cuda.Event(enable_timing=True) for _ in range(3)]
-            events[0].record()
-            loss = forward(inputs)
-            events[1].record()
-            loss.backward()
-            events[2].record()
-            torch.cuda.synchronize()
-            fwd = events[0].elapsed_time(events[1]) / 1e3
-            bwd = events[1].elapsed_time(events[2]) / 1e3
-        else:
-            start = time.perf_counter()
-            loss = forward(inputs)
-            middle = time.perf_counter()
-            loss.backward()
-            fwd, bwd = middle - start, time.perf_counter() - middle
-        samples["forward"].append(fwd)
-        samples["backward"].append(bwd)
-        samples["forward+backward"].append(fwd + bwd)
-    return {phase: statistics.median(values) for phase, values in samples.items()}
+        for name, forward in forwards.items():
+            fwd, bwd = _time_once(forward, inputs, device)
+            samples[name]["forward"].append(fwd)
+            samples[name]["backward"].append(bwd)
+            samples[name]["forward+backward"].append(fwd + bwd)
+    return {name: {phase: statistics.median(values) for phase, values in phases.items()}
+            for name, phases in samples.items()}

@@ -15,17 +15,12 @@ import re
 import torch
 
 from progress import progress
+from rnn_fused import best_device
 from scenarios import build_cases
 from timing import PHASES, time_training_steps
 
 COMPARE_TOLERANCE = {torch.float64: 1e-8, torch.float32: 2e-3, torch.float16: 5e-2,
                      torch.bfloat16: 2e-1}
-
-
-def pick_device() -> str:
-    has_cuda_kernels = torch._C._dispatch_has_kernel_for_dispatch_key(
-        "rnn_fused::rnn_layer_forward", "CUDA")
-    return "cuda" if torch.cuda.is_available() and has_cuda_kernels else "cpu"
 
 
 def environment(device: str, dtype: torch.dtype, args) -> dict:
@@ -127,7 +122,7 @@ def main():
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args()
 
-    device = pick_device()
+    device = best_device()
     dtype = getattr(torch, args.dtype)
     if device == "cpu" and dtype in (torch.float16, torch.bfloat16):
         parser.error(f"{args.dtype} kernels exist on CUDA only")

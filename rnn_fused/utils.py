@@ -1,5 +1,17 @@
-"""Mask helpers shared by the reference layer, FusedRNN and user code."""
+"""Mask helpers shared by the reference layer, FusedRNN and user code, and the
+device that has kernels."""
 import torch
+
+
+def has_kernels(device_type: str) -> bool:
+    """Whether this build of rnn_fused has kernels for 'cpu' or 'cuda'."""
+    key = {"cpu": "CPU", "cuda": "CUDA"}[device_type]
+    return torch._C._dispatch_has_kernel_for_dispatch_key("rnn_fused::rnn_layer_forward", key)
+
+
+def best_device() -> str:
+    """'cuda' when a GPU is present and the CUDA kernels are built, else 'cpu'."""
+    return "cuda" if torch.cuda.is_available() and has_kernels("cuda") else "cpu"
 
 
 def lengths_to_mask(lengths: torch.Tensor, steps: int, pad_position: str = "post") -> torch.Tensor:

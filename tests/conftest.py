@@ -7,22 +7,17 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-import rnn_fused  # noqa: E402,F401  (registers the ops)
+from rnn_fused import best_device  # noqa: E402
 # Comparisons against float64 and cuDNN need true float32 products.
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
-
-
-def _has_kernels(device: str) -> bool:
-    key = {"cpu": "CPU", "cuda": "CUDA"}[device]
-    return torch._C._dispatch_has_kernel_for_dispatch_key("rnn_fused::rnn_layer_forward", key)
 
 
 # Every test taking `device` runs once per device that has both hardware and kernels.
 DEVICES = [
     "cpu",
     pytest.param("cuda", marks=pytest.mark.skipif(
-        not (torch.cuda.is_available() and _has_kernels("cuda")),
+        best_device() != "cuda",
         reason="needs a GPU and rnn_fused's CUDA kernels")),
 ]
 

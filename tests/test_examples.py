@@ -1,0 +1,56 @@
+"""The examples' quick modes, and the claims each example makes."""
+import importlib.util
+from pathlib import Path
+
+import torch
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(name: str):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gradient_flow_vanishes_below_radius_one_and_explodes_above():
+    gradient_flow = load_example("gradient_flow")
+    norms = gradient_flow.main(["--quick"])
+    span = gradient_flow.STEPS - 1
+    for init in gradient_flow.INITS:
+        vanishing = norms["identity", init, 0.9]
+        exploding = norms["identity", init, 1.1]
+        # 0.9**199 ≈ 8e-10 and 1.1**199 ≈ 2e8; Xavier's non-normal W_hh lands near those.
+        assert vanishing[0] < 1e-6 * vanishing[-1]
+        assert exploding[0] > 1e6 * exploding[-1]
+        assert (vanishing[1:] > vanishing[:-1]).all(), "should shrink at every step back"
+    # An orthogonal W_hh times the radius scales every direction by exactly the radius.
+    for radius in gradient_flow.RADII:
+        expected = radius ** torch.arange(span, -1, -1, dtype=torch.float64)
+        torch.testing.assert_close(norms["identity", "orthogonal", radius], expected)
+
+
+def test_adding_problem_default_init_beats_the_baselines_at_t50():
+    adding_problem = load_example("adding_problem")
+    curves = adding_problem.main(["--quick"])
+    final = adding_problem.final_mse(curves[50, "orthogonal"])
+    assert final < adding_problem.BASELINE_MSE
+    # Below Var(U) = 1/12 it must have carried the first marked value, 25+ steps back.
+    assert final < adding_problem.ONE_VALUE_MSE
+
+
+def test_rl_rollout_in_one_call_matches_the_per_step_loop():
+    rl_rollout = load_example("rl_rollout")
+    rollout, results, _ = rl_rollout.main(["--quick"])
+    # The comparison must cover every path: a carried state, and resets both at step 0
+    # (of h_0) and mid-rollout (through the mask).
+    assert rollout.initial_state.abs().max() > 0
+    assert rollout.episode_start[0].any() and rollout.episode_start[1:].any()
+    states, final_state, gradients = results["one FusedRNN call + mask"]
+    for loop in ("per-step loop, nn.RNN", "per-step loop, FusedRNN"):
+        loop_states, loop_final_state, loop_gradients = results[loop]
+        torch.testing.assert_close(states, loop_states)
+        torch.testing.assert_close(final_state, loop_final_state)
+        for gradient, loop_gradient in zip(gradients, loop_gradients, strict=True):
+            torch.testing.assert_close(gradient, loop_gradient)

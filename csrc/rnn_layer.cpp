@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <c10/core/DeviceGuard.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/library.h>
 
 #include "recurrence.h"
@@ -83,6 +84,8 @@ at::Tensor rnn_layer_forward(const at::Tensor& input, const at::Tensor& weight_i
   const LayerSizes n = check_layer_inputs(input, weight_ih, weight_hh, bias_ih, bias_hh, hx,
                                           mask, reset_state);
   const c10::DeviceGuard device_guard(input.device());
+  // The ops pick their own precision; autocast must not recast the products inside.
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const at::Tensor x2d = input.contiguous().view({n.steps * n.batch, n.input_size});
   // Both biases ride along with the input projection, so the loop adds one term.
   const at::Tensor projection =
@@ -107,6 +110,8 @@ rnn_layer_backward(const at::Tensor& grad_output, const at::Tensor& input,
   check_like_input(grad_output, "grad_output", input, {T, B, H});
   check_like_input(output, "output", input, {T, B, H});
   const c10::DeviceGuard device_guard(input.device());
+  // The ops pick their own precision; autocast must not recast the products inside.
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
 
   const at::Tensor out = output.contiguous();
   const at::Tensor w_hh = weight_hh.contiguous();

@@ -14,6 +14,18 @@ def check_nonlinearity(nonlinearity: str) -> None:
                          "'relu' or 'identity'.")
 
 
+def autocast_dtype(input: torch.Tensor) -> Optional[torch.dtype]:
+    """The dtype FusedRNN computes in under torch.autocast, or None outside it.
+
+    On CUDA it is the autocast dtype (float16 and bfloat16 kernels exist); on the
+    CPU, which has no half-precision kernels, float32. float64 is never cast."""
+    device_type = input.device.type
+    if (device_type not in ("cpu", "cuda") or input.dtype == torch.float64
+            or not torch.is_autocast_enabled(device_type)):
+        return None
+    return torch.get_autocast_dtype(device_type) if device_type == "cuda" else torch.float32
+
+
 def check_input_rank(input: torch.Tensor) -> None:
     if input.dim() not in (2, 3):
         raise ValueError(f"rnn_fused: Expected input to be 2D or 3D, got {input.dim()}D "

@@ -10,11 +10,17 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from . import ops
-from ._inputs import (check_nonlinearity, check_same_device, from_time_major,
-                      prepare_reset_state, to_time_major)
+from ._inputs import (autocast_dtype, check_nonlinearity, check_same_device,
+                      from_time_major, prepare_reset_state, to_time_major)
 from .utils import lengths_to_mask
 
 INITS = ("orthogonal", "xavier", "torch")
+
+
+def _autocast(input: torch.Tensor) -> torch.Tensor:
+    """The input in the dtype FusedRNN computes in, under torch.autocast."""
+    dtype = autocast_dtype(input)
+    return input if dtype is None else input.to(dtype)
 
 
 class FusedRNN(nn.Module):
@@ -33,6 +39,10 @@ class FusedRNN(nn.Module):
     direction steps t = T−1 … 0). reset_state is shaped like hx (or a number)
     and defaults to hx. Every layer uses the same mask. A PackedSequence input
     takes its mask from its lengths.
+
+    Under torch.autocast the layer computes in the autocast dtype on CUDA and in
+    float32 on the CPU (which has no half-precision kernels); inputs and weights
+    are cast to it, and the outputs come back in it.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -147,7 +157,7 @@ class FusedRNN(nn.Module):
                 reset_state: Union[None, Number, torch.Tensor] = None):
         if isinstance(input, PackedSequence):
             return self._forward_packed(input, hx, mask, reset_state)
-        input, mask, unbatched = to_time_major(input, mask, self.batch_first)
+        input, mask, unbatched = to_time_major(_autocast(input), mask, self.batch_first)
         if unbatched:
             if hx is not None:
                 if hx.dim() != 2:
@@ -171,6 +181,7 @@ class FusedRNN(nn.Module):
             raise ValueError("FusedRNN: a PackedSequence input takes its mask from its "
                              "lengths and resets to hx; pass mask=None and reset_state=None")
         padded, lengths = pad_packed_sequence(packed)
+        padded = _autocast(padded)
         steps = padded.shape[0]
         lengths = lengths.to(padded.device)
         # Resets at the pads make the reverse direction start each sequence from hx.
@@ -200,7 +211,13 @@ class FusedRNN(nn.Module):
         if features != self.input_size:
             raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected "
                                f"{self.input_size}, got {features}")
-        if input.dtype != weight.dtype:
+        # forward() and _forward_packed() already cast the input under autocast.
+        compute_dtype = autocast_dtype(input)
+        if compute_dtype is not None:
+            hx = None if hx is None else hx.to(compute_dtype)
+            if isinstance(reset_state, torch.Tensor):
+                reset_state = reset_state.to(compute_dtype)
+        elif input.dtype != weight.dtype:
             raise ValueError(f"input must have the type {weight.dtype}, got type {input.dtype}")
         check_same_device(weight, "parameters", input)
         expected_hx = (self.num_layers * self.num_directions, batch, self.hidden_size)
@@ -221,7 +238,10 @@ class FusedRNN(nn.Module):
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
                 reverse = direction == 1
-                out = ops.rnn_layer(layer_input, *self.layer_weights(layer, direction),
+                weights = self.layer_weights(layer, direction)
+                if compute_dtype is not None:
+                    weights = [None if w is None else w.to(compute_dtype) for w in weights]
+                out = ops.rnn_layer(layer_input, *weights,
                                     hx[index], mask, None if mask is None else reset[index],
                                     self.nonlinearity, reverse)
                 outputs.append(out)

@@ -167,3 +167,37 @@ def test_device_mismatch_is_a_clear_error():
     cuda = FusedRNN(D, H, device="cuda")
     with pytest.raises(RuntimeError, match="expected hx on device cuda:0"):
         cuda(torch.randn(T, B, D, device="cuda"), torch.zeros(1, B, H))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_cuda_autocast_runs_the_half_precision_kernels(dtype):
+    rnn = FusedRNN(D, H, 2, bidirectional=True, device="cuda")
+    x = torch.randn(T, B, D, device="cuda")
+    mask = torch.rand(T, B, device="cuda") > 0.3
+    expected = rnn(x, mask=mask)[0]
+    with torch.autocast("cuda", dtype=dtype):
+        out, h_n = rnn(x, mask=mask)
+    assert out.dtype == h_n.dtype == dtype
+    report(f"autocast {dtype}", out.float(), expected, **TOLERANCES[dtype])
+    out.float().sum().backward()
+    assert all(p.grad.dtype == torch.float32 for p in rnn.parameters())
+
+
+def test_compile_reduce_overhead_matches_eager():
+    """mode='reduce-overhead' replays the compiled forward and backward as CUDA graphs."""
+    rnn = FusedRNN(D, H, 2, batch_first=True, bidirectional=True, device="cuda")
+    compiled = torch.compile(rnn, mode="reduce-overhead", fullgraph=True)
+    for _ in range(3):
+        x = torch.randn(B, T, D, device="cuda")
+        mask = torch.rand(B, T, device="cuda") > 0.3
+        rnn.zero_grad()
+        out, h_n = compiled(x, mask=mask)
+        (out.square().sum() + h_n.sum()).backward()
+        compiled_out = out.detach().clone()
+        compiled_grads = [p.grad.clone() for p in rnn.parameters()]
+        rnn.zero_grad()
+        out, h_n = rnn(x, mask=mask)
+        (out.square().sum() + h_n.sum()).backward()
+        report("reduce-overhead output", compiled_out, out, atol=1e-5, rtol=1e-5)
+        for (name, p), g in zip(rnn.named_parameters(), compiled_grads):
+            report(f"reduce-overhead grad {name}", g, p.grad, atol=1e-4, rtol=1e-4)

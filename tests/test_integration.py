@@ -1,0 +1,141 @@
+"""FusedRNN in real training code: torch.compile, autocast, module protocol,
+DistributedDataParallel."""
+import copy
+import io
+import os
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+from rnn_fused import FusedRNN
+
+from helpers import report
+
+
+class Tagger(nn.Module):
+    """A small model: FusedRNN under a linear head, loss from outputs and h_n."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = FusedRNN(4, 8, num_layers=2, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(16, 1)
+
+    def forward(self, x, mask):
+        out, h_n = self.rnn(x, mask=mask)
+        return self.head(out).square().mean() + h_n.square().mean()
+
+
+def loss_and_grads(model, *args):
+    model.zero_grad()
+    loss = model(*args)
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_torch_compile_fullgraph_matches_eager(dynamic):
+    model = Tagger()
+    compiled = torch.compile(model, fullgraph=True, dynamic=dynamic)
+    for batch, steps in ((3, 5), (4, 7)) if dynamic else ((3, 5),):
+        x = torch.randn(batch, steps, 4)
+        mask = torch.rand(batch, steps) > 0.2
+        eager_loss, eager_grads = loss_and_grads(model, x, mask)
+        compiled_loss, compiled_grads = loss_and_grads(compiled, x, mask)
+        report("compiled loss", compiled_loss, eager_loss, atol=1e-6, rtol=1e-6)
+        for (name, _), a, b in zip(model.named_parameters(), compiled_grads, eager_grads):
+            report(f"compiled grad {name}", a, b, atol=1e-6, rtol=1e-6)
+
+
+def test_cpu_autocast_computes_in_float32():
+    """No half-precision CPU kernels: under CPU autocast, bfloat16 inputs are cast
+    up and the layer computes and returns float32, exactly as outside autocast."""
+    rnn = FusedRNN(4, 8, batch_first=True)
+    x = torch.randn(3, 5, 4).bfloat16()
+    h0 = torch.randn(1, 3, 8).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, h_n = rnn(x, h0, mask=torch.rand(3, 5) > 0.2, reset_state=0.0)
+        linear = nn.Linear(8, 2)(out)
+    assert out.dtype == h_n.dtype == torch.float32
+    assert linear.dtype == torch.bfloat16  # the rest of the model still autocasts
+    torch.manual_seed(0)
+    expected = rnn(x.float(), h0.float())[0]
+    torch.manual_seed(0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(rnn(x, h0)[0], expected)
+    out.sum().backward()
+    assert all(p.grad.dtype == torch.float32 for p in rnn.parameters())
+
+
+def test_state_dict_save_load_deepcopy_and_to():
+    model = Tagger()
+    x, mask = torch.randn(3, 5, 4), torch.rand(3, 5) > 0.2
+    expected = model(x, mask)
+
+    restored = Tagger()
+    restored.load_state_dict(model.state_dict())
+    assert torch.equal(restored(x, mask), expected)
+
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    assert torch.equal(loaded(x, mask), expected)
+
+    clone = copy.deepcopy(model)
+    assert torch.equal(clone(x, mask), expected)
+    assert all(a.data_ptr() != b.data_ptr() for a, b in zip(clone.parameters(),
+                                                             model.parameters()))
+
+    double = copy.deepcopy(model).to(torch.float64)
+    assert all(p.dtype == torch.float64 for p in double.parameters())
+    report("float64 copy", double(x.double(), mask), expected.double(), atol=1e-5, rtol=1e-5)
+
+
+def test_functional_call_uses_the_given_parameters():
+    rnn = FusedRNN(4, 8, batch_first=True)
+    x = torch.randn(3, 5, 4)
+    zeros = {name: torch.zeros_like(p) for name, p in rnn.named_parameters()}
+    out, h_n = torch.func.functional_call(rnn, zeros, (x,))
+    assert torch.count_nonzero(out) == 0 and torch.count_nonzero(h_n) == 0
+    assert torch.count_nonzero(rnn(x)[0]) > 0
+
+
+def _ddp_worker(rank, world_size, port, state, x, mask, result_path):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    torch.set_num_threads(1)
+    model = Tagger()
+    model.load_state_dict(state)
+    ddp = nn.parallel.DistributedDataParallel(model)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
+    shard = slice(rank * x.shape[0] // world_size, (rank + 1) * x.shape[0] // world_size)
+    for _ in range(3):
+        optimizer.zero_grad()
+        ddp(x[shard], mask[shard]).backward()
+        optimizer.step()
+    if rank == 0:
+        torch.save(model.state_dict(), result_path)
+    dist.destroy_process_group()
+
+
+def test_distributed_data_parallel_matches_single_process(tmp_path):
+    """Two gloo processes on half batches each take the same SGD steps as one
+    process on the full batch (the loss is a mean, so gradients average)."""
+    model = Tagger()
+    state = copy.deepcopy(model.state_dict())
+    x, mask = torch.randn(4, 6, 4), torch.rand(4, 6) > 0.2
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        model(x, mask).backward()
+        optimizer.step()
+
+    result_path = tmp_path / "ddp_state.pt"
+    port = 29500 + os.getpid() % 1000
+    mp.spawn(_ddp_worker, args=(2, port, state, x, mask, result_path), nprocs=2, join=True)
+    distributed = torch.load(result_path)
+    for name, value in model.state_dict().items():
+        report(f"DDP {name}", distributed[name], value, atol=1e-6, rtol=1e-5)

@@ -33,17 +33,19 @@ def check_input_rank(input: torch.Tensor) -> None:
 
 
 def to_time_major(input: torch.Tensor, mask: Optional[torch.Tensor], batch_first: bool):
-    """(input [T, B, D], mask [T, B] or None, unbatched) from the user's layout.
+    """(input [T, B, D], mask [T, B] or None, unbatched) from the user's layout,
+    contiguous, so that the ops of every layer and direction need no copy.
 
     The mask is checked against the input's leading dims as the user passed them.
     """
     check_input_rank(input)
     mask = prepare_mask(mask, input.shape[:-1], input)
-    if input.dim() == 2:
-        return input.unsqueeze(1), None if mask is None else mask.unsqueeze(1), True
-    if batch_first:
-        return input.transpose(0, 1), None if mask is None else mask.transpose(0, 1), False
-    return input, mask, False
+    unbatched = input.dim() == 2
+    if unbatched:
+        input, mask = input.unsqueeze(1), None if mask is None else mask.unsqueeze(1)
+    elif batch_first:
+        input, mask = input.transpose(0, 1), None if mask is None else mask.transpose(0, 1)
+    return input.contiguous(), None if mask is None else mask.contiguous(), unbatched
 
 
 def from_time_major(output: torch.Tensor, batch_first: bool, unbatched: bool) -> torch.Tensor:

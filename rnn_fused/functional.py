@@ -29,8 +29,6 @@ def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Ten
     h_n [B, H]): h_n is the state after the last processed step, before reset.
     """
     check_nonlinearity(nonlinearity)
-    if (bias_ih is None) != (bias_hh is None):
-        raise ValueError("fused_rnn: bias_ih and bias_hh must be given together")
     if weight_hh.dim() != 2:
         raise ValueError(f"fused_rnn: expected weight_hh of shape [H, H], got "
                          f"{tuple(weight_hh.shape)}")
@@ -42,6 +40,11 @@ def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Ten
             raise ValueError(f"fused_rnn: for unbatched 2-D input, hx must be 1-D [H], "
                              f"got shape {tuple(hx.shape)}")
         hx = hx.unsqueeze(0)
+    if unbatched and isinstance(reset_state, torch.Tensor):
+        if reset_state.dim() != 1:
+            raise ValueError(f"fused_rnn: for unbatched 2-D input, reset_state must be 1-D "
+                             f"[H], got shape {tuple(reset_state.shape)}")
+        reset_state = reset_state.unsqueeze(0)
     reset = prepare_reset_state(reset_state, hx)
 
     output = ops.rnn_layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask,

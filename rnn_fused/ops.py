@@ -37,16 +37,30 @@ def rnn_layer(
     )
 
 
+def _check_devices(input, **tensors):
+    """Mixed devices would otherwise reach these fake kernels through the Meta key
+    (a meta tensor among CPU ones) and yield uninitialized outputs."""
+    for name, tensor in tensors.items():
+        if tensor is not None:
+            torch._check(tensor.device == input.device, lambda: (
+                f"rnn_fused: expected {name} on device {input.device} (the input's), "
+                f"got {tensor.device}"))
+
+
 @torch.library.register_fake("rnn_fused::rnn_layer_forward")
 def _(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
       nonlinearity, reverse):
     torch._check(input.dim() == 3, lambda: "expected input of shape [T, B, input_size]")
+    _check_devices(input, weight_ih=weight_ih, weight_hh=weight_hh, bias_ih=bias_ih,
+                   bias_hh=bias_hh, hx=hx, mask=mask, reset_state=reset_state)
     return input.new_empty((input.shape[0], input.shape[1], weight_hh.shape[0]))
 
 
 @torch.library.register_fake("rnn_fused::rnn_layer_backward")
 def _(grad_output, input, weight_ih, weight_hh, hx, mask, reset_state, output,
       nonlinearity, reverse, input_requires_grad):
+    _check_devices(input, grad_output=grad_output, weight_ih=weight_ih, weight_hh=weight_hh,
+                   hx=hx, mask=mask, reset_state=reset_state, output=output)
     # The kernels return contiguous gradients whatever the inputs' strides.
     return (
         input.new_empty(input.shape if input_requires_grad else (0,)),

@@ -121,9 +121,23 @@ def test_functional_errors():
         fused_rnn(torch.randn(T, B, 5), w_ih, w_hh)
     with pytest.raises(ValueError, match="for unbatched 2-D input, hx must be 1-D"):
         fused_rnn(torch.randn(T, D), w_ih, w_hh, hx=torch.zeros(1, H))
+    with pytest.raises(ValueError, match="for unbatched 2-D input, reset_state must be 1-D"):
+        fused_rnn(torch.randn(T, D), w_ih, w_hh, mask=torch.ones(T),
+                  reset_state=torch.zeros(1, H))
     with pytest.raises(RuntimeError, match="expected sequence length to be larger than 0"):
         fused_rnn(torch.randn(0, B, D), w_ih, w_hh)
     with pytest.raises(ValueError, match=r"expected weight_hh of shape \[H, H\], got \(\)"):
         fused_rnn(torch.randn(T, B, D), w_ih, torch.tensor(1.0))
     with pytest.raises(ValueError, match=r"expected reset_state of shape \(2, 4\)"):
         fused_rnn(torch.randn(T, B, D), w_ih, w_hh, reset_state=torch.zeros(3))
+
+
+@pytest.mark.parametrize("name", ["hx", "weight_hh", "mask"])
+def test_functional_rejects_a_meta_tensor_among_cpu_ones(name):
+    """A meta tensor routes the call to the fake kernel, which must refuse rather
+    than return uninitialized memory."""
+    args = dict(input=torch.randn(T, B, D), weight_ih=torch.randn(H, D),
+                weight_hh=torch.randn(H, H), hx=torch.zeros(B, H), mask=torch.ones(T, B))
+    args[name] = args[name].to("meta")
+    with pytest.raises(RuntimeError, match=f"expected {name} on device cpu"):
+        fused_rnn(**args)

@@ -147,6 +147,17 @@ def test_unbatched_equals_batch_of_one(device, bidirectional):
     assert torch.equal(out, out1[:, 0]) and torch.equal(h_n, h_n1[:, 0])
 
 
+def test_functional_unbatched_takes_states_shaped_like_unbatched_hx(device):
+    w_ih, w_hh = torch.randn(H, D, device=device), torch.randn(H, H, device=device)
+    x = torch.randn(T, D, device=device)
+    hx, reset = torch.randn(H, device=device), torch.randn(H, device=device)
+    mask = torch.rand(T, device=device) > 0.3
+    out, h_n = fused_rnn(x, w_ih, w_hh, hx=hx, mask=mask, reset_state=reset)
+    out1, h_n1 = fused_rnn(x[:, None], w_ih, w_hh, hx=hx[None], mask=mask[:, None],
+                           reset_state=reset[None])
+    assert torch.equal(out, out1[:, 0]) and torch.equal(h_n, h_n1[0])
+
+
 def test_non_contiguous_inputs_give_identical_results(device):
     fused = FusedRNN(D, H, 2, batch_first=True, bidirectional=True, device=device,
                      dtype=torch.float64)

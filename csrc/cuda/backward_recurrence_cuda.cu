@@ -26,13 +26,17 @@ void backward_loop(const at::Tensor& grad_pre, const at::Tensor& grad_reset,
   const dim3 grid = step_grid(B * H);
   const scalar_t* mask_ptr = kMasked ? mask->data_ptr<scalar_t>() : nullptr;
   acc_t* dreset = kMasked ? grad_reset.data_ptr<acc_t>() : nullptr;
+  scalar_t* dpre_ptr = grad_pre.data_ptr<scalar_t>();
+  const scalar_t* gout_ptr = grad_out.data_ptr<scalar_t>();
+  const scalar_t* out_ptr = out.data_ptr<scalar_t>();
+  const acc_t* dcarry_ptr = dcarry.data_ptr<acc_t>();
 
   for (int64_t s = T - 1; s >= 0; --s) {
     const int64_t t = reverse ? T - 1 - s : s;
     const int64_t offset = t * B * H;
-    scalar_t* dpre_t = grad_pre.data_ptr<scalar_t>() + offset;
-    const scalar_t* gout_t = grad_out.data_ptr<scalar_t>() + offset;
-    const scalar_t* out_t = out.data_ptr<scalar_t>() + offset;
+    scalar_t* dpre_t = dpre_ptr + offset;
+    const scalar_t* gout_t = gout_ptr + offset;
+    const scalar_t* out_t = out_ptr + offset;
     const scalar_t* mask_t = kMasked ? mask_ptr + t * B : nullptr;
     // The last step's carry feeds nothing, so its gradient is zero.
     if (s == T - 1) {
@@ -41,8 +45,8 @@ void backward_loop(const at::Tensor& grad_pre, const at::Tensor& grad_reset,
     } else {
       mm_into(dcarry, grad_pre[reverse ? t - 1 : t + 1], w_hh);
       backward_step_kernel<scalar_t, acc_t, Act, kMasked, true>
-          <<<grid, kStepThreads, 0, stream>>>(dpre_t, gout_t, out_t, dcarry.data_ptr<acc_t>(),
-                                              mask_t, dreset, B, H);
+          <<<grid, kStepThreads, 0, stream>>>(dpre_t, gout_t, out_t, dcarry_ptr, mask_t,
+                                              dreset, B, H);
     }
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }

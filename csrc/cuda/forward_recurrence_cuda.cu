@@ -25,19 +25,23 @@ void forward_loop(const at::Tensor& out, const at::Tensor& w_hh, const at::Tenso
   const at::Tensor carry = masked ? at::empty({B, H}, out.options()) : at::Tensor();
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   const dim3 grid = step_grid(B * H);
+  scalar_t* out_ptr = out.data_ptr<scalar_t>();
+  const acc_t* hh_ptr = hh.data_ptr<acc_t>();
+  scalar_t* carry_ptr = masked ? carry.data_ptr<scalar_t>() : nullptr;
+  const scalar_t* mask_ptr = masked ? mask->data_ptr<scalar_t>() : nullptr;
+  const scalar_t* reset_ptr = masked ? reset->data_ptr<scalar_t>() : nullptr;
 
   at::Tensor prev = hx;
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = reverse ? T - 1 - s : s;
     mm_into(hh, prev, w_hh_t);
-    scalar_t* out_t = out.data_ptr<scalar_t>() + t * B * H;
+    scalar_t* out_t = out_ptr + t * B * H;
     if (masked) {
       forward_step_kernel<scalar_t, acc_t, Act, true><<<grid, kStepThreads, 0, stream>>>(
-          out_t, hh.data_ptr<acc_t>(), carry.data_ptr<scalar_t>(),
-          mask->data_ptr<scalar_t>() + t * B, reset->data_ptr<scalar_t>(), B, H);
+          out_t, hh_ptr, carry_ptr, mask_ptr + t * B, reset_ptr, B, H);
     } else {
       forward_step_kernel<scalar_t, acc_t, Act, false><<<grid, kStepThreads, 0, stream>>>(
-          out_t, hh.data_ptr<acc_t>(), nullptr, nullptr, nullptr, B, H);
+          out_t, hh_ptr, nullptr, nullptr, nullptr, B, H);
     }
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     prev = masked ? carry : out[t];

@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pack_sequence, pad_packed_sequence
 
 from rnn_fused import FusedRNN
-from rnn_fused.reference import RNNLayer, SimpleRNNCell
+from rnn_fused.reference import layers_like
 from rnn_fused.utils import lengths_to_mask
 
 # Timed input sets per case, used in turn.
@@ -28,22 +28,6 @@ class Case:
     # [B, T] positions where every implementation's output is meaningful.
     valid: Optional[Callable] = None
     notes: List[str] = field(default_factory=list)
-
-
-def reference_of(fused: FusedRNN) -> RNNLayer:
-    cells = []
-    for direction in range(fused.num_directions):
-        w_ih, w_hh, b_ih, b_hh = fused.layer_weights(0, direction)
-        cell = SimpleRNNCell(fused.input_size, fused.hidden_size, device=w_ih.device,
-                             dtype=w_ih.dtype)
-        with torch.no_grad():
-            for linear, weight, bias in ((cell.input_linear, w_ih, b_ih),
-                                         (cell.recurrent_linear, w_hh, b_hh)):
-                linear.weight.copy_(weight)
-                linear.bias.copy_(bias)
-        cells.append(cell)
-    return RNNLayer(tuple(cells) if fused.bidirectional else cells[0],
-                    bidirectional=fused.bidirectional)
 
 
 def cudnn_algorithm(batch, features, hidden, dtype, device) -> str:
@@ -78,7 +62,7 @@ def plain(batch, steps, features, hidden, device, dtype) -> Case:
         "nn.RNN": lambda i: rnn(i["x"])[0],
     }
     if batch * steps * hidden <= REFERENCE_MAX_ELEMENTS:
-        reference = reference_of(fused)
+        reference = layers_like(fused)[0]
         impls["reference"] = lambda i: reference(i["x"], torch.ones_like(i["mask"]))[0]
     return Case("plain", f"B={batch} T={steps} D={features} H={hidden}",
                 dict(B=batch, T=steps, D=features, H=hidden,
@@ -92,7 +76,7 @@ def padded(batch, steps, features, hidden, pad_position, device, dtype) -> Case:
     must start at each sequence's last real token); pre-padding, forward."""
     bidirectional = pad_position == "post"
     rnn, fused = _layers(features, hidden, device, dtype, bidirectional)
-    reference = reference_of(fused)
+    reference = layers_like(fused)[0]
     input_sets = []
     for _ in range(ROTATION):
         lengths = torch.randint(steps // 4, steps + 1, (batch,))

@@ -5,14 +5,16 @@ Mask-reset semantics (SPEC §1): after computing h_t a direction carries
 m_t·h_t + (1 − m_t)·r into its next step, where r is the reset state (default:
 the initial state). Outputs are always h_t, taken before the reset.
 """
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
 from .utils import get_rnn_last_state
 
-__all__ = ["SimpleRNNCell", "RNNLayer", "get_rnn_last_state"]
+__all__ = ["SimpleRNNCell", "RNNLayer", "get_rnn_last_state", "layers_like"]
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "identity": nn.Identity}
 
 
 class SimpleRNNCell(nn.Module):
@@ -136,3 +138,26 @@ class RNNLayer(nn.Module):
         if isinstance(state, (tuple, list)):
             return tuple(state)
         return state, state
+
+
+def layers_like(rnn, dtype: Optional[torch.dtype] = None) -> List[RNNLayer]:
+    """Reference layers, one per layer of `rnn` (a FusedRNN), holding copies of its
+    weights (in `dtype`, default theirs), each direction with its own cell."""
+    layers = []
+    for layer in range(rnn.num_layers):
+        cells = []
+        for direction in range(rnn.num_directions):
+            w_ih, w_hh, b_ih, b_hh = rnn.layer_weights(layer, direction)
+            cell = SimpleRNNCell(w_ih.shape[1], rnn.hidden_size,
+                                 activation=ACTIVATIONS[rnn.nonlinearity](), use_bias=rnn.bias,
+                                 device=w_ih.device, dtype=dtype or w_ih.dtype)
+            with torch.no_grad():
+                cell.input_linear.weight.copy_(w_ih)
+                cell.recurrent_linear.weight.copy_(w_hh)
+                if rnn.bias:
+                    cell.input_linear.bias.copy_(b_ih)
+                    cell.recurrent_linear.bias.copy_(b_hh)
+            cells.append(cell)
+        layers.append(RNNLayer(tuple(cells) if rnn.bidirectional else cells[0],
+                               bidirectional=rnn.bidirectional))
+    return layers

@@ -1,7 +1,7 @@
 """Inputs, masks and comparisons shared by the tests."""
 import torch
 
-from rnn_fused.reference import RNNLayer, SimpleRNNCell
+from rnn_fused.reference import layers_like
 from rnn_fused.utils import lengths_to_mask
 
 MASK_KINDS = ["none", "pre_padding", "post_padding", "resets", "blend"]
@@ -13,9 +13,6 @@ TOLERANCES = {
     torch.float16: dict(atol=1e-2, rtol=1e-2),
     torch.bfloat16: dict(atol=6e-2, rtol=6e-2),
 }
-
-ACTIVATIONS = {"tanh": torch.nn.Tanh(), "relu": torch.nn.ReLU(), "identity": torch.nn.Identity()}
-
 
 def make_mask(kind: str, batch: int, steps: int, device="cpu") -> torch.Tensor:
     """[B, T] mask of the given kind, or None for 'none'. Padding masks give every
@@ -43,26 +40,9 @@ def report(name: str, actual: torch.Tensor, expected: torch.Tensor, atol: float,
     torch.testing.assert_close(actual, expected, atol=atol, rtol=rtol, msg=lambda m: f"{name}: {m}")
 
 
-def reference_layers(fused, dtype=torch.float64):
-    """RNNLayers (one per FusedRNN layer) carrying copies of fused's weights."""
-    layers = []
-    for layer in range(fused.num_layers):
-        cells = []
-        for direction in range(fused.num_directions):
-            w_ih, w_hh, b_ih, b_hh = fused.layer_weights(layer, direction)
-            cell = SimpleRNNCell(w_ih.shape[1], fused.hidden_size,
-                                 activation=ACTIVATIONS[fused.nonlinearity],
-                                 use_bias=fused.bias, dtype=dtype, device=w_ih.device)
-            with torch.no_grad():
-                cell.input_linear.weight.copy_(w_ih)
-                cell.recurrent_linear.weight.copy_(w_hh)
-                if fused.bias:
-                    cell.input_linear.bias.copy_(b_ih)
-                    cell.recurrent_linear.bias.copy_(b_hh)
-            cells.append(cell)
-        layers.append(RNNLayer(tuple(cells) if fused.bidirectional else cells[0],
-                               bidirectional=fused.bidirectional, pad_position="post"))
-    return layers
+def reference_layers(fused):
+    """float64 reference layers carrying copies of fused's weights."""
+    return layers_like(fused, torch.float64)
 
 
 def run_reference(layers, x_bf, mask_bf, h0, reset):

@@ -3,23 +3,14 @@ import pytest
 import torch
 from torch import nn
 
-from rnn_fused.reference import RNNLayer, SimpleRNNCell, get_rnn_last_state
+from rnn_fused import FusedRNN
+from rnn_fused.reference import RNNLayer, SimpleRNNCell, get_rnn_last_state, layers_like
 from rnn_fused.utils import lengths_to_mask
 
 from helpers import report
 
 DT = torch.float64
 TOL = dict(atol=1e-12, rtol=1e-10)
-
-
-def cell_from_rnn(rnn, suffix=""):
-    cell = SimpleRNNCell(rnn.input_size, rnn.hidden_size, dtype=DT)
-    with torch.no_grad():
-        cell.input_linear.weight.copy_(getattr(rnn, "weight_ih_l0" + suffix))
-        cell.input_linear.bias.copy_(getattr(rnn, "bias_ih_l0" + suffix))
-        cell.recurrent_linear.weight.copy_(getattr(rnn, "weight_hh_l0" + suffix))
-        cell.recurrent_linear.bias.copy_(getattr(rnn, "bias_hh_l0" + suffix))
-    return cell
 
 
 def test_cell_initializers_and_zero_state():
@@ -42,10 +33,7 @@ def test_cell_initializers_and_zero_state():
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_matches_nn_rnn_without_padding(bidirectional):
     rnn = nn.RNN(3, 5, batch_first=True, bidirectional=bidirectional, dtype=DT)
-    cells = cell_from_rnn(rnn)
-    if bidirectional:
-        cells = (cells, cell_from_rnn(rnn, "_reverse"))
-    layer = RNNLayer(cells, bidirectional=bidirectional)
+    (layer,) = layers_like(FusedRNN.from_rnn(rnn))
     x = torch.randn(4, 7, 3, dtype=DT)
     h0 = torch.randn(2 if bidirectional else 1, 4, 5, dtype=DT)
     expected, h_n = rnn(x, h0)

@@ -3,6 +3,7 @@
 // it) are large matrix products done here once per call; the sequential part is
 // the device's recurrence kernel.
 #include <algorithm>
+#include <array>
 
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
@@ -102,7 +103,8 @@ rnn_layer_backward(const at::Tensor& grad_output, const at::Tensor& input,
                    const at::Tensor& weight_ih, const at::Tensor& weight_hh,
                    const at::Tensor& hx, const c10::optional<at::Tensor>& mask,
                    const c10::optional<at::Tensor>& reset_state, const at::Tensor& output,
-                   c10::string_view nonlinearity, bool reverse, bool input_requires_grad) {
+                   c10::string_view nonlinearity, bool reverse,
+                   std::array<bool, 6> output_mask) {
   const Activation act = parse_activation(nonlinearity);
   const LayerSizes n = check_layer_inputs(input, weight_ih, weight_hh, c10::nullopt,
                                           c10::nullopt, hx, mask, reset_state);
@@ -118,30 +120,37 @@ rnn_layer_backward(const at::Tensor& grad_output, const at::Tensor& input,
   const auto mask_c = contiguous(mask);
   const at::Tensor grad_pre = at::empty({T, B, H}, out.options());
   // Summed over all steps, so kept in float32 for float16/bfloat16.
+  const auto acc_options = out.options().dtype(at::toOpMathType(out.scalar_type()));
   const at::Tensor grad_reset =
-      at::zeros({B, H}, out.options().dtype(at::toOpMathType(out.scalar_type())));
+      mask_c.has_value() ? at::zeros({B, H}, acc_options) : at::empty({0}, acc_options);
   backward_recurrence(grad_pre, grad_reset, grad_output.contiguous(), out, w_hh, mask_c, act,
                       reverse);
 
+  // Each product after the loop only where its gradient is wanted: the first
+  // layer's input, for one, rarely needs one (T·B×H×D, a tenth of the work at D = H/2).
+  // Skipped gradients are distinct empty tensors: outputs of an op must not alias.
+  const auto none = [&] { return at::empty({0}, out.options()); };
   const at::Tensor grad_pre_2d = grad_pre.view({T * B, H});
-  const at::Tensor x2d = input.contiguous().view({T * B, n.input_size});
-  // The first layer's input rarely needs a gradient; skipping it saves a
-  // T·B×H×D product, a tenth of the work at D = H/2.
-  const at::Tensor grad_input = input_requires_grad
-                                    ? at::mm(grad_pre_2d, weight_ih).view({T, B, n.input_size})
-                                    : at::empty({0}, input.options());
-  const at::Tensor grad_weight_ih = at::mm(grad_pre_2d.t(), x2d);
-  const at::Tensor grad_bias = grad_pre_2d.sum(0);
+  const at::Tensor grad_input =
+      output_mask[0] ? at::mm(grad_pre_2d, weight_ih).view({T, B, n.input_size}) : none();
+  const at::Tensor grad_weight_ih =
+      output_mask[1] ? at::mm(grad_pre_2d.t(), input.contiguous().view({T * B, n.input_size}))
+                     : none();
+  const at::Tensor grad_bias = output_mask[3] ? grad_pre_2d.sum(0) : none();
 
   // The first processed step received hx; every later one the previous step's carry.
   const int64_t first = reverse ? T - 1 : 0;
-  const at::Tensor grad_hx = at::mm(grad_pre[first], w_hh);
-  at::Tensor grad_weight_hh = at::mm(grad_pre[first].t(), hx);
-  if (T > 1) {
-    add_later_steps_grad_weight_hh(grad_weight_hh, grad_pre, out, mask_c, reset_state, reverse);
+  const at::Tensor grad_hx = output_mask[4] ? at::mm(grad_pre[first], w_hh) : none();
+  at::Tensor grad_weight_hh = none();
+  if (output_mask[2]) {
+    grad_weight_hh = at::mm(grad_pre[first].t(), hx);
+    if (T > 1) {
+      add_later_steps_grad_weight_hh(grad_weight_hh, grad_pre, out, mask_c, reset_state,
+                                     reverse);
+    }
   }
   return {grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_hx,
-          grad_reset.to(out.scalar_type())};
+          output_mask[5] && mask_c.has_value() ? grad_reset.to(out.scalar_type()) : none()};
 }
 
 }  // namespace

@@ -17,12 +17,12 @@ TORCH_LIBRARY(rnn_fused, m) {
       "rnn_layer_forward(Tensor input, Tensor weight_ih, Tensor weight_hh, Tensor? bias_ih, "
       "Tensor? bias_hh, Tensor hx, Tensor? mask, Tensor? reset_state, str nonlinearity, "
       "bool reverse) -> Tensor");
-  // Returns the gradients of input (empty unless input_requires_grad), weight_ih,
-  // weight_hh, the bias (shared by bias_ih and bias_hh), hx and reset_state
-  // (zeros without a mask).
+  // Returns the gradients of input, weight_ih, weight_hh, the bias (shared by
+  // bias_ih and bias_hh), hx and reset_state; each one that output_mask leaves
+  // out (and reset_state's without a mask) is an empty tensor.
   m.def(
       "rnn_layer_backward(Tensor grad_output, Tensor input, Tensor weight_ih, "
       "Tensor weight_hh, Tensor hx, Tensor? mask, Tensor? reset_state, Tensor output, "
-      "str nonlinearity, bool reverse, bool input_requires_grad) "
+      "str nonlinearity, bool reverse, bool[6] output_mask) "
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
 }

@@ -58,41 +58,36 @@ def _(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
 
 @torch.library.register_fake("rnn_fused::rnn_layer_backward")
 def _(grad_output, input, weight_ih, weight_hh, hx, mask, reset_state, output,
-      nonlinearity, reverse, input_requires_grad):
+      nonlinearity, reverse, output_mask):
     _check_devices(input, grad_output=grad_output, weight_ih=weight_ih, weight_hh=weight_hh,
                    hx=hx, mask=mask, reset_state=reset_state, output=output)
+    shapes = (input.shape, weight_ih.shape, weight_hh.shape, weight_hh.shape[:1], hx.shape,
+              hx.shape if mask is not None else (0,))
     # The kernels return contiguous gradients whatever the inputs' strides.
-    return (
-        input.new_empty(input.shape if input_requires_grad else (0,)),
-        weight_ih.new_empty(weight_ih.shape),
-        weight_hh.new_empty(weight_hh.shape),
-        weight_hh.new_empty((weight_hh.shape[0],)),
-        hx.new_empty(hx.shape),
-        hx.new_empty(hx.shape),
-    )
+    return tuple(input.new_empty(shape if wanted else (0,))
+                 for shape, wanted in zip(shapes, output_mask))
 
 
 def _setup_context(ctx, inputs, output):
-    (input, weight_ih, weight_hh, bias_ih, _, hx, mask, reset_state,
-     nonlinearity, reverse) = inputs
+    (input, weight_ih, weight_hh, _, _, hx, mask, reset_state, nonlinearity, reverse) = inputs
     ctx.save_for_backward(input, weight_ih, weight_hh, hx, mask, reset_state, output)
     ctx.nonlinearity = nonlinearity
     ctx.reverse = reverse
-    ctx.has_bias = bias_ih is not None
 
 
 def _backward(ctx, grad_output):
     input, weight_ih, weight_hh, hx, mask, reset_state, output = ctx.saved_tensors
-    (grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_hx,
-     grad_reset) = _ops.rnn_layer_backward(
+    needs = ctx.needs_input_grad
+    output_mask = [needs[0], needs[1], needs[2], needs[3] or needs[4], needs[5],
+                   mask is not None and needs[7]]
+    grads = _ops.rnn_layer_backward(
         grad_output, input, weight_ih, weight_hh, hx, mask, reset_state, output,
-        ctx.nonlinearity, ctx.reverse, ctx.needs_input_grad[0],
+        ctx.nonlinearity, ctx.reverse, output_mask,
     )
-    grad_input = grad_input if ctx.needs_input_grad[0] else None
-    grad_bias = grad_bias if ctx.has_bias else None
-    grad_reset = grad_reset if mask is not None else None
-    return (grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_bias, grad_hx,
-            None, grad_reset, None, None)
+    grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_hx, grad_reset = (
+        grad if wanted else None for grad, wanted in zip(grads, output_mask))
+    return (grad_input, grad_weight_ih, grad_weight_hh, grad_bias if needs[3] else None,
+            grad_bias if needs[4] else None, grad_hx, None, grad_reset, None, None)
 
 
 torch.library.register_autograd(

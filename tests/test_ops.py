@@ -60,7 +60,7 @@ def test_fake_kernels_match_real_strides_for_strided_inputs(device):
     out = torch.ops.rnn_fused.rnn_layer_forward(*forward_args)
     backward_args = (out.transpose(0, 1).contiguous().transpose(0, 1), args["input"],
                      args["weight_ih"], args["weight_hh"], args["hx"], args["mask"],
-                     args["reset_state"], out, "tanh", False, True)
+                     args["reset_state"], out, "tanh", False, [True] * 6)
     real = [out, *torch.ops.rnn_fused.rnn_layer_backward(*backward_args)]
     with FakeTensorMode() as mode:
         def fake(a):
@@ -70,33 +70,36 @@ def test_fake_kernels_match_real_strides_for_strided_inputs(device):
     assert [(f.shape, f.stride()) for f in fakes] == [(r.shape, r.stride()) for r in real]
 
 
-@pytest.mark.parametrize("input_requires_grad", [True, False])
+@pytest.mark.parametrize("output_mask", [[True] * 6, [False, True, False, True, False, True],
+                                         [True, False, True, False, True, False]])
 @pytest.mark.parametrize("mask_kind", ["none", "resets"])
-def test_opcheck_backward(device, mask_kind, input_requires_grad):
+def test_opcheck_backward(device, mask_kind, output_mask):
     args = layer_args(device, mask_kind=mask_kind, requires_grad=False)
     out = ops.rnn_layer(**args, nonlinearity="tanh", reverse=False)
     torch.library.opcheck(
         torch.ops.rnn_fused.rnn_layer_backward.default,
         (torch.randn_like(out), args["input"], args["weight_ih"], args["weight_hh"], args["hx"],
-         args["mask"], args["reset_state"], out, "tanh", False, input_requires_grad))
+         args["mask"], args["reset_state"], out, "tanh", False, output_mask))
 
 
-def test_input_gradient_is_skipped_only_when_not_needed(device):
-    """Without requires_grad on the input, its gradient product is not computed, and
-    every other gradient is unchanged."""
+@pytest.mark.parametrize("wanted", ["input", "weight_ih", "weight_hh", "bias_ih", "hx",
+                                    "reset_state"])
+def test_each_gradient_is_computed_alone_when_only_it_is_needed(device, wanted):
+    """The backward skips the products of gradients nobody asked for; what it
+    computes is unchanged."""
     args = layer_args(device, requires_grad=False)
-    results = []
-    for input_requires_grad in (True, False):
-        tensors = {k: v.clone().requires_grad_(k != "input" or input_requires_grad)
-                   for k, v in args.items() if v is not None and k != "mask"}
+
+    def gradients(requiring):
+        tensors = {k: v.clone().requires_grad_(k in requiring) for k, v in args.items()
+                   if v is not None and k != "mask"}
         out = ops.rnn_layer(**dict(args, **tensors), nonlinearity="tanh", reverse=False)
         out.square().sum().backward()
-        results.append({k: t.grad for k, t in tensors.items()})
-    with_input, without_input = results
-    assert with_input["input"] is not None and without_input["input"] is None
-    for name, grad in without_input.items():
-        if name != "input":
-            assert torch.equal(grad, with_input[name]), name
+        return {k: t.grad for k, t in tensors.items()}
+
+    everything = gradients(set(args) - {"mask"})
+    alone = gradients({wanted})
+    assert torch.equal(alone[wanted], everything[wanted])
+    assert all(grad is None for name, grad in alone.items() if name != wanted)
 
 
 def test_compiled_extension_is_loaded():

@@ -20,12 +20,16 @@ void backward_loop(const at::Tensor& grad_pre, const at::Tensor& grad_reset,
   const int64_t T = out.size(0), B = out.size(1), H = out.size(2);
   const bool masked = mask.has_value();
   at::Tensor dcarry = at::empty({B, H}, out.options());
+  // A copy of the step's grad_pre that the next GEMM reads: cheaper than a view
+  // of grad_pre[t] per step.
+  const at::Tensor dnext = at::empty({B, H}, out.options());
 
   scalar_t* dpre_ptr = grad_pre.data_ptr<scalar_t>();
   scalar_t* dreset_ptr = grad_reset.data_ptr<scalar_t>();
   const scalar_t* gout_ptr = grad_out.data_ptr<scalar_t>();
   const scalar_t* out_ptr = out.data_ptr<scalar_t>();
   const scalar_t* dcarry_ptr = dcarry.data_ptr<scalar_t>();
+  scalar_t* dnext_ptr = dnext.data_ptr<scalar_t>();
   const scalar_t* mask_ptr = masked ? mask->data_ptr<scalar_t>() : nullptr;
   const int64_t grain = pointwise_row_grain(H);
 
@@ -33,7 +37,7 @@ void backward_loop(const at::Tensor& grad_pre, const at::Tensor& grad_reset,
     const int64_t t = reverse ? T - 1 - s : s;
     // The last step's carry feeds nothing, so its gradient is zero.
     const bool has_next = s < T - 1;
-    if (has_next) at::mm_out(dcarry, grad_pre[reverse ? t - 1 : t + 1], w_hh);
+    if (has_next) at::mm_out(dcarry, dnext, w_hh);
     const int64_t offset = t * B * H;
     at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
@@ -41,8 +45,9 @@ void backward_loop(const at::Tensor& grad_pre, const at::Tensor& grad_reset,
         const scalar_t* go = gout_ptr + row;
         const scalar_t* o = out_ptr + row;
         scalar_t* dpre = dpre_ptr + row;
+        scalar_t* dn = dnext_ptr + b * H;
         if (!has_next) {
-          for (int64_t j = 0; j < H; ++j) dpre[j] = go[j] * Act::grad_from_output(o[j]);
+          for (int64_t j = 0; j < H; ++j) dn[j] = dpre[j] = go[j] * Act::grad_from_output(o[j]);
           continue;
         }
         const scalar_t* dc = dcarry_ptr + b * H;
@@ -50,12 +55,12 @@ void backward_loop(const at::Tensor& grad_pre, const at::Tensor& grad_reset,
           const scalar_t m = mask_ptr[t * B + b];
           scalar_t* dr = dreset_ptr + b * H;
           for (int64_t j = 0; j < H; ++j) {
-            dpre[j] = (go[j] + m * dc[j]) * Act::grad_from_output(o[j]);
+            dn[j] = dpre[j] = (go[j] + m * dc[j]) * Act::grad_from_output(o[j]);
             dr[j] += (scalar_t(1) - m) * dc[j];
           }
         } else {
           for (int64_t j = 0; j < H; ++j) {
-            dpre[j] = (go[j] + dc[j]) * Act::grad_from_output(o[j]);
+            dn[j] = dpre[j] = (go[j] + dc[j]) * Act::grad_from_output(o[j]);
           }
         }
       }

@@ -19,12 +19,13 @@ void forward_loop(const at::Tensor& out, const at::Tensor& w_hh, const at::Tenso
   const bool masked = mask.has_value();
   const at::Tensor w_hh_t = w_hh.t();
   at::Tensor hh = at::empty({B, H}, out.options());
-  // With a mask the carried state differs from h_t, so it needs its own buffer.
-  const at::Tensor carry = masked ? at::empty({B, H}, out.options()) : at::Tensor();
+  // The carried state gets its own buffer even without a mask (then it is a copy
+  // of h_t): a view of out[t] per step would cost more than the copy.
+  const at::Tensor carry = at::empty({B, H}, out.options());
 
   scalar_t* out_ptr = out.data_ptr<scalar_t>();
   const scalar_t* hh_ptr = hh.data_ptr<scalar_t>();
-  scalar_t* carry_ptr = masked ? carry.data_ptr<scalar_t>() : nullptr;
+  scalar_t* carry_ptr = carry.data_ptr<scalar_t>();
   const scalar_t* mask_ptr = masked ? mask->data_ptr<scalar_t>() : nullptr;
   const scalar_t* reset_ptr = masked ? reset->data_ptr<scalar_t>() : nullptr;
   const int64_t grain = pointwise_row_grain(H);
@@ -38,21 +39,21 @@ void forward_loop(const at::Tensor& out, const at::Tensor& w_hh, const at::Tenso
       for (int64_t b = b0; b < b1; ++b) {
         scalar_t* o = out_t + b * H;
         const scalar_t* r = hh_ptr + b * H;
+        scalar_t* c = carry_ptr + b * H;
         if (masked) {
           const scalar_t m = mask_ptr[t * B + b];
           const scalar_t* rs = reset_ptr + b * H;
-          scalar_t* c = carry_ptr + b * H;
           for (int64_t j = 0; j < H; ++j) {
             const scalar_t h = Act::apply(o[j] + r[j]);
             o[j] = h;
             c[j] = m * h + (scalar_t(1) - m) * rs[j];
           }
         } else {
-          for (int64_t j = 0; j < H; ++j) o[j] = Act::apply(o[j] + r[j]);
+          for (int64_t j = 0; j < H; ++j) c[j] = o[j] = Act::apply(o[j] + r[j]);
         }
       }
     });
-    prev = masked ? carry : out[t];
+    prev = carry;
   }
 }
 

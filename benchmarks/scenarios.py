@@ -1,5 +1,6 @@
 """The benchmark cases: each pairs FusedRNN with the baselines that compute the
 same outputs, on shared weights and inputs."""
+import os
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
@@ -9,6 +10,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pack_sequence, pad_packed_s
 
 from rnn_fused import FusedRNN
 from rnn_fused.reference import layers_like
+from rnn_fused.utils import CUDA_RECURRENCE_VARIABLE
 from rnn_fused.utils import lengths_to_mask
 
 # Timed input sets per case, used in turn.
@@ -50,6 +52,26 @@ def _layers(features, hidden, device, dtype, bidirectional=False):
     return rnn, FusedRNN.from_rnn(rnn)
 
 
+def on_path(path, impl):
+    """impl run with the CUDA recurrence `path`; the timing loop runs each
+    implementation's backward right after its forward, so the setting holds for both."""
+    def run(i):
+        os.environ[CUDA_RECURRENCE_VARIABLE] = path
+        return impl(i)
+    return run
+
+
+def persistent_fits(fused, x) -> bool:
+    try:
+        with torch.no_grad():
+            on_path("persistent", lambda i: fused(i))(x[:, :1])
+        return True
+    except ValueError:
+        return False
+    finally:
+        os.environ[CUDA_RECURRENCE_VARIABLE] = "auto"
+
+
 def plain(batch, steps, features, hidden, device, dtype) -> Case:
     rnn, fused = _layers(features, hidden, device, dtype)
     input_sets = []
@@ -57,10 +79,17 @@ def plain(batch, steps, features, hidden, device, dtype) -> Case:
         x = torch.randn(batch, steps, features, device=device, dtype=dtype)
         input_sets.append(dict(x=x, mask=torch.rand(batch, steps, device=device) > 0.01))
     impls = {
-        "FusedRNN": lambda i: fused(i["x"])[0],
-        "FusedRNN + random resets": lambda i: fused(i["x"], mask=i["mask"])[0],
-        "nn.RNN": lambda i: rnn(i["x"])[0],
+        "FusedRNN": on_path("auto", lambda i: fused(i["x"])[0]),
+        "FusedRNN + random resets": on_path("auto", lambda i: fused(i["x"], mask=i["mask"])[0]),
     }
+    if device == "cuda":
+        # Both CUDA recurrences side by side, whichever 'auto' picks here.
+        impls["FusedRNN, per-step loop"] = on_path("per-step", lambda i: fused(i["x"])[0])
+        if persistent_fits(fused, input_sets[0]["x"]):
+            impls["FusedRNN, persistent"] = on_path("persistent", lambda i: fused(i["x"])[0])
+            impls["FusedRNN, persistent + random resets"] = on_path(
+                "persistent", lambda i: fused(i["x"], mask=i["mask"])[0])
+    impls["nn.RNN"] = lambda i: rnn(i["x"])[0]
     if batch * steps * hidden <= REFERENCE_MAX_ELEMENTS:
         reference = layers_like(fused)[0]
         impls["reference"] = lambda i: reference(i["x"], torch.ones_like(i["mask"]))[0]
@@ -101,7 +130,7 @@ def padded(batch, steps, features, hidden, pad_position, device, dtype) -> Case:
         return out[rows, (positions - shift) % steps]
 
     impls = {
-        "FusedRNN + mask": lambda i: fused(i["x"], mask=i["mask"])[0],
+        "FusedRNN + mask": on_path("auto", lambda i: fused(i["x"], mask=i["mask"])[0]),
         "nn.RNN + PackedSequence": packed_post if pad_position == "post" else packed_pre,
         "reference + mask": lambda i: reference(i["x"], i["mask"])[0],
     }
@@ -155,8 +184,8 @@ def rl_rollout(batch, steps, features, hidden, device, dtype, reset_probability=
                                        in enumerate(segments) if b_ == b]) for b in range(batch)])
 
     impls = {
-        "FusedRNN + mask": lambda i: fused(i["x"], first_state(i), mask=i["mask"],
-                                           reset_state=0.0)[0],
+        "FusedRNN + mask": on_path("auto", lambda i: fused(
+            i["x"], first_state(i), mask=i["mask"], reset_state=0.0)[0]),
         "per-step loop (nn.RNN)": per_step_loop,
         "split + PackedSequence (nn.RNN)": split_and_pack,
     }

@@ -1,8 +1,27 @@
 #include "rnn_checks.h"
 
+#include <string>
+
 #include <c10/util/Exception.h>
 
 namespace rnn_fused {
+namespace {
+
+// "[d0, d1, ...]" built with std::to_string, so that no error message formats a
+// number through std::ostream, as c10's operator<< for IntArrayRef does. Built
+// with the GPU machine's /opt/gcc toolchain, the messages that did segfaulted
+// there (every case of test_op_rejects_bad_shapes), while text-only messages
+// raised normally; the cause inside libstdc++ is not pinned down.
+std::string shape_str(at::IntArrayRef sizes) {
+  std::string s = "[";
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (i > 0) s += ", ";
+    s += std::to_string(sizes[i]);
+  }
+  return s + "]";
+}
+
+}  // namespace
 
 void check_like_input(const at::Tensor& t, const char* name, const at::Tensor& input,
                       at::IntArrayRef sizes) {
@@ -12,7 +31,7 @@ void check_like_input(const at::Tensor& t, const char* name, const at::Tensor& i
                    " of dtype ", input.scalar_type(), " (the input's), got ",
                    t.scalar_type());
   TORCH_CHECK_VALUE(t.sizes() == sizes, "rnn_fused: expected ", name, " of shape ",
-                    sizes, ", got ", t.sizes());
+                    shape_str(sizes), ", got ", shape_str(t.sizes()));
 }
 
 LayerSizes check_layer_inputs(const at::Tensor& input, const at::Tensor& weight_ih,
@@ -24,7 +43,7 @@ LayerSizes check_layer_inputs(const at::Tensor& input, const at::Tensor& weight_
                               const c10::optional<at::Tensor>& reset_state) {
   TORCH_CHECK_VALUE(input.dim() == 3,
                     "rnn_fused: expected input of shape [T, B, input_size], got ",
-                    input.sizes());
+                    shape_str(input.sizes()));
   const auto dtype = input.scalar_type();
   const bool full_precision = dtype == at::kFloat || dtype == at::kDouble;
   if (input.is_cuda()) {
@@ -36,10 +55,10 @@ LayerSizes check_layer_inputs(const at::Tensor& input, const at::Tensor& weight_
                      "got ", dtype);
   }
   TORCH_CHECK_VALUE(weight_hh.dim() == 2, "rnn_fused: expected weight_hh of shape [H, H], got ",
-                    weight_hh.sizes());
+                    shape_str(weight_hh.sizes()));
   const LayerSizes n{input.size(0), input.size(1), input.size(2), weight_hh.size(0)};
   TORCH_CHECK(n.steps >= 1, "rnn_fused: expected sequence length to be larger than 0, got input "
-              "of shape ", input.sizes());
+              "of shape ", shape_str(input.sizes()));
   check_like_input(weight_hh, "weight_hh", input, {n.hidden_size, n.hidden_size});
   check_like_input(weight_ih, "weight_ih", input, {n.hidden_size, n.input_size});
   TORCH_CHECK_VALUE(bias_ih.has_value() == bias_hh.has_value(),

@@ -1,6 +1,12 @@
-"""Mask helpers shared by the reference layer, FusedRNN and user code, and the
-device that has kernels."""
+"""Mask helpers shared by the reference layer, FusedRNN and user code, the
+device that has kernels, and the choice of CUDA recurrence."""
+import contextlib
+import os
+
 import torch
+
+# Read by the CUDA ops at every call (csrc/cuda/recurrence_path.h).
+CUDA_RECURRENCE_VARIABLE = "RNN_FUSED_CUDA_RECURRENCE"
 
 
 def has_kernels(device_type: str) -> bool:
@@ -57,3 +63,30 @@ def get_rnn_last_state(sequence: torch.Tensor, mask: torch.Tensor,
     first = torch.where(valid, positions, steps).amin(dim=1)
     hidden = width // 2
     return torch.cat([sequence[rows, last, :hidden], sequence[rows, first, hidden:]], dim=-1)
+
+
+@contextlib.contextmanager
+def cuda_recurrence(path: str):
+    """Inside the block, the CUDA kernels run the recurrence as `path`:
+
+    - 'auto' (the default outside): the persistent kernel where it is known to be
+      faster, else the per-step loop;
+    - 'per-step': one cuBLAS GEMM and one fused kernel per step;
+    - 'persistent': one launch for the whole sequence with W_hh held on chip; raises
+      ValueError where it does not fit (H above about 1000 in float32, 264 in
+      float64, or B above 256 at the largest H).
+
+    It sets RNN_FUSED_CUDA_RECURRENCE, which each op call reads, so a backward pass
+    follows the path set when it runs: keep it inside the block too.
+    """
+    if path not in ("auto", "per-step", "persistent"):
+        raise ValueError(f"path must be 'auto', 'per-step' or 'persistent', got {path!r}")
+    previous = os.environ.get(CUDA_RECURRENCE_VARIABLE)
+    os.environ[CUDA_RECURRENCE_VARIABLE] = path
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[CUDA_RECURRENCE_VARIABLE]
+        else:
+            os.environ[CUDA_RECURRENCE_VARIABLE] = previous

@@ -1,4 +1,5 @@
-// CUDA backward through time: per step (in reverse processing order) one cuBLAS
+// CUDA backward through time: the persistent kernel where recurrence_path.h
+// picks it, else per step (in reverse processing order) one cuBLAS
 // GEMM that carries the next step's pre-activation gradient back through W_hh,
 // then one fused pointwise-gradient kernel.
 #include <ATen/ATen.h>
@@ -8,6 +9,8 @@
 #include <c10/cuda/CUDAException.h>
 
 #include "../recurrence.h"
+#include "persistent_recurrence.h"
+#include "recurrence_path.h"
 #include "step_launch.cuh"
 
 namespace rnn_fused {
@@ -60,6 +63,12 @@ void backward_recurrence_cuda(const at::Tensor& grad_pre, const at::Tensor& grad
                               Activation act, bool reverse) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, out.scalar_type(),
                                   "backward_recurrence_cuda", [&] {
+    if (ran_persistent(out.size(1), out.size(2), [&] {
+          return persistent_backward<scalar_t>(grad_pre, grad_reset, grad_out, out, w_hh, mask,
+                                               act, reverse);
+        })) {
+      return;
+    }
     dispatch_activation(act, [&](auto tag) {
       if (mask.has_value()) {
         backward_loop<scalar_t, decltype(tag), true>(grad_pre, grad_reset, grad_out, out,

@@ -1,5 +1,6 @@
-// CUDA forward through time: per step one cuBLAS GEMM, then one fused kernel
-// (add projection, activate, write output, mask-reset the carry).
+// CUDA forward through time: the persistent kernel where recurrence_path.h
+// picks it, else per step one cuBLAS GEMM, then one fused kernel (add
+// projection, activate, write output, mask-reset the carry).
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -7,6 +8,8 @@
 #include <c10/cuda/CUDAException.h>
 
 #include "../recurrence.h"
+#include "persistent_recurrence.h"
+#include "recurrence_path.h"
 #include "step_launch.cuh"
 
 namespace rnn_fused {
@@ -56,6 +59,11 @@ void forward_recurrence_cuda(const at::Tensor& out, const at::Tensor& w_hh,
                              bool reverse) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, out.scalar_type(),
                                   "forward_recurrence_cuda", [&] {
+    if (ran_persistent(out.size(1), out.size(2), [&] {
+          return persistent_forward<scalar_t>(out, w_hh, hx, mask, reset, act, reverse);
+        })) {
+      return;
+    }
     dispatch_activation(act, [&](auto tag) {
       forward_loop<scalar_t, decltype(tag)>(out, w_hh, hx, mask, reset, reverse);
     });

@@ -1,0 +1,302 @@
+// The persistent recurrence kernel: one cooperative launch runs every step of
+// one layer in one direction. Block x keeps J rows of W_hh (forward) or J
+// columns of it, i.e. rows of W_hhᵀ (backward), in registers for the whole
+// sequence; per step it reads the whole B×H vector of the previous step from
+// L2, writes its B×J slice of the next one, and meets the other blocks at a
+// grid barrier. Per-step cost is then a barrier and an L2 round trip instead of
+// a GEMM launch plus a pointwise launch.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include <ATen/OpMathType.h>
+
+#include "../activation.h"
+
+namespace rnn_fused {
+namespace persistent {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+// Each lane holds kLaneSpan consecutive k of its warp's 32·kLaneSpan slice.
+constexpr int kLaneSpan = 8;
+constexpr int kWarpSpan = 32 * kLaneSpan;
+// (b, j) outputs per thread per step, prefetched into registers.
+constexpr int kMaxOutputsPerThread = 8;
+// Rows of the B×H step vector each warp loads before using any, so that L2
+// latency is paid once per group, not once per row: 8 where the registers allow.
+template <int J, typename acc_t>
+constexpr int row_group() {
+  return (J + 8) * kLaneSpan * sizeof(acc_t) <= 96 * sizeof(float) ? 8 : 4;
+}
+// A block that waits this many polls at a barrier traps instead of hanging.
+constexpr long long kSpinLimit = 1ll << 25;
+
+template <typename scalar_t>
+struct Params {
+  using acc_t = at::opmath_type<scalar_t>;
+  int64_t steps, batch, hidden;
+  int warps_k;        // warps that split k: ceil(H / kWarpSpan)
+  int warps_b;        // warps that split the batch: kWarps / warps_k
+  bool reverse;
+  bool vector_loads;  // H % kLaneSpan == 0 and every row 16-byte aligned
+  Activation act;
+  const scalar_t* w_hh;   // [H, H]
+  scalar_t* out;          // [T, B, H] forward: projection in, h_t out; backward: h_t
+  const scalar_t* hx;     // [B, H] forward
+  const scalar_t* mask;   // [T, B] or null
+  const scalar_t* reset;  // [B, H] forward, with a mask
+  const scalar_t* grad_out;  // [T, B, H] backward
+  scalar_t* grad_pre;        // [T, B, H] backward
+  acc_t* grad_reset;         // [B, H] backward, with a mask
+  unsigned* barrier;         // one zeroed counter
+};
+
+// Loads that bypass L1: rows written by other blocks in the previous step may
+// share a cache line with this block's own stale reads.
+template <typename scalar_t>
+__device__ __forceinline__ scalar_t load_cg(const scalar_t* p) {
+  if constexpr (sizeof(scalar_t) == 2) {
+    const unsigned short bits = __ldcg(reinterpret_cast<const unsigned short*>(p));
+    scalar_t v;
+    memcpy(&v, &bits, 2);
+    return v;
+  } else {
+    return __ldcg(p);
+  }
+}
+
+// v[i] = row[k0 + i] for k0 + i < H, else 0, in the accumulation type.
+template <typename scalar_t, typename acc_t>
+__device__ __forceinline__ void load_lane(acc_t (&v)[kLaneSpan], const scalar_t* row, int k0,
+                                          int64_t hidden, bool vector_loads) {
+  if (vector_loads) {
+    if (k0 < hidden) {
+      constexpr int kChunks = kLaneSpan * sizeof(scalar_t) / 16;
+      uint4 raw[kChunks];
+      const uint4* src = reinterpret_cast<const uint4*>(row + k0);
+#pragma unroll
+      for (int c = 0; c < kChunks; ++c) raw[c] = __ldcg(src + c);
+      scalar_t s[kLaneSpan];
+      memcpy(s, raw, sizeof(raw));
+#pragma unroll
+      for (int i = 0; i < kLaneSpan; ++i) v[i] = static_cast<acc_t>(s[i]);
+    } else {
+#pragma unroll
+      for (int i = 0; i < kLaneSpan; ++i) v[i] = acc_t(0);
+    }
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < kLaneSpan; ++i) {
+    v[i] = k0 + i < hidden ? static_cast<acc_t>(load_cg(row + k0 + i)) : acc_t(0);
+  }
+}
+
+template <int J>
+constexpr int log2_rows() {
+  static_assert(J == 1 || J == 2 || J == 4 || J == 8 || J == 16, "J must be a power of two");
+  return J == 1 ? 0 : J == 2 ? 1 : J == 4 ? 2 : J == 8 ? 3 : 4;
+}
+
+// Sums acc[j] over the warp's 32 lanes. Each of the first log2(J) butterfly
+// levels halves the values a lane carries, so J sums cost about J shuffles
+// rather than 5·J. On return acc[0] holds row j = lane >> (5 − log2 J).
+template <int J, typename acc_t>
+__device__ __forceinline__ void warp_sum_rows(acc_t (&acc)[J], int lane) {
+  constexpr int kLog2 = log2_rows<J>();
+#pragma unroll
+  for (int level = 0; level < kLog2; ++level) {
+    const int offset = 16 >> level;
+    const int half = J >> (level + 1);
+    const bool upper = lane & offset;
+#pragma unroll
+    for (int i = 0; i < half; ++i) {
+      const acc_t send = upper ? acc[i] : acc[i + half];
+      const acc_t keep = upper ? acc[i + half] : acc[i];
+      acc[i] = keep + __shfl_xor_sync(0xffffffffu, send, offset);
+    }
+  }
+#pragma unroll
+  for (int level = kLog2; level < 5; ++level) {
+    acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], 16 >> level);
+  }
+}
+
+__device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
+  unsigned v;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+
+// Every block arrives, then waits for all gridDim.x arrivals of this round.
+// The fences make each block's step output visible before its arrival counts.
+__device__ __forceinline__ void grid_barrier(unsigned* counter, unsigned target) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    atomicAdd(counter, 1u);
+    long long polls = 0;
+    while (load_acquire(counter) < target) {
+      if (++polls > kSpinLimit) __trap();
+    }
+    __threadfence();
+  }
+  __syncthreads();
+}
+
+template <typename acc_t>
+__device__ __forceinline__ acc_t activate(Activation act, acc_t z) {
+  switch (act) {
+    case Activation::Tanh: return TanhAct::apply(z);
+    case Activation::Relu: return ReluAct::apply(z);
+    default: return IdentityAct::apply(z);
+  }
+}
+
+template <typename acc_t>
+__device__ __forceinline__ acc_t activation_grad(Activation act, acc_t h) {
+  switch (act) {
+    case Activation::Tanh: return TanhAct::grad_from_output(h);
+    case Activation::Relu: return ReluAct::grad_from_output(h);
+    default: return IdentityAct::grad_from_output(h);
+  }
+}
+
+// Forward, per processed step: z = projection + carry_prev · W_hhᵀ, h = φ(z);
+// the carry is blended on load, m·h + (1 − m)·reset with the previous step's mask.
+// Backward, per step in reverse processing order: dcarry = dpre_next · W_hh,
+// dpre = (grad_out + m·dcarry)·φ'(h), dreset += (1 − m)·dcarry.
+template <typename scalar_t, int J, bool kBackward>
+__global__ void __launch_bounds__(kThreads, 1)
+persistent_recurrence_kernel(const Params<scalar_t> p) {
+  using acc_t = at::opmath_type<scalar_t>;
+  constexpr int kLog2 = log2_rows<J>();
+  constexpr int kRowGroup = row_group<J, acc_t>();
+  extern __shared__ __align__(16) unsigned char shared_raw[];
+  // partial[warp_k][b][j]: each k-warp's share of every output of this block.
+  acc_t* partial = reinterpret_cast<acc_t*>(shared_raw);
+
+  const int64_t T = p.steps, B = p.batch, H = p.hidden;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int warp_k = warp % p.warps_k, warp_b = warp / p.warps_k;
+  const int k0 = warp_k * kWarpSpan + lane * kLaneSpan;
+  const int64_t j0 = int64_t(blockIdx.x) * J;
+
+  acc_t w[J][kLaneSpan];
+#pragma unroll
+  for (int j = 0; j < J; ++j) {
+#pragma unroll
+    for (int i = 0; i < kLaneSpan; ++i) {
+      const int64_t row = j0 + j, col = k0 + i;
+      w[j][i] = row < H && col < H
+                    ? static_cast<acc_t>(kBackward ? p.w_hh[col * H + row] : p.w_hh[row * H + col])
+                    : acc_t(0);
+    }
+  }
+
+  const int outputs = static_cast<int>(B) * J;
+  for (int64_t s = 0; s < T; ++s) {
+    // q: position in processing order; t: time index; link: the step this one
+    // reads (forward: the previous processed step; backward: the next one).
+    const int64_t q = kBackward ? T - 1 - s : s;
+    const int64_t t = p.reverse ? T - 1 - q : q;
+    const bool has_link = kBackward ? q < T - 1 : true;
+    const int64_t link = kBackward ? (p.reverse ? t - 1 : t + 1) : (p.reverse ? t + 1 : t - 1);
+
+    // This step's own operands do not depend on other blocks: load them first,
+    // so that their latency overlaps the matrix-vector product.
+    acc_t first[kMaxOutputsPerThread], second[kMaxOutputsPerThread];
+#pragma unroll
+    for (int e = 0; e < kMaxOutputsPerThread; ++e) {
+      const int idx = threadIdx.x + e * kThreads;
+      const int b = idx >> kLog2, j = idx & (J - 1);
+      first[e] = second[e] = acc_t(0);
+      if (idx < outputs && j0 + j < H) {
+        const int64_t g = (t * B + b) * H + j0 + j;
+        if constexpr (kBackward) {
+          first[e] = static_cast<acc_t>(load_cg(p.grad_out + g));
+          second[e] = static_cast<acc_t>(load_cg(p.out + g));
+        } else {
+          first[e] = static_cast<acc_t>(load_cg(p.out + g));
+        }
+      }
+    }
+
+    if (has_link && warp_b < p.warps_b) {
+      for (int64_t b_first = warp_b; b_first < B; b_first += int64_t(kRowGroup) * p.warps_b) {
+        acc_t v[kRowGroup][kLaneSpan];
+#pragma unroll
+        for (int r = 0; r < kRowGroup; ++r) {
+          const int64_t b = b_first + int64_t(r) * p.warps_b;
+          if (b >= B) continue;
+          const scalar_t* row = kBackward ? p.grad_pre + (link * B + b) * H
+                                : q == 0  ? p.hx + b * H
+                                          : p.out + (link * B + b) * H;
+          load_lane(v[r], row, k0, H, p.vector_loads);
+        }
+        if (!kBackward && q > 0 && p.mask != nullptr) {
+#pragma unroll
+          for (int r = 0; r < kRowGroup; ++r) {
+            const int64_t b = b_first + int64_t(r) * p.warps_b;
+            if (b >= B) continue;
+            const acc_t m = static_cast<acc_t>(load_cg(p.mask + link * B + b));
+            if (m != acc_t(1)) {
+              acc_t reset[kLaneSpan];
+              load_lane(reset, p.reset + b * H, k0, H, p.vector_loads);
+#pragma unroll
+              for (int i = 0; i < kLaneSpan; ++i) {
+                v[r][i] = m * v[r][i] + (acc_t(1) - m) * reset[i];
+              }
+            }
+          }
+        }
+#pragma unroll
+        for (int r = 0; r < kRowGroup; ++r) {
+          const int64_t b = b_first + int64_t(r) * p.warps_b;
+          if (b >= B) continue;
+          acc_t acc[J];
+#pragma unroll
+          for (int j = 0; j < J; ++j) {
+            acc[j] = acc_t(0);
+#pragma unroll
+            for (int i = 0; i < kLaneSpan; ++i) acc[j] += w[j][i] * v[r][i];
+          }
+          warp_sum_rows<J>(acc, lane);
+          if ((lane & ((32 >> kLog2) - 1)) == 0) {
+            partial[(warp_k * B + b) * J + (lane >> (5 - kLog2))] = acc[0];
+          }
+        }
+      }
+    }
+    __syncthreads();
+
+#pragma unroll
+    for (int e = 0; e < kMaxOutputsPerThread; ++e) {
+      const int idx = threadIdx.x + e * kThreads;
+      const int b = idx >> kLog2, j = idx & (J - 1);
+      if (idx >= outputs || j0 + j >= H) continue;
+      acc_t y = acc_t(0);
+      if (has_link) {
+        for (int k = 0; k < p.warps_k; ++k) y += partial[(k * B + b) * J + j];
+      }
+      const int64_t g = (t * B + b) * H + j0 + j;
+      if constexpr (kBackward) {
+        acc_t grad = first[e];
+        if (has_link) {
+          const acc_t m = p.mask != nullptr ? static_cast<acc_t>(p.mask[t * B + b]) : acc_t(1);
+          grad += m * y;
+          if (p.mask != nullptr) p.grad_reset[b * H + j0 + j] += (acc_t(1) - m) * y;
+        }
+        p.grad_pre[g] = static_cast<scalar_t>(grad * activation_grad(p.act, second[e]));
+      } else {
+        p.out[g] = static_cast<scalar_t>(activate(p.act, first[e] + y));
+      }
+    }
+    if (s + 1 < T) grid_barrier(p.barrier, static_cast<unsigned>(s + 1) * gridDim.x);
+  }
+}
+
+}  // namespace persistent
+}  // namespace rnn_fused

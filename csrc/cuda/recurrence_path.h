@@ -1,0 +1,52 @@
+// Which CUDA recurrence runs: the per-step loop (a cuBLAS GEMM and a pointwise
+// kernel per step) or the persistent kernel (one launch for the whole sequence).
+// RNN_FUSED_CUDA_RECURRENCE = auto (default) | per-step | persistent, read at
+// every call so that tests and benchmarks can force either path.
+#pragma once
+
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include <c10/util/Exception.h>
+
+namespace rnn_fused {
+
+enum class CudaRecurrence { Auto, PerStep, Persistent };
+
+inline CudaRecurrence requested_cuda_recurrence() {
+  const char* value = std::getenv("RNN_FUSED_CUDA_RECURRENCE");
+  const std::string_view name = value == nullptr ? "" : value;
+  if (name.empty() || name == "auto") return CudaRecurrence::Auto;
+  if (name == "per-step") return CudaRecurrence::PerStep;
+  if (name == "persistent") return CudaRecurrence::Persistent;
+  TORCH_CHECK_VALUE(false, "rnn_fused: RNN_FUSED_CUDA_RECURRENCE must be 'auto', 'per-step' or "
+                    "'persistent', got '", name, "'");
+}
+
+// Where auto picks the persistent kernel (if it fits): small batches, where a
+// step is bound by latency rather than by the GEMM's arithmetic.
+inline bool persistent_preferred(int64_t batch) { return batch <= 64; }
+
+// Numbers in messages go through std::to_string (see rnn_checks.cpp).
+// Runs the persistent kernel through `launch` (returning false when it does not
+// fit) if the requested path allows it; true when it ran.
+template <typename Launch>
+bool ran_persistent(int64_t batch, int64_t hidden, Launch&& launch) {
+  switch (requested_cuda_recurrence()) {
+    case CudaRecurrence::PerStep:
+      return false;
+    case CudaRecurrence::Persistent:
+      TORCH_CHECK_VALUE(launch(), "rnn_fused: RNN_FUSED_CUDA_RECURRENCE=persistent, but the "
+                        "persistent kernel does not fit B=", std::to_string(batch), ", H=",
+                        std::to_string(hidden), " on this "
+                        "GPU: its ceil(H / 8) blocks (ceil(H / 2) in float64) must all be "
+                        "resident at once, one per multiprocessor, with B·rows <= 2048");
+      return true;
+    case CudaRecurrence::Auto:
+      return persistent_preferred(batch) && launch();
+  }
+  return false;
+}
+
+}  // namespace rnn_fused

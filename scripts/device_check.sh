@@ -12,6 +12,9 @@ PY=${PY:-python3}
 mkdir -p "$OUT"
 LOGS=$(mktemp -d)
 start=$(date +%s)
+# Stages that would start after DEADLINE seconds are skipped, so that the logs
+# are packed before the device tool's own limit stops the script.
+in_time() { [ $(( $(date +%s) - start )) -lt "${DEADLINE:-400}" ]; }
 
 {
   date -u
@@ -35,19 +38,23 @@ if [ "$build_rc" -eq 0 ]; then
   xdist=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")
   test_rc=0
   for path in per-step persistent; do
+    in_time || continue
     RNN_FUSED_CUDA_RECURRENCE=$path PYTHONPATH=. timeout "${TEST_TIMEOUT:-150}" "$PY" -m pytest \
       -q -rs $xdist -k "cuda or persistent" tests/test_cuda.py tests/test_persistent.py tests/test_ops.py \
       tests/test_fused_rnn.py > "$LOGS/tests_$path.log" 2>&1 || test_rc=1
   done
   for dtype in float32 bfloat16; do
+    in_time || continue
     PYTHONPATH=. timeout 50 "$PY" benchmarks/step_latency.py --dtype "$dtype" --out "$LOGS" \
       > "$LOGS/step_latency_$dtype.log" 2>&1
   done
   for dtype in float32 bfloat16; do
+    in_time || continue
     PYTHONPATH=. timeout "${BENCH_TIMEOUT:-90}" "$PY" benchmarks/run.py ${BENCH_ARGS:-} \
       --dtype "$dtype" --repeats 5 --out "$LOGS" > "$LOGS/bench_$dtype.log" 2>&1
   done
   for tool in memcheck racecheck; do
+    in_time || continue
     PYTHONPATH=. timeout 60 compute-sanitizer --tool $tool \
       --kernel-name kns=persistent_recurrence_kernel "$PY" scripts/sanitize_persistent.py \
       > "$LOGS/sanitizer_$tool.log" 2>&1

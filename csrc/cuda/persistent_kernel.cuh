@@ -19,28 +19,33 @@ namespace persistent {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-// Each lane holds kLaneSpan consecutive k of its warp's 32·kLaneSpan slice.
-constexpr int kLaneSpan = 8;
-constexpr int kWarpSpan = 32 * kLaneSpan;
+// Each lane holds lane_span consecutive k of its warp's 32·lane_span slice:
+// 32 bytes of weights per row in the accumulation type (8 floats, 4 doubles).
+template <typename acc_t>
+constexpr int lane_span() { return 32 / sizeof(acc_t); }
+template <typename acc_t>
+constexpr int warp_span() { return 32 * lane_span<acc_t>(); }
 // (b, j) outputs per thread per step, prefetched into registers.
 constexpr int kMaxOutputsPerThread = 8;
 // Rows of the B×H step vector each warp loads before using any, so that L2
 // latency is paid once per group, not once per row: 8 where the registers allow.
 template <int J, typename acc_t>
 constexpr int row_group() {
-  return (J + 8) * kLaneSpan * sizeof(acc_t) <= 96 * sizeof(float) ? 8 : 4;
+  return (J + 8) * lane_span<acc_t>() * sizeof(acc_t) <= 96 * sizeof(float) ? 8 : 4;
 }
-// A block that waits this many polls at a barrier traps instead of hanging.
-constexpr long long kSpinLimit = 1ll << 25;
+// A block that waits this long at one barrier traps instead of hanging. Real
+// time, not a count of polls: tools such as compute-sanitizer slow the other
+// blocks down by orders of magnitude.
+constexpr unsigned long long kBarrierTimeoutNs = 20'000'000'000ull;
 
 template <typename scalar_t>
 struct Params {
   using acc_t = at::opmath_type<scalar_t>;
   int64_t steps, batch, hidden;
-  int warps_k;        // warps that split k: ceil(H / kWarpSpan)
+  int warps_k;        // warps that split k: ceil(H / warp_span)
   int warps_b;        // warps that split the batch: kWarps / warps_k
   bool reverse;
-  bool vector_loads;  // H % kLaneSpan == 0 and every row 16-byte aligned
+  bool vector_loads;  // H % lane_span == 0 and every row 16-byte aligned
   Activation act;
   const scalar_t* w_hh;   // [H, H]
   scalar_t* out;          // [T, B, H] forward: projection in, h_t out; backward: h_t
@@ -68,7 +73,7 @@ __device__ __forceinline__ scalar_t load_cg(const scalar_t* p) {
 }
 
 // v[i] = row[k0 + i] for k0 + i < H, else 0, in the accumulation type.
-template <typename scalar_t, typename acc_t>
+template <typename scalar_t, typename acc_t, int kLaneSpan = lane_span<acc_t>()>
 __device__ __forceinline__ void load_lane(acc_t (&v)[kLaneSpan], const scalar_t* row, int k0,
                                           int64_t hidden, bool vector_loads) {
   if (vector_loads) {
@@ -130,6 +135,12 @@ __device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
   return v;
 }
 
+__device__ __forceinline__ unsigned long long global_time_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
 // Every block arrives, then waits for all gridDim.x arrivals of this round.
 // The fences make each block's step output visible before its arrival counts.
 __device__ __forceinline__ void grid_barrier(unsigned* counter, unsigned target) {
@@ -137,9 +148,9 @@ __device__ __forceinline__ void grid_barrier(unsigned* counter, unsigned target)
   if (threadIdx.x == 0) {
     __threadfence();
     atomicAdd(counter, 1u);
-    long long polls = 0;
+    const unsigned long long since = global_time_ns();
     while (load_acquire(counter) < target) {
-      if (++polls > kSpinLimit) __trap();
+      if (global_time_ns() - since > kBarrierTimeoutNs) __trap();
     }
     __threadfence();
   }
@@ -174,6 +185,7 @@ persistent_recurrence_kernel(const Params<scalar_t> p) {
   using acc_t = at::opmath_type<scalar_t>;
   constexpr int kLog2 = log2_rows<J>();
   constexpr int kRowGroup = row_group<J, acc_t>();
+  constexpr int kLaneSpan = lane_span<acc_t>();
   extern __shared__ __align__(16) unsigned char shared_raw[];
   // partial[warp_k][b][j]: each k-warp's share of every output of this block.
   acc_t* partial = reinterpret_cast<acc_t*>(shared_raw);
@@ -181,7 +193,7 @@ persistent_recurrence_kernel(const Params<scalar_t> p) {
   const int64_t T = p.steps, B = p.batch, H = p.hidden;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int warp_k = warp % p.warps_k, warp_b = warp / p.warps_k;
-  const int k0 = warp_k * kWarpSpan + lane * kLaneSpan;
+  const int k0 = warp_k * warp_span<acc_t>() + lane * kLaneSpan;
   const int64_t j0 = int64_t(blockIdx.x) * J;
 
   acc_t w[J][kLaneSpan];
@@ -208,6 +220,7 @@ persistent_recurrence_kernel(const Params<scalar_t> p) {
     // This step's own operands do not depend on other blocks: load them first,
     // so that their latency overlaps the matrix-vector product.
     acc_t first[kMaxOutputsPerThread], second[kMaxOutputsPerThread];
+    acc_t mask[kBackward ? kMaxOutputsPerThread : 1];
 #pragma unroll
     for (int e = 0; e < kMaxOutputsPerThread; ++e) {
       const int idx = threadIdx.x + e * kThreads;
@@ -218,6 +231,7 @@ persistent_recurrence_kernel(const Params<scalar_t> p) {
         if constexpr (kBackward) {
           first[e] = static_cast<acc_t>(load_cg(p.grad_out + g));
           second[e] = static_cast<acc_t>(load_cg(p.out + g));
+          mask[e] = p.mask != nullptr ? static_cast<acc_t>(load_cg(p.mask + t * B + b)) : acc_t(1);
         } else {
           first[e] = static_cast<acc_t>(load_cg(p.out + g));
         }
@@ -226,6 +240,15 @@ persistent_recurrence_kernel(const Params<scalar_t> p) {
 
     if (has_link && warp_b < p.warps_b) {
       for (int64_t b_first = warp_b; b_first < B; b_first += int64_t(kRowGroup) * p.warps_b) {
+        const bool blend = !kBackward && q > 0 && p.mask != nullptr;
+        acc_t m[kRowGroup];
+        if (blend) {
+#pragma unroll
+          for (int r = 0; r < kRowGroup; ++r) {
+            const int64_t b = b_first + int64_t(r) * p.warps_b;
+            m[r] = b < B ? static_cast<acc_t>(load_cg(p.mask + link * B + b)) : acc_t(1);
+          }
+        }
         acc_t v[kRowGroup][kLaneSpan];
 #pragma unroll
         for (int r = 0; r < kRowGroup; ++r) {
@@ -236,19 +259,17 @@ persistent_recurrence_kernel(const Params<scalar_t> p) {
                                           : p.out + (link * B + b) * H;
           load_lane(v[r], row, k0, H, p.vector_loads);
         }
-        if (!kBackward && q > 0 && p.mask != nullptr) {
+        if (blend) {
 #pragma unroll
           for (int r = 0; r < kRowGroup; ++r) {
             const int64_t b = b_first + int64_t(r) * p.warps_b;
-            if (b >= B) continue;
-            const acc_t m = static_cast<acc_t>(load_cg(p.mask + link * B + b));
-            if (m != acc_t(1)) {
-              acc_t reset[kLaneSpan];
-              load_lane(reset, p.reset + b * H, k0, H, p.vector_loads);
+            // Rows that keep their state (m = 1, the common case) read no reset.
+            if (b >= B || m[r] == acc_t(1)) continue;
+            acc_t reset[kLaneSpan];
+            load_lane(reset, p.reset + b * H, k0, H, p.vector_loads);
 #pragma unroll
-              for (int i = 0; i < kLaneSpan; ++i) {
-                v[r][i] = m * v[r][i] + (acc_t(1) - m) * reset[i];
-              }
+            for (int i = 0; i < kLaneSpan; ++i) {
+              v[r][i] = m[r] * v[r][i] + (acc_t(1) - m[r]) * reset[i];
             }
           }
         }
@@ -285,7 +306,7 @@ persistent_recurrence_kernel(const Params<scalar_t> p) {
       if constexpr (kBackward) {
         acc_t grad = first[e];
         if (has_link) {
-          const acc_t m = p.mask != nullptr ? static_cast<acc_t>(p.mask[t * B + b]) : acc_t(1);
+          const acc_t m = mask[e];
           grad += m * y;
           if (p.mask != nullptr) p.grad_reset[b * H + j0 + j] += (acc_t(1) - m) * y;
         }

@@ -20,7 +20,7 @@ namespace persistent {
 inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // RNN_FUSED_PERSISTENT_ROWS pins the rows per block (1, 2, 4, 8) for tuning;
-// unset, the fewest rows whose blocks all fit on the GPU at once.
+// unset, launch() picks them.
 inline int pinned_rows() {
   const char* value = std::getenv("RNN_FUSED_PERSISTENT_ROWS");
   if (value == nullptr || *value == '\0') return 0;
@@ -34,8 +34,8 @@ inline int pinned_rows() {
 template <typename scalar_t, int J, bool kBackward>
 bool try_launch(Params<scalar_t> p) {
   using acc_t = at::opmath_type<scalar_t>;
-  // A lane holds J·kLaneSpan weights in the accumulation type.
-  if constexpr (J * kLaneSpan > (sizeof(acc_t) == 8 ? 16 : 64)) {
+  // A lane holds J·lane_span weights in the accumulation type: at most 64 registers.
+  if constexpr (J * lane_span<acc_t>() * sizeof(acc_t) > 64 * 4) {
     return false;
   } else {
     const int64_t blocks = (p.hidden + J - 1) / J;
@@ -72,8 +72,9 @@ bool try_launch(Params<scalar_t> p) {
 
 template <typename scalar_t, bool kBackward>
 bool launch(Params<scalar_t> p) {
+  constexpr int64_t kWarpSpan = warp_span<at::opmath_type<scalar_t>>();
   if (p.batch * p.hidden == 0) return true;  // nothing to compute
-  if (p.hidden > int64_t(kWarps) * kWarpSpan) return false;
+  if (p.hidden > kWarps * kWarpSpan) return false;
   p.warps_k = static_cast<int>((p.hidden + kWarpSpan - 1) / kWarpSpan);
   p.warps_b = kWarps / p.warps_k;
   switch (pinned_rows()) {
@@ -82,6 +83,10 @@ bool launch(Params<scalar_t> p) {
     case 4: return try_launch<scalar_t, 4, kBackward>(p);
     case 8: return try_launch<scalar_t, 8, kBackward>(p);
     default:
+      // Fewer rows per block means more blocks, each reading the whole step
+      // vector, and a wider barrier. On an H200 the fewest blocks (8 rows) were
+      // fastest at B <= 8, the most blocks that fit at larger B.
+      if (p.batch <= 8 && try_launch<scalar_t, 8, kBackward>(p)) return true;
       return try_launch<scalar_t, 1, kBackward>(p) || try_launch<scalar_t, 2, kBackward>(p) ||
              try_launch<scalar_t, 4, kBackward>(p) || try_launch<scalar_t, 8, kBackward>(p);
   }
@@ -112,7 +117,8 @@ bool persistent_forward(const at::Tensor& out, const at::Tensor& w_hh, const at:
   auto p = persistent::common_params<scalar_t>(out, w_hh, mask, act, reverse);
   p.hx = hx.data_ptr<scalar_t>();
   p.reset = mask.has_value() ? reset->data_ptr<scalar_t>() : nullptr;
-  p.vector_loads = p.hidden % persistent::kLaneSpan == 0 && persistent::aligned16(p.out) &&
+  p.vector_loads = p.hidden % persistent::lane_span<at::opmath_type<scalar_t>>() == 0 &&
+                   persistent::aligned16(p.out) &&
                    persistent::aligned16(p.hx) &&
                    (p.reset == nullptr || persistent::aligned16(p.reset));
   return persistent::launch<scalar_t, false>(p);
@@ -127,7 +133,8 @@ bool persistent_backward(const at::Tensor& grad_pre, const at::Tensor& grad_rese
   p.grad_out = grad_out.data_ptr<scalar_t>();
   p.grad_pre = grad_pre.data_ptr<scalar_t>();
   p.grad_reset = mask.has_value() ? grad_reset.data_ptr<at::opmath_type<scalar_t>>() : nullptr;
-  p.vector_loads = p.hidden % persistent::kLaneSpan == 0 && persistent::aligned16(p.grad_pre);
+  p.vector_loads = p.hidden % persistent::lane_span<at::opmath_type<scalar_t>>() == 0 &&
+                   persistent::aligned16(p.grad_pre);
   return persistent::launch<scalar_t, true>(p);
 }
 

@@ -24,9 +24,14 @@ inline CudaRecurrence requested_cuda_recurrence() {
                     "'persistent', got '", name, "'");
 }
 
-// Where auto picks the persistent kernel (if it fits): small batches, where a
-// step is bound by latency rather than by the GEMM's arithmetic.
-inline bool persistent_preferred(int64_t batch) { return batch <= 64; }
+// Where auto picks the persistent kernel (if it fits). Every block reads the
+// whole B×H step vector from L2, so its step time grows with B·H; on an H200 it
+// beat the per-step loop forward and backward, in float32 and bfloat16, at every
+// measured B·H <= 32768 (B=64 at H=512, B=32 at H=1024), and lost at some
+// B·H = 65536 (benchmarks/NOTES.md).
+inline bool persistent_preferred(int64_t batch, int64_t hidden) {
+  return batch * hidden <= 32768;
+}
 
 // Numbers in messages go through std::to_string (see rnn_checks.cpp).
 // Runs the persistent kernel through `launch` (returning false when it does not
@@ -40,11 +45,12 @@ bool ran_persistent(int64_t batch, int64_t hidden, Launch&& launch) {
       TORCH_CHECK_VALUE(launch(), "rnn_fused: RNN_FUSED_CUDA_RECURRENCE=persistent, but the "
                         "persistent kernel does not fit B=", std::to_string(batch), ", H=",
                         std::to_string(hidden), " on this "
-                        "GPU: its ceil(H / 8) blocks (ceil(H / 2) in float64) must all be "
-                        "resident at once, one per multiprocessor, with B·rows <= 2048");
+                        "GPU: its ceil(H / 8) blocks must all be resident at once, one per "
+                        "multiprocessor, with H <= 2048 (1024 in float64) and "
+                        "B·(rows per block) <= 2048");
       return true;
     case CudaRecurrence::Auto:
-      return persistent_preferred(batch) && launch();
+      return persistent_preferred(batch, hidden) && launch();
   }
   return false;
 }

@@ -6,6 +6,7 @@ no_grad, so that the input projection and launch costs cancel out.
 Usage: python benchmarks/step_latency.py [--dtype bfloat16] [--out DIR]
 """
 import argparse
+import datetime
 import os
 import statistics
 
@@ -92,7 +93,8 @@ def main():
             print(row, flush=True)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, f"step-latency-{args.dtype}.md"), "w") as f:
+        name = f"cuda-step-latency-{args.dtype}-{datetime.date.today().isoformat()}.md"
+        with open(os.path.join(args.out, name), "w") as f:
             f.write("\n".join(lines) + "\n")
 
 

@@ -69,7 +69,7 @@ summary() {
       | grep -vE "reference|random resets" | cut -c1-150
     tail -2 "$LOGS/bench_$dtype.log" | grep -iE "error|Traceback" || true
   done
-  cat "$LOGS"/step-latency-*.md 2>/dev/null | grep "|"
+  cat "$LOGS"/*step-latency-*.md 2>/dev/null | grep "|"
   grep -v "^$" "$LOGS/env.log"
   echo "build: exit $build_rc after $build_s s"
   [ "$build_rc" -eq 0 ] || tail -20 "$LOGS/build.log"

@@ -63,7 +63,7 @@ void backward_recurrence_cuda(const at::Tensor& grad_pre, const at::Tensor& grad
                               Activation act, bool reverse) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, out.scalar_type(),
                                   "backward_recurrence_cuda", [&] {
-    if (ran_persistent(out.size(1), out.size(2), [&] {
+    if (ran_persistent(out.size(1), out.size(2), sizeof(scalar_t) == 2, [&] {
           return persistent_backward<scalar_t>(grad_pre, grad_reset, grad_out, out, w_hh, mask,
                                                act, reverse);
         })) {

@@ -59,7 +59,7 @@ void forward_recurrence_cuda(const at::Tensor& out, const at::Tensor& w_hh,
                              bool reverse) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, out.scalar_type(),
                                   "forward_recurrence_cuda", [&] {
-    if (ran_persistent(out.size(1), out.size(2), [&] {
+    if (ran_persistent(out.size(1), out.size(2), sizeof(scalar_t) == 2, [&] {
           return persistent_forward<scalar_t>(out, w_hh, hx, mask, reset, act, reverse);
         })) {
       return;

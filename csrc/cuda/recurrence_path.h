@@ -25,19 +25,19 @@ inline CudaRecurrence requested_cuda_recurrence() {
 }
 
 // Where auto picks the persistent kernel (if it fits). Every block reads the
-// whole B×H step vector from L2, so its step time grows with B·H; on an H200 it
-// beat the per-step loop forward and backward, in float32 and bfloat16, at every
-// measured B·H <= 32768 (B=64 at H=512, B=32 at H=1024), and lost at some
-// B·H = 65536 (benchmarks/NOTES.md).
-inline bool persistent_preferred(int64_t batch, int64_t hidden) {
-  return batch * hidden <= 32768;
+// whole B×H step vector from L2, so its step time grows with B·H. In two H200
+// runs (benchmarks/NOTES.md) it beat the per-step loop, forward and backward,
+// at every measured B·H <= 65536 in float32, and at every B·H <= 32768 in
+// bfloat16, where B·H = 65536 went either way.
+inline bool persistent_preferred(int64_t batch, int64_t hidden, bool half_precision) {
+  return batch * hidden <= (half_precision ? 32768 : 65536);
 }
 
 // Numbers in messages go through std::to_string (see rnn_checks.cpp).
 // Runs the persistent kernel through `launch` (returning false when it does not
 // fit) if the requested path allows it; true when it ran.
 template <typename Launch>
-bool ran_persistent(int64_t batch, int64_t hidden, Launch&& launch) {
+bool ran_persistent(int64_t batch, int64_t hidden, bool half_precision, Launch&& launch) {
   switch (requested_cuda_recurrence()) {
     case CudaRecurrence::PerStep:
       return false;
@@ -50,7 +50,7 @@ bool ran_persistent(int64_t batch, int64_t hidden, Launch&& launch) {
                         "B·(rows per block) <= 2048");
       return true;
     case CudaRecurrence::Auto:
-      return persistent_preferred(batch, hidden) && launch();
+      return persistent_preferred(batch, hidden, half_precision) && launch();
   }
   return false;
 }

@@ -52,10 +52,28 @@ void add_later_steps_grad_weight_hh(at::Tensor& grad_weight_hh, const at::Tensor
   const int64_t T = out.size(0), B = out.size(1), H = out.size(2);
   // Step t's previous carry is at t − 1 (forward) or t + 1 (reverse).
   const int64_t first_later = reverse ? 0 : 1, first_prev = reverse ? 1 : 0;
+  const at::Tensor later = grad_pre.narrow(0, first_later, T - 1).view({(T - 1) * B, H});
+  const at::Tensor prev = out.narrow(0, first_prev, T - 1).view({(T - 1) * B, H});
   if (!mask.has_value()) {
-    grad_weight_hh.addmm_(grad_pre.narrow(0, first_later, T - 1).view({(T - 1) * B, H}).t(),
-                          out.narrow(0, first_prev, T - 1).view({(T - 1) * B, H}));
+    grad_weight_hh.addmm_(later.t(), prev);
     return;
+  }
+  if (out.is_cpu()) {
+    // carry = h + (1 − m)·(r − h): the product with the outputs, as without a
+    // mask, plus one over the rows whose carry was reset or blended. Episode
+    // ends are rare, so that second product is small. (Finding those rows
+    // synchronizes a GPU and cannot be captured in a CUDA graph: CPU only.)
+    const at::Tensor kept = mask->narrow(0, first_prev, T - 1).reshape({(T - 1) * B});
+    const at::Tensor rows = at::nonzero(kept != 1).squeeze(1);
+    if (rows.numel() <= (T - 1) * B / 8) {
+      grad_weight_hh.addmm_(later.t(), prev);
+      if (rows.numel() == 0) return;
+      const at::Tensor reset_rows = reset->index_select(0, rows.remainder(B));
+      const at::Tensor correction = (1 - kept.index_select(0, rows)).unsqueeze(1) *
+                                    (reset_rows - prev.index_select(0, rows));
+      grad_weight_hh.addmm_(later.index_select(0, rows).t(), correction);
+      return;
+    }
   }
   // Carries are rebuilt in chunks of steps into one small buffer: a [T,B,H]
   // temporary would cost more in fresh pages than the lerp itself.

@@ -304,3 +304,28 @@ def test_masked_weight_hh_gradient_spanning_several_chunks(device):
                        ("weight_hh_l0_reverse", layers[0].reverse_cell)):
         report(f"grad {name}", getattr(fused, name).grad, cell.recurrent_linear.weight.grad,
                **TOLERANCES[torch.float64])
+
+
+@pytest.mark.parametrize("mask_kind", ["few_resets", "few_blends"])
+def test_masked_weight_hh_gradient_with_few_resets(device, mask_kind):
+    """Under 1/8 of the rows reset or blend: the CPU computes dW_hh as the
+    product with the outputs plus a correction over those rows only."""
+    fused = FusedRNN(3, 16, bidirectional=True, device=device, dtype=torch.float64,
+                     init="torch")
+    layers = reference_layers(fused)
+    x = torch.randn(8, 60, 3, device=device, dtype=torch.float64)
+    h0, reset = torch.randn(2, 2, 8, 16, device=device, dtype=torch.float64)
+    mask = torch.ones(8, 60, device=device, dtype=torch.float64)
+    rows, steps = torch.randint(0, 8, (6,)), torch.randint(0, 60, (6,))
+    mask[rows, steps] = 0.0 if mask_kind == "few_resets" else 0.3
+    x_t, h0_t, reset_t = (t.clone().requires_grad_() for t in (x.transpose(0, 1), h0, reset))
+    out, h_n = fused(x_t, h0_t, mask=mask.t(), reset_state=reset_t)
+    (out.sum() + h_n.sum()).backward()
+    ref_reset = reset.clone().requires_grad_()
+    ref_out, ref_h_n = run_reference(layers, x, mask, h0, ref_reset)
+    (ref_out.sum() + ref_h_n.sum()).backward()
+    for name, cell in (("weight_hh_l0", layers[0].forward_cell),
+                       ("weight_hh_l0_reverse", layers[0].reverse_cell)):
+        report(f"grad {name}", getattr(fused, name).grad, cell.recurrent_linear.weight.grad,
+               **TOLERANCES[torch.float64])
+    report("grad reset", reset_t.grad, ref_reset.grad, **TOLERANCES[torch.float64])

@@ -39,6 +39,26 @@ def test_op_gradcheck(device, bias, nonlinearity, mask_kind, reverse):
     assert torch.autograd.gradcheck(fn, [args[n] for n in names])
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("value", [0.0, 0.4])
+def test_op_gradcheck_with_a_single_reset(device, reverse, value):
+    """One reset or blended row among T·B: on the CPU, dW_hh is then the product
+    with the outputs plus a correction over that row alone."""
+    args = layer_args(device, mask_kind="none")
+    mask = torch.ones(T, B, device=device, dtype=torch.float64)
+    mask[2, 1] = value
+    args["mask"] = mask
+    args["reset_state"] = torch.randn(B, H, device=device, dtype=torch.float64,
+                                      requires_grad=True)
+    names = [k for k, v in args.items() if isinstance(v, torch.Tensor) and v.requires_grad]
+
+    def fn(*tensors):
+        call = dict(args, **dict(zip(names, tensors)))
+        return ops.rnn_layer(**call, nonlinearity="tanh", reverse=reverse)
+
+    assert torch.autograd.gradcheck(fn, [args[n] for n in names])
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("mask_kind", ["none", "resets"])
 @pytest.mark.parametrize("reverse", [False, True])

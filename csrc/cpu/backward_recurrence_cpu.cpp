@@ -51,8 +51,9 @@ void backward_loop(const at::Tensor& grad_pre, const at::Tensor& grad_reset,
           continue;
         }
         const scalar_t* dc = dcarry_ptr + b * H;
-        if (masked) {
-          const scalar_t m = mask_ptr[t * B + b];
+        const scalar_t m = masked ? mask_ptr[t * B + b] : scalar_t(1);
+        // A kept state (m = 1, nearly every row) leaves the reset gradient alone.
+        if (m != scalar_t(1)) {
           scalar_t* dr = dreset_ptr + b * H;
           for (int64_t j = 0; j < H; ++j) {
             dn[j] = dpre[j] = (go[j] + m * dc[j]) * Act::grad_from_output(o[j]);

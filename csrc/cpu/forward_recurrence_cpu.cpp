@@ -40,8 +40,9 @@ void forward_loop(const at::Tensor& out, const at::Tensor& w_hh, const at::Tenso
         scalar_t* o = out_t + b * H;
         const scalar_t* r = hh_ptr + b * H;
         scalar_t* c = carry_ptr + b * H;
-        if (masked) {
-          const scalar_t m = mask_ptr[t * B + b];
+        const scalar_t m = masked ? mask_ptr[t * B + b] : scalar_t(1);
+        // A kept state (m = 1, nearly every row) needs no reset read.
+        if (m != scalar_t(1)) {
           const scalar_t* rs = reset_ptr + b * H;
           for (int64_t j = 0; j < H; ++j) {
             const scalar_t h = Act::apply(o[j] + r[j]);

@@ -329,3 +329,24 @@ def test_masked_weight_hh_gradient_with_few_resets(device, mask_kind):
         report(f"grad {name}", getattr(fused, name).grad, cell.recurrent_linear.weight.grad,
                **TOLERANCES[torch.float64])
     report("grad reset", reset_t.grad, ref_reset.grad, **TOLERANCES[torch.float64])
+
+
+@pytest.mark.parametrize("batch, hidden", [(1, 1), (7, 15), (8, 16), (9, 17), (17, 33), (3, 100)])
+def test_float32_small_batches_match_float64(device, batch, hidden):
+    """The CPU's register-blocked step product (AVX-512, B <= 8, H <= 256) works in
+    tiles of up to 8 rows × 32 columns; these shapes cut every kind of tile edge,
+    and B=9 and 17 take the BLAS call."""
+    expected = FusedRNN(5, hidden, bidirectional=True, device=device, dtype=torch.float64)
+    actual = FusedRNN(5, hidden, bidirectional=True, device=device)
+    actual.load_state_dict(expected.state_dict())
+    expected.load_state_dict(actual.state_dict())  # the float32-rounded weights
+    x = torch.randn(11, batch, 5, device=device)
+    mask = torch.rand(11, batch, device=device) > 0.2
+    results = []
+    for module, dtype in ((actual, torch.float32), (expected, torch.float64)):
+        xi = x.to(dtype).detach().clone().requires_grad_()
+        out, h_n = module(xi, mask=mask)
+        (out.sum() + h_n.square().sum()).backward()
+        results.append([out, h_n, xi.grad] + [p.grad for p in module.parameters()])
+    for k, (a, b) in enumerate(zip(*results)):
+        report(f"B={batch} H={hidden} tensor {k}", a, b, **TOLERANCES[torch.float32])

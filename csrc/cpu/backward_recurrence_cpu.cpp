@@ -8,6 +8,7 @@
 
 #include "../recurrence.h"
 #include "pointwise_grain.h"
+#include "small_gemm.h"
 
 namespace rnn_fused {
 namespace {
@@ -32,12 +33,13 @@ void backward_loop(const at::Tensor& grad_pre, const at::Tensor& grad_reset,
   scalar_t* dnext_ptr = dnext.data_ptr<scalar_t>();
   const scalar_t* mask_ptr = masked ? mask->data_ptr<scalar_t>() : nullptr;
   const int64_t grain = pointwise_row_grain(H);
+  const bool small = out.scalar_type() == at::kFloat && small_gemm_applies(B, H);
 
   for (int64_t s = T - 1; s >= 0; --s) {
     const int64_t t = reverse ? T - 1 - s : s;
     // The last step's carry feeds nothing, so its gradient is zero.
     const bool has_next = s < T - 1;
-    if (has_next) at::mm_out(dcarry, dnext, w_hh);
+    if (has_next) step_product(dcarry, dnext, w_hh, w_hh, small);
     const int64_t offset = t * B * H;
     at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {

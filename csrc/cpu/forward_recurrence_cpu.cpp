@@ -7,6 +7,7 @@
 #include "../recurrence.h"
 #include "cpu_activation.h"
 #include "pointwise_grain.h"
+#include "small_gemm.h"
 
 namespace rnn_fused {
 namespace {
@@ -18,6 +19,8 @@ void forward_loop(const at::Tensor& out, const at::Tensor& w_hh, const at::Tenso
   const int64_t T = out.size(0), B = out.size(1), H = out.size(2);
   const bool masked = mask.has_value();
   const at::Tensor w_hh_t = w_hh.t();
+  const bool small = out.scalar_type() == at::kFloat && small_gemm_applies(B, H);
+  const at::Tensor w_hh_t_rows = small ? w_hh_t.contiguous() : w_hh_t;
   at::Tensor hh = at::empty({B, H}, out.options());
   // The carried state gets its own buffer even without a mask (then it is a copy
   // of h_t): a view of out[t] per step would cost more than the copy.
@@ -33,7 +36,7 @@ void forward_loop(const at::Tensor& out, const at::Tensor& w_hh, const at::Tenso
   at::Tensor prev = hx;
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = reverse ? T - 1 - s : s;
-    at::mm_out(hh, prev, w_hh_t);
+    step_product(hh, prev, w_hh_t, w_hh_t_rows, small);
     scalar_t* out_t = out_ptr + t * B * H;
     at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {

@@ -2,8 +2,9 @@
 pure-Python reference layer and the loops RL code uses, on the best device.
 
 Every case times forward (autograd on), backward and both, as medians over
-rotated inputs after warm-up, the implementations taking turns; every speedup is
-a ratio of timings from this one run. Writes <out>/<device>-<dtype>-<date>.{md,json,png}.
+rotated inputs after warm-up, the implementations taking turns in a rotating
+order; every speedup is a ratio of timings from this one run. Writes
+<out>/<device>-<dtype>-<date>.{md,json,png}.
 """
 import argparse
 import datetime
@@ -62,8 +63,9 @@ def markdown(env, rows) -> str:
              f"- torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}",
              f"- dtype {env['dtype']}, tanh, 1 layer, batch_first; TF32 matmul/cuDNN "
              f"{env['tf32_matmul']}/{env['tf32_cudnn']}",
-             f"- medians of {env['repeats']} repeats (implementations taking turns, inputs "
-             f"rotated) after {env['warmup']} warm-ups; forward with autograd on; "
+             f"- medians of {env['repeats']} repeats (implementations taking turns in a "
+             f"rotating order, inputs rotated) after {env['warmup']} warm-ups; forward with "
+             "autograd on; "
              "speedup = baseline time / FusedRNN time", ""]
     scenario = None
     for row in rows:

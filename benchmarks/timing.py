@@ -32,8 +32,10 @@ def time_training_steps(forwards: Dict[str, Callable], input_sets: Sequence, rep
     """Median seconds of forward (autograd on), backward, and both, per implementation.
 
     Each forward(inputs) returns a scalar loss. The implementations take turns within
-    every repeat, so that drifts of the machine (clock, other load) hit all alike;
-    the input sets are used in turn, so that no repeat reads inputs left hot in cache.
+    every repeat, in an order that rotates from one repeat to the next, so that
+    drifts of the machine (clock, other load) and the effects of running after a
+    particular one hit all alike; the input sets are used in turn, so that no
+    repeat reads inputs left hot in cache.
     """
     rotation = cycle(input_sets)
     for _ in range(warmup):
@@ -41,9 +43,14 @@ def time_training_steps(forwards: Dict[str, Callable], input_sets: Sequence, rep
         for forward in forwards.values():
             forward(inputs).backward()
     samples = {name: {phase: [] for phase in PHASES} for name in forwards}
-    for _ in range(repeats):
+    order = list(forwards.items())
+    for repeat in range(repeats):
         inputs = next(rotation)
-        for name, forward in forwards.items():
+        # Each repeat starts with the next implementation: whichever runs right
+        # after another one's large allocations (on the CPU, the reference's)
+        # pays for fresh pages, and that must not always be the same one.
+        start = repeat % len(order)
+        for name, forward in order[start:] + order[:start]:
             fwd, bwd = _time_once(forward, inputs, device)
             samples[name]["forward"].append(fwd)
             samples[name]["backward"].append(bwd)

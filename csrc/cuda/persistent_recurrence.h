@@ -26,17 +26,18 @@ bool persistent_backward(const at::Tensor& grad_pre, const at::Tensor& grad_rese
                          const at::Tensor& w_hh, const c10::optional<at::Tensor>& mask,
                          Activation act, bool reverse);
 
-#define RNN_FUSED_DECLARE_PERSISTENT(T)                                                        \
-  extern template bool persistent_forward<T>(                                                  \
+// Both entry points for dtype T, as `extern` declarations here (prefix extern)
+// and as explicit instantiations in persistent_recurrence_<dtype>.cu (no prefix).
+#define RNN_FUSED_PERSISTENT_ENTRY_POINTS(prefix, T)                                           \
+  prefix template bool persistent_forward<T>(                                                  \
       const at::Tensor&, const at::Tensor&, const at::Tensor&,                                 \
       const c10::optional<at::Tensor>&, const c10::optional<at::Tensor>&, Activation, bool);   \
-  extern template bool persistent_backward<T>(                                                 \
+  prefix template bool persistent_backward<T>(                                                 \
       const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,              \
       const at::Tensor&, const c10::optional<at::Tensor>&, Activation, bool);
-RNN_FUSED_DECLARE_PERSISTENT(float)
-RNN_FUSED_DECLARE_PERSISTENT(double)
-RNN_FUSED_DECLARE_PERSISTENT(c10::Half)
-RNN_FUSED_DECLARE_PERSISTENT(c10::BFloat16)
-#undef RNN_FUSED_DECLARE_PERSISTENT
+RNN_FUSED_PERSISTENT_ENTRY_POINTS(extern, float)
+RNN_FUSED_PERSISTENT_ENTRY_POINTS(extern, double)
+RNN_FUSED_PERSISTENT_ENTRY_POINTS(extern, c10::Half)
+RNN_FUSED_PERSISTENT_ENTRY_POINTS(extern, c10::BFloat16)
 
 }  // namespace rnn_fused

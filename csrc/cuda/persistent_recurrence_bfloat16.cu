@@ -3,12 +3,5 @@
 #include "persistent_launch.cuh"
 
 namespace rnn_fused {
-
-template bool persistent_forward<c10::BFloat16>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                     const c10::optional<at::Tensor>&,
-                                     const c10::optional<at::Tensor>&, Activation, bool);
-template bool persistent_backward<c10::BFloat16>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                      const at::Tensor&, const at::Tensor&,
-                                      const c10::optional<at::Tensor>&, Activation, bool);
-
+RNN_FUSED_PERSISTENT_ENTRY_POINTS(, c10::BFloat16)
 }  // namespace rnn_fused

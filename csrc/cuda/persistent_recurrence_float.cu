@@ -3,12 +3,5 @@
 #include "persistent_launch.cuh"
 
 namespace rnn_fused {
-
-template bool persistent_forward<float>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                     const c10::optional<at::Tensor>&,
-                                     const c10::optional<at::Tensor>&, Activation, bool);
-template bool persistent_backward<float>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                      const at::Tensor&, const at::Tensor&,
-                                      const c10::optional<at::Tensor>&, Activation, bool);
-
+RNN_FUSED_PERSISTENT_ENTRY_POINTS(, float)
 }  // namespace rnn_fused

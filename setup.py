@@ -47,13 +47,19 @@ if use_cuda:
 
 from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension  # noqa: E402
 
-sources = sorted(glob.glob("csrc/*.cpp")) + sorted(glob.glob("csrc/cpu/*.cpp"))
+
+def sources_under(pattern):
+    return sorted(glob.glob(pattern, recursive=True))
+
+
+cuda_sources = sources_under("csrc/cuda/**/*.cpp") + sources_under("csrc/cuda/**/*.cu")
+sources = [s for s in sources_under("csrc/**/*.cpp") if s not in cuda_sources]
 # -fopenmp makes at::parallel_for use torch's own OpenMP thread pool;
 # -fno-trapping-math lets branch-free math (fast_tanh) vectorize.
 compile_args = {"cxx": ["-O3", "-fopenmp", "-fno-trapping-math"]}
 include_dirs = []
 if use_cuda:
-    sources += sorted(glob.glob("csrc/cuda/*.cu"))
+    sources += cuda_sources
     compile_args["cxx"].append("-DWITH_CUDA")
     compile_args["nvcc"] = ["-O3", "-DWITH_CUDA", "-lineinfo"]
     # A bare toolkit may lack the CUDA library headers (cuBLAS, cuSPARSE) that

@@ -1,6 +1,5 @@
 """The benchmark cases: each pairs FusedRNN with the baselines that compute the
 same outputs, on shared weights and inputs."""
-import os
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
@@ -8,9 +7,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pack_sequence, pad_packed_sequence
 
-from rnn_fused import FusedRNN
+from rnn_fused import FusedRNN, plan
 from rnn_fused.reference import layers_like
-from rnn_fused.utils import CUDA_RECURRENCE_VARIABLE
 from rnn_fused.utils import lengths_to_mask
 
 # Timed input sets per case, used in turn.
@@ -52,24 +50,12 @@ def _layers(features, hidden, device, dtype, bidirectional=False):
     return rnn, FusedRNN.from_rnn(rnn)
 
 
-def on_path(path, impl):
-    """impl run with the CUDA recurrence `path`; the timing loop runs each
-    implementation's backward right after its forward, so the setting holds for both."""
+def on_backend(fused, backend, impl):
+    """impl with `fused` set to `backend`; its backward follows, as the op saves it."""
     def run(i):
-        os.environ[CUDA_RECURRENCE_VARIABLE] = path
+        fused.backend = backend
         return impl(i)
     return run
-
-
-def persistent_fits(fused, x) -> bool:
-    try:
-        with torch.no_grad():
-            on_path("persistent", lambda i: fused(i))(x[:, :1])
-        return True
-    except ValueError:
-        return False
-    finally:
-        os.environ[CUDA_RECURRENCE_VARIABLE] = "auto"
 
 
 def plain(batch, steps, features, hidden, device, dtype) -> Case:
@@ -79,16 +65,19 @@ def plain(batch, steps, features, hidden, device, dtype) -> Case:
         x = torch.randn(batch, steps, features, device=device, dtype=dtype)
         input_sets.append(dict(x=x, mask=torch.rand(batch, steps, device=device) > 0.01))
     impls = {
-        "FusedRNN": on_path("auto", lambda i: fused(i["x"])[0]),
-        "FusedRNN + random resets": on_path("auto", lambda i: fused(i["x"], mask=i["mask"])[0]),
+        "FusedRNN": on_backend(fused, "auto", lambda i: fused(i["x"])[0]),
+        "FusedRNN + random resets": on_backend(fused, "auto",
+                                               lambda i: fused(i["x"], mask=i["mask"])[0]),
     }
     if device == "cuda":
         # Both CUDA recurrences side by side, whichever 'auto' picks here.
-        impls["FusedRNN, per-step loop"] = on_path("per-step", lambda i: fused(i["x"])[0])
-        if persistent_fits(fused, input_sets[0]["x"]):
-            impls["FusedRNN, persistent"] = on_path("persistent", lambda i: fused(i["x"])[0])
-            impls["FusedRNN, persistent + random resets"] = on_path(
-                "persistent", lambda i: fused(i["x"], mask=i["mask"])[0])
+        impls["FusedRNN, per-step loop"] = on_backend(fused, "per-step",
+                                                      lambda i: fused(i["x"])[0])
+        if plan(batch, hidden, steps, dtype, device, "persistent").backend == "persistent":
+            impls["FusedRNN, persistent"] = on_backend(fused, "persistent",
+                                                       lambda i: fused(i["x"])[0])
+            impls["FusedRNN, persistent + random resets"] = on_backend(
+                fused, "persistent", lambda i: fused(i["x"], mask=i["mask"])[0])
     impls["nn.RNN"] = lambda i: rnn(i["x"])[0]
     if batch * steps * hidden <= REFERENCE_MAX_ELEMENTS:
         reference = layers_like(fused)[0]
@@ -130,7 +119,7 @@ def padded(batch, steps, features, hidden, pad_position, device, dtype) -> Case:
         return out[rows, (positions - shift) % steps]
 
     impls = {
-        "FusedRNN + mask": on_path("auto", lambda i: fused(i["x"], mask=i["mask"])[0]),
+        "FusedRNN + mask": lambda i: fused(i["x"], mask=i["mask"])[0],
         "nn.RNN + PackedSequence": packed_post if pad_position == "post" else packed_pre,
         "reference + mask": lambda i: reference(i["x"], i["mask"])[0],
     }
@@ -184,8 +173,8 @@ def rl_rollout(batch, steps, features, hidden, device, dtype, reset_probability=
                                        in enumerate(segments) if b_ == b]) for b in range(batch)])
 
     impls = {
-        "FusedRNN + mask": on_path("auto", lambda i: fused(
-            i["x"], first_state(i), mask=i["mask"], reset_state=0.0)[0]),
+        "FusedRNN + mask": lambda i: fused(i["x"], first_state(i), mask=i["mask"],
+                                           reset_state=0.0)[0],
         "per-step loop (nn.RNN)": per_step_loop,
         "split + PackedSequence (nn.RNN)": split_and_pack,
     }

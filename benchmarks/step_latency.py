@@ -1,5 +1,6 @@
-"""Forward per-step latency on CUDA: the persistent kernel (each rows-per-block
-setting), the per-step loop and cuDNN, side by side in one run.
+"""Forward per-step latency on CUDA: the persistent kernel, the per-step loop and
+cuDNN, side by side in one run. (RNN_FUSED_PERSISTENT_ROWS pins the persistent
+kernel's rows per block; it is read once, so compare settings in separate runs.)
 
 Per-step latency = (time at T=1024 − time at T=128) / 896, forward under
 no_grad, so that the input projection and launch costs cancel out.
@@ -12,14 +13,12 @@ import statistics
 
 import torch
 
-from rnn_fused import FusedRNN
-from rnn_fused.utils import CUDA_RECURRENCE_VARIABLE
+from rnn_fused import FusedRNN, plan
 
 LONG, SHORT = 1024, 128
 BATCHES = (1, 8, 32, 64, 256)
 HIDDEN = (256, 512, 1024)
-SETTINGS = [("per-step", None), ("persistent", None), ("persistent", "1"), ("persistent", "2"),
-            ("persistent", "4"), ("persistent", "8")]
+BACKENDS = ("per-step", "persistent")
 
 
 def median_ms(fn, repeats=7):
@@ -44,14 +43,6 @@ def per_step_us(run, batch, features, dtype):
     return (long - short) / (LONG - SHORT) * 1e3
 
 
-def configure(path, rows):
-    os.environ[CUDA_RECURRENCE_VARIABLE] = path
-    if rows is None:
-        os.environ.pop("RNN_FUSED_PERSISTENT_ROWS", None)
-    else:
-        os.environ["RNN_FUSED_PERSISTENT_ROWS"] = rows
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
@@ -61,9 +52,7 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(0)
-    columns = [f"{p}" + (f" rows={r}" if r else "") for p, r in SETTINGS]
-    columns[1] = "persistent (auto rows)"
-    header = ["B", "H", "cuDNN"] + columns + ["persistent + resets"]
+    header = ["B", "H", "cuDNN", *BACKENDS, "persistent + resets"]
     lines = [f"# Forward per-step latency, µs ({torch.cuda.get_device_name()}, {args.dtype}, "
              f"torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, TF32 off)", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -73,20 +62,14 @@ def main():
             fused = FusedRNN(hidden, hidden, device="cuda", dtype=dtype)
             rnn = fused.to_rnn()
             cells = [per_step_us(lambda x: rnn(x), batch, hidden, dtype)]
-            for path, rows in SETTINGS:
-                configure(path, rows)
-                try:
-                    cells.append(per_step_us(lambda x: fused(x), batch, hidden, dtype))
-                except ValueError:
-                    cells.append(None)
-            configure("persistent", None)
-            try:
-                masks = {s: torch.rand(s, batch, device="cuda") > 0.01 for s in (LONG, SHORT)}
-                cells.append(per_step_us(lambda x: fused(x, mask=masks[x.shape[0]]), batch,
-                                         hidden, dtype))
-            except ValueError:
-                cells.append(None)
-            configure("auto", None)
+            fits = plan(batch, hidden, LONG, dtype, "cuda", "persistent").backend is not None
+            for backend in BACKENDS:
+                fused.backend = backend
+                runs = backend == "per-step" or fits
+                cells.append(per_step_us(lambda x: fused(x), batch, hidden, dtype) if runs else None)
+            masks = {s: torch.rand(s, batch, device="cuda") > 0.01 for s in (LONG, SHORT)}
+            cells.append(per_step_us(lambda x: fused(x, mask=masks[x.shape[0]]), batch, hidden,
+                                     dtype) if fits else None)
             row = f"| {batch} | {hidden} | " + " | ".join(
                 "-" if c is None else f"{c:.2f}" for c in cells) + " |"
             lines.append(row)

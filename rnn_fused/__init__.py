@@ -1,12 +1,21 @@
 """rnn_fused: an Elman RNN whose recurrence runs in fused C++/CUDA kernels, with a
-per-timestep mask-reset. `FusedRNN` is a drop-in for torch.nn.RNN."""
+per-timestep mask-reset. `FusedRNN` is an nn.RNN; docs/semantics.md is the contract.
+
+Where a call goes (csrc/README.md has the engine's side):
+  module.py      FusedRNN: nn.RNN's checks, then functional.run_layers
+  functional.py  fused_rnn and run_layers: one op call per layer and direction
+  ops.py         the ops (torch.ops.rnn_fused.*), their fake kernels, plan()
+  csrc/ops/      the ops' autograd, autocast and per-device layer code
+  csrc/cpu/, csrc/cuda/per_step/, csrc/cuda/persistent/   the recurrence kernels
+"""
 from . import reference
 from .functional import fused_rnn
 from .module import FusedRNN
-from .utils import best_device, cuda_recurrence, get_rnn_last_state, lengths_to_mask
+from .ops import Plan, plan
+from .utils import best_device, get_rnn_last_state, lengths_to_mask
 
 from_rnn = FusedRNN.from_rnn
 
-__all__ = ["FusedRNN", "best_device", "cuda_recurrence", "fused_rnn", "from_rnn",
-           "get_rnn_last_state", "lengths_to_mask", "reference"]
+__all__ = ["FusedRNN", "Plan", "best_device", "fused_rnn", "from_rnn", "get_rnn_last_state",
+           "lengths_to_mask", "plan", "reference"]
 __version__ = "0.1.0"

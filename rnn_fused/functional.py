@@ -1,12 +1,54 @@
-"""fused_rnn: one RNN layer in one direction, as a function."""
+"""fused_rnn, one RNN layer as a function, and run_layers, the stack of layers
+and directions that FusedRNN runs."""
 from numbers import Number
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
+from torch.nn import functional as F
 
-from . import ops
-from ._inputs import (check_nonlinearity, from_time_major, prepare_reset_state,
-                      to_time_major)
+from ._checks import (check_backend, check_nonlinearity, prepare_mask, reset_like,
+                      split_reset_state)
+from .ops import rnn_layer
+
+
+def run_layers(input: torch.Tensor, hx: torch.Tensor, weights: List[torch.Tensor],
+               mask: Optional[torch.Tensor], reset: Optional[torch.Tensor],
+               nonlinearity: str, num_layers: int, bidirectional: bool, bias: bool,
+               dropout: float, training: bool, backend: str,
+               last_steps: Optional[torch.Tensor] = None
+               ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Stacked layers, time-major, on checked arguments.
+
+    input [T, B, D]; hx and reset [L·dirs, B, H] (reset only with a mask [T, B]);
+    weights in nn.RNN's `_flat_weights` order. last_steps [B], when given, picks
+    each sequence's forward final state (default T−1). Returns
+    (output [T, B, dirs·H], h_n [L·dirs, B, H]).
+    """
+    directions = 2 if bidirectional else 1
+    per_direction = 4 if bias else 2
+    finals = []
+    layer_input = input
+    for layer in range(num_layers):
+        outputs = []
+        for direction in range(directions):
+            index = layer * directions + direction
+            w = weights[index * per_direction:(index + 1) * per_direction]
+            reverse = direction == 1
+            out = rnn_layer(layer_input, w[0], w[1], w[2] if bias else None,
+                            w[3] if bias else None, hx[index], mask,
+                            None if reset is None else reset[index], nonlinearity, reverse,
+                            backend)
+            outputs.append(out)
+            if reverse:
+                finals.append(out[0])
+            elif last_steps is None:
+                finals.append(out[-1])
+            else:
+                finals.append(out[last_steps, torch.arange(out.shape[1], device=out.device)])
+        layer_input = torch.cat(outputs, dim=-1) if bidirectional else outputs[0]
+        if dropout and training and layer < num_layers - 1:
+            layer_input = F.dropout(layer_input, dropout, training=True)
+    return layer_input, torch.stack(finals)
 
 
 def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor,
@@ -14,7 +56,8 @@ def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Ten
               hx: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None,
               reset_state: Union[None, Number, torch.Tensor] = None,
               nonlinearity: str = "tanh", batch_first: bool = False,
-              reverse: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+              reverse: bool = False, backend: str = "auto"
+              ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Runs h_t = φ(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh) over a sequence.
 
     input [T, B, D] ([B, T, D] with batch_first) or unbatched [T, D];
@@ -23,32 +66,42 @@ def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Ten
     mask shaped like input's leading dims ([T, B], [B, T] or [T]), bool or float:
     after step t the carried state is mask_t·h_t + (1 − mask_t)·reset_state;
     reset_state shaped like hx, or a number; default hx.
-    reverse processes t = T−1 … 0.
+    reverse processes t = T−1 … 0. backend: 'auto', 'per-step' or 'persistent'
+    (see rnn_fused.plan).
 
     Returns (output [T, B, H] ([B, T, H] with batch_first, [T, H] unbatched),
     h_n [B, H]): h_n is the state after the last processed step, before reset.
     """
     check_nonlinearity(nonlinearity)
+    check_backend(backend)
+    if input.dim() not in (2, 3):
+        raise ValueError(f"fused_rnn: Expected input to be 2D or 3D, got {input.dim()}D "
+                         "tensor instead")
+    unbatched = input.dim() == 2
+    layout = "[T]" if unbatched else "[B, T]" if batch_first else "[T, B]"
+    mask = prepare_mask(mask, input, layout)
+    reset_tensor, reset_value = split_reset_state(reset_state)
+    if unbatched:
+        for name, state in (("hx", hx), ("reset_state", reset_tensor)):
+            if state is not None and state.dim() != 1:
+                raise ValueError(f"fused_rnn: for unbatched 2-D input, {name} must be 1-D "
+                                 f"[H], got shape {tuple(state.shape)}")
+        input = input.unsqueeze(1)
+        hx = None if hx is None else hx.unsqueeze(0)
+        mask = None if mask is None else mask.unsqueeze(1)
+        reset_tensor = None if reset_tensor is None else reset_tensor.unsqueeze(0)
+    elif batch_first:
+        input = input.transpose(0, 1)
+        mask = None if mask is None else mask.t()
     if weight_hh.dim() != 2:
         raise ValueError(f"fused_rnn: expected weight_hh of shape [H, H], got "
                          f"{tuple(weight_hh.shape)}")
-    input, mask, unbatched = to_time_major(input, mask, batch_first)
     if hx is None:
         hx = input.new_zeros(input.shape[1], weight_hh.shape[0])
-    elif unbatched:
-        if hx.dim() != 1:
-            raise ValueError(f"fused_rnn: for unbatched 2-D input, hx must be 1-D [H], "
-                             f"got shape {tuple(hx.shape)}")
-        hx = hx.unsqueeze(0)
-    if unbatched and isinstance(reset_state, torch.Tensor):
-        if reset_state.dim() != 1:
-            raise ValueError(f"fused_rnn: for unbatched 2-D input, reset_state must be 1-D "
-                             f"[H], got shape {tuple(reset_state.shape)}")
-        reset_state = reset_state.unsqueeze(0)
-    reset = prepare_reset_state(reset_state, hx)
-
-    output = ops.rnn_layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask,
-                           None if mask is None else reset, nonlinearity, reverse)
+    reset = reset_like(reset_tensor, reset_value, hx)
+    output = rnn_layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask,
+                       None if mask is None else reset, nonlinearity, reverse, backend)
     h_n = output[0] if reverse else output[-1]
-    return (from_time_major(output, batch_first, unbatched),
-            h_n.squeeze(0) if unbatched else h_n)
+    if unbatched:
+        return output.squeeze(1), h_n.squeeze(0)
+    return (output.transpose(0, 1) if batch_first else output), h_n

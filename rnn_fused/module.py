@@ -1,7 +1,5 @@
-"""FusedRNN: a drop-in for torch.nn.RNN whose recurrence runs in fused kernels,
-with a per-timestep mask-reset."""
-import math
-import warnings
+"""FusedRNN: an nn.RNN whose recurrence runs in fused kernels, with a
+per-timestep mask-reset."""
 from numbers import Number
 from typing import List, Optional, Tuple, Union
 
@@ -9,28 +7,36 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from . import ops
-from ._inputs import (autocast_dtype, check_nonlinearity, check_same_device,
-                      from_time_major, prepare_reset_state, to_time_major)
+from ._checks import (check_backend, check_choice, check_nonlinearity, check_same_device,
+                      prepare_mask, reset_like, split_reset_state)
+from .functional import run_layers
 from .utils import lengths_to_mask
 
 INITS = ("orthogonal", "xavier", "torch")
 
 
-def _autocast(input: torch.Tensor) -> torch.Tensor:
-    """The input in the dtype FusedRNN computes in, under torch.autocast."""
-    dtype = autocast_dtype(input)
-    return input if dtype is None else input.to(dtype)
+def _let_dynamo_trace_rnn_modules() -> None:
+    """torch.compile refuses every nn.RNN instance, ours included, unless
+    torch._dynamo.config.allow_rnn is set; set it unless the user chose a value.
+    Importing the config loads torch._dynamo (about a second, once per process)."""
+    import torch._dynamo.config as dynamo_config
+    is_default = getattr(dynamo_config, "_is_default", lambda name: True)
+    if is_default("allow_rnn"):
+        dynamo_config.allow_rnn = True
 
 
-class FusedRNN(nn.Module):
-    """Elman RNN, h_t = φ(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh), like nn.RNN.
+class FusedRNN(nn.RNN):
+    """Elman RNN, h_t = φ(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh): an nn.RNN.
 
-    Same constructor, parameter names, shapes and state_dict as torch.nn.RNN,
-    plus nonlinearity='identity' and `init`:
-      'orthogonal' (default): W_ih Xavier-uniform, W_hh orthogonal, biases zero;
-      'xavier': W_ih and W_hh Xavier-uniform, biases zero;
-      'torch': nn.RNN's uniform(−1/√H, 1/√H) for every parameter.
+    nn.RNN's constructor (validated by nn.RNN itself), parameter names, shapes and
+    state_dict, plus:
+      nonlinearity='identity';
+      init: 'orthogonal' (default): W_ih Xavier-uniform, W_hh orthogonal, biases
+        zero; 'xavier': W_ih and W_hh Xavier-uniform, biases zero; 'torch':
+        nn.RNN's uniform(−1/√H, 1/√H) for every parameter;
+      backend: 'auto' (default), 'per-step' or 'persistent': which recurrence
+        runs on CUDA (rnn_fused.plan says which one a call takes, and why); an
+        attribute, so it can change between calls.
 
     forward(input, hx=None, mask=None, reset_state=None) -> (output, h_n):
     mask has the shape of input's leading dims ([T, B], [B, T] with batch_first,
@@ -38,85 +44,45 @@ class FusedRNN(nn.Module):
     mask_t·h_t + (1 − mask_t)·reset_state into its next step (the reverse
     direction steps t = T−1 … 0). reset_state is shaped like hx (or a number)
     and defaults to hx. Every layer uses the same mask. A PackedSequence input
-    takes its mask from its lengths.
+    takes its mask from its lengths. docs/semantics.md states the contract.
 
-    Under torch.autocast the layer computes in the autocast dtype on CUDA and in
-    float32 on the CPU (which has no half-precision kernels); inputs and weights
-    are cast to it, and the outputs come back in it.
+    Under torch.autocast each layer computes in the autocast dtype on CUDA and
+    in float32 on the CPU (which has no half-precision kernels), and returns
+    that dtype.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None,
-                 init: str = "orthogonal"):
-        super().__init__()
+                 *, init: str = "orthogonal", backend: str = "auto", **kwargs):
         check_nonlinearity(nonlinearity)
-        if init not in INITS:
-            raise ValueError(f"Unknown init {init!r}. Select from {', '.join(map(repr, INITS))}.")
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                            ("num_layers", num_layers)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
-            if value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value}")
-        if (not isinstance(dropout, Number) or isinstance(dropout, bool)
-                or not 0 <= dropout <= 1):
-            raise ValueError("dropout should be a number in range [0, 1] representing the "
-                             "probability of an element being zeroed")
-        if dropout > 0 and num_layers == 1:
-            warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
-                          f"non-zero dropout expects num_layers greater than 1, but got "
-                          f"dropout={dropout} and num_layers={num_layers}")
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.nonlinearity = nonlinearity
-        self.bias = bias
-        self.batch_first = batch_first
-        self.dropout = float(dropout)
-        self.bidirectional = bidirectional
+        check_choice("init", init, INITS)
+        check_backend(backend)
+        # Read by reset_parameters(), which nn.RNN's constructor calls.
         self.init = init
-        self.proj_size = 0
-        factory = {"device": device, "dtype": dtype}
-        num_directions = 2 if bidirectional else 1
-        self._flat_weights_names: List[str] = []
-        for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * num_directions
-            for direction in range(num_directions):
-                suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-                shapes = [("weight_ih", (hidden_size, layer_input)),
-                          ("weight_hh", (hidden_size, hidden_size))]
-                if bias:
-                    shapes += [("bias_ih", (hidden_size,)), ("bias_hh", (hidden_size,))]
-                for name, shape in shapes:
-                    setattr(self, name + suffix, nn.Parameter(torch.empty(shape, **factory)))
-                    self._flat_weights_names.append(name + suffix)
-        self.reset_parameters()
+        # nn.RNN knows no 'identity'; it validates everything else.
+        super().__init__(input_size, hidden_size, num_layers,
+                         "tanh" if nonlinearity == "identity" else nonlinearity, bias,
+                         batch_first, dropout, bidirectional, device=device, dtype=dtype,
+                         **kwargs)
+        if nonlinearity == "identity":
+            self.nonlinearity = nonlinearity
+            self.mode = "RNN_IDENTITY"
+        self.backend = backend
+        _let_dynamo_trace_rnn_modules()
 
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
-    @property
-    def all_weights(self) -> List[List[nn.Parameter]]:
-        per_layer = 4 if self.bias else 2
-        weights = self._flat_weights
-        return [weights[i:i + per_layer] for i in range(0, len(weights), per_layer)]
-
-    @property
-    def _flat_weights(self) -> List[nn.Parameter]:
-        return [getattr(self, name) for name in self._flat_weights_names]
-
     def flatten_parameters(self) -> None:
-        """A no-op, for code written against nn.RNN: the kernels need no flat buffer."""
+        """A no-op: the kernels read each weight where it is, and need no cuDNN buffer."""
 
     def reset_parameters(self) -> None:
+        if self.init == "torch":
+            super().reset_parameters()
+            return
         with torch.no_grad():
-            if self.init == "torch":
-                bound = 1.0 / math.sqrt(self.hidden_size)
-                for weight in self.parameters():
-                    nn.init.uniform_(weight, -bound, bound)
-                return
             for name in self._flat_weights_names:
                 weight = getattr(self, name)
                 if name.startswith("bias"):
@@ -142,6 +108,8 @@ class FusedRNN(nn.Module):
             s += ", dropout={dropout}"
         if self.bidirectional is not False:
             s += ", bidirectional={bidirectional}"
+        if self.backend != "auto":
+            s += ", backend={backend!r}"
         return s.format(**self.__dict__)
 
     def layer_weights(self, layer: int, direction: int = 0):
@@ -152,44 +120,63 @@ class FusedRNN(nn.Module):
         weights = tuple(getattr(self, name + suffix) for name in names)
         return weights if self.bias else weights + (None, None)
 
+    def _current_weights(self) -> List[torch.Tensor]:
+        """The weights in nn.RNN's flat order, read where they are at this call:
+        torch.func.functional_call swaps entries of _parameters, and a
+        parametrization replaces the attribute. (nn.RNN's _update_flat_weights
+        finds the same ones, at several times the cost.)"""
+        params = self._parameters
+        weights = []
+        for name in self._flat_weights_names:
+            weight = params.get(name)
+            weights.append(getattr(self, name) if weight is None else weight)
+        return weights
+
     def forward(self, input: Union[torch.Tensor, PackedSequence],
                 hx: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None,
                 reset_state: Union[None, Number, torch.Tensor] = None):
         if isinstance(input, PackedSequence):
             return self._forward_packed(input, hx, mask, reset_state)
-        input, mask, unbatched = to_time_major(_autocast(input), mask, self.batch_first)
-        if unbatched:
-            if hx is not None:
-                if hx.dim() != 2:
-                    raise RuntimeError("For unbatched 2-D input, hx should also be 2-D but "
-                                       f"got {hx.dim()}-D tensor")
-                hx = hx.unsqueeze(1)
-            if isinstance(reset_state, torch.Tensor):
-                if reset_state.dim() != 2:
-                    raise ValueError("For unbatched 2-D input, reset_state should be 2-D "
-                                     f"[L*dirs, H] but got shape {tuple(reset_state.shape)}")
-                reset_state = reset_state.unsqueeze(1)
-        elif hx is not None and hx.dim() != 3:
-            raise RuntimeError("For batched 3-D input, hx should also be 3-D but got "
-                               f"{hx.dim()}-D tensor")
-        output, h_n = self._forward_time_major(input, hx, mask, reset_state, last_steps=None)
-        return (from_time_major(output, self.batch_first, unbatched),
-                h_n.squeeze(1) if unbatched else h_n)
+        dim = input.dim()
+        if dim != 3 and dim != 2:
+            raise ValueError(f"FusedRNN: Expected input to be 2D or 3D, got {dim}D tensor "
+                             "instead")
+        batched = dim == 3
+        if hx is not None and hx.dim() != dim:
+            raise RuntimeError(f"For {'batched 3-D' if batched else 'unbatched 2-D'} input, hx "
+                               f"should also be {dim}-D but got {hx.dim()}-D tensor")
+        layout = "[B, T]" if batched and self.batch_first else "[T, B]" if batched else "[T]"
+        mask = prepare_mask(mask, input, layout)
+        reset_tensor, reset_value = split_reset_state(reset_state)
+        if not batched:
+            if reset_tensor is not None and reset_tensor.dim() != 2:
+                raise ValueError("For unbatched 2-D input, reset_state should be 2-D "
+                                 f"[L*dirs, H] but got shape {tuple(reset_tensor.shape)}")
+            input = input.unsqueeze(1)
+            hx = None if hx is None else hx.unsqueeze(1)
+            mask = None if mask is None else mask.unsqueeze(1)
+            reset_tensor = None if reset_tensor is None else reset_tensor.unsqueeze(1)
+        elif self.batch_first:
+            input = input.transpose(0, 1)
+            mask = None if mask is None else mask.t()
+        output, h_n = self._forward_time_major(input, hx, mask, reset_tensor, reset_value)
+        if not batched:
+            return output.squeeze(1), h_n.squeeze(1)
+        return (output.transpose(0, 1) if self.batch_first else output), h_n
 
     def _forward_packed(self, packed: PackedSequence, hx, mask, reset_state):
         if mask is not None or reset_state is not None:
             raise ValueError("FusedRNN: a PackedSequence input takes its mask from its "
                              "lengths and resets to hx; pass mask=None and reset_state=None")
-        padded, lengths = pad_packed_sequence(packed)
-        padded = _autocast(padded)
-        steps = padded.shape[0]
-        lengths = lengths.to(padded.device)
-        # Resets at the pads make the reverse direction start each sequence from hx.
-        mask = lengths_to_mask(lengths, steps).t().to(padded.dtype)
         if hx is not None and hx.dim() != 3:
             raise RuntimeError("For a PackedSequence input, hx should be 3-D but got "
                                f"{hx.dim()}-D tensor")
-        output, h_n = self._forward_time_major(padded, hx, mask, reset_state,
+        # pad_packed_sequence restores the user's batch order, which hx is in.
+        padded, lengths = pad_packed_sequence(packed)
+        lengths = lengths.to(padded.device)
+        # Resets at the pads make the reverse direction start each sequence from hx.
+        mask = lengths_to_mask(lengths, padded.shape[0]).t().to(padded.dtype)
+        output, h_n = self._forward_time_major(padded, hx, mask, None, None,
                                                last_steps=lengths - 1)
         # Back to packed order: time-major over the length-sorted batch.
         if packed.sorted_indices is not None:
@@ -201,70 +188,50 @@ class FusedRNN(nn.Module):
                                packed.unsorted_indices), h_n)
 
     def _forward_time_major(self, input: torch.Tensor, hx: Optional[torch.Tensor],
-                            mask: Optional[torch.Tensor], reset_state,
-                            last_steps: Optional[torch.Tensor],
+                            mask: Optional[torch.Tensor], reset_tensor: Optional[torch.Tensor],
+                            reset_value: Optional[float],
+                            last_steps: Optional[torch.Tensor] = None,
                             ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """input [T, B, D], hx [L·dirs, B, H], mask [T, B]; last_steps [B] picks each
-        sequence's forward final state (default T−1)."""
+        """nn.RNN's checks (its exception types), then the layers. input [T, B, D],
+        hx and reset_tensor [L·dirs, B, H], mask [T, B]."""
         steps, batch, features = input.shape
-        weight = self.weight_ih_l0
+        weights = self._current_weights()
+        autocast = torch._C._is_any_autocast_enabled()
+        if input.dtype != weights[0].dtype and not autocast:
+            raise ValueError(f"FusedRNN input dtype ({input.dtype}) does not match weight dtype "
+                             f"({weights[0].dtype}). Convert input: input.to({weights[0].dtype}), "
+                             f"or convert model: model.to({input.dtype})")
         if features != self.input_size:
             raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected "
                                f"{self.input_size}, got {features}")
-        # forward() and _forward_packed() already cast the input under autocast.
-        compute_dtype = autocast_dtype(input)
-        if compute_dtype is not None:
-            hx = None if hx is None else hx.to(compute_dtype)
-            if isinstance(reset_state, torch.Tensor):
-                reset_state = reset_state.to(compute_dtype)
-        elif input.dtype != weight.dtype:
-            raise ValueError(f"input must have the type {weight.dtype}, got type {input.dtype}")
-        check_same_device(weight, "parameters", input)
+        if steps == 0:
+            raise RuntimeError("Expected sequence length to be larger than 0 in FusedRNN")
+        check_same_device(weights[0], "parameter", input)
         expected_hx = (self.num_layers * self.num_directions, batch, self.hidden_size)
         if hx is None:
             hx = input.new_zeros(expected_hx)
         else:
-            if tuple(hx.shape) != expected_hx:
+            if hx.shape != expected_hx:
                 raise RuntimeError(f"Expected hidden size {expected_hx}, got {list(hx.shape)}")
-            if hx.dtype != input.dtype:
-                raise ValueError(f"hx must have the type {input.dtype}, got type {hx.dtype}")
-            check_same_device(hx, "hx", input)
-        reset = prepare_reset_state(reset_state, hx)
-
-        layer_input = input
-        finals = []
-        for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(self.num_directions):
-                index = layer * self.num_directions + direction
-                reverse = direction == 1
-                weights = self.layer_weights(layer, direction)
-                if compute_dtype is not None:
-                    weights = [None if w is None else w.to(compute_dtype) for w in weights]
-                out = ops.rnn_layer(layer_input, *weights,
-                                    hx[index], mask, None if mask is None else reset[index],
-                                    self.nonlinearity, reverse)
-                outputs.append(out)
-                if reverse:
-                    finals.append(out[0])
-                elif last_steps is None:
-                    finals.append(out[-1])
-                else:
-                    finals.append(out[last_steps, torch.arange(batch, device=out.device)])
-            layer_input = torch.cat(outputs, dim=-1) if self.bidirectional else outputs[0]
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_input = nn.functional.dropout(layer_input, self.dropout, training=True)
-        return layer_input, torch.stack(finals)
+            check_same_device(hx, "hidden", input)
+            if hx.dtype != input.dtype and not autocast:
+                raise RuntimeError(f"FusedRNN: expected hx of dtype {input.dtype} (the input's), "
+                                   f"got {hx.dtype}")
+        reset = reset_like(reset_tensor, reset_value, hx)
+        return run_layers(input, hx, weights, mask, None if mask is None else reset,
+                          self.nonlinearity, self.num_layers, self.bidirectional, self.bias,
+                          self.dropout, self.training, self.backend, last_steps)
 
     @classmethod
-    def from_rnn(cls, rnn: nn.RNN, init: str = "orthogonal") -> "FusedRNN":
+    def from_rnn(cls, rnn: nn.RNN, init: str = "orthogonal", backend: str = "auto"
+                 ) -> "FusedRNN":
         """A FusedRNN with the configuration and a copy of the weights of `rnn`."""
         if not isinstance(rnn, nn.RNN):
             raise TypeError(f"from_rnn expects a torch.nn.RNN, got {type(rnn).__name__}")
         weight = rnn.weight_ih_l0
         fused = cls(rnn.input_size, rnn.hidden_size, rnn.num_layers, rnn.nonlinearity,
                     rnn.bias, rnn.batch_first, rnn.dropout, rnn.bidirectional,
-                    device=weight.device, dtype=weight.dtype, init=init)
+                    device=weight.device, dtype=weight.dtype, init=init, backend=backend)
         fused.load_state_dict(rnn.state_dict())
         return fused
 

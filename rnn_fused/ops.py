@@ -1,40 +1,52 @@
-"""The compiled ops, made differentiable and traceable.
+"""The compiled ops, and how torch.compile traces them.
 
 `torch.ops.rnn_fused.rnn_layer_forward` runs one layer in one direction,
-time-major. This module gives it a fake (meta) implementation for
-torch.compile and an autograd formula that calls `rnn_layer_backward`.
+time-major; its autograd and autocast kernels are C++ (csrc/ops/). This module
+gives both layer ops fake implementations, so that torch.compile and
+torch.export can trace them, and wraps the `plan` query.
 """
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 
 from . import _C  # noqa: F401  (loads the kernels and registers the ops)
+from ._checks import check_backend, check_same_device
 
-_ops = torch.ops.rnn_fused
+_forward = torch.ops.rnn_fused.rnn_layer_forward.default
+_backward = torch.ops.rnn_fused.rnn_layer_backward.default
 
 
-def rnn_layer(
-    input: torch.Tensor,
-    weight_ih: torch.Tensor,
-    weight_hh: torch.Tensor,
-    bias_ih: Optional[torch.Tensor],
-    bias_hh: Optional[torch.Tensor],
-    hx: torch.Tensor,
-    mask: Optional[torch.Tensor],
-    reset_state: Optional[torch.Tensor],
-    nonlinearity: str,
-    reverse: bool,
-) -> torch.Tensor:
+def rnn_layer(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor,
+              bias_ih: Optional[torch.Tensor], bias_hh: Optional[torch.Tensor],
+              hx: torch.Tensor, mask: Optional[torch.Tensor],
+              reset_state: Optional[torch.Tensor], nonlinearity: str, reverse: bool,
+              backend: str = "auto") -> torch.Tensor:
     """One layer, one direction.
 
     input [T, B, D], weight_ih [H, D], weight_hh [H, H], bias_* [H] or None,
     hx [B, H], mask [T, B] (input's dtype) or None, reset_state [B, H]
     (required with a mask). Returns h_t for every t: [T, B, H].
     """
-    return _ops.rnn_layer_forward(
-        input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
-        nonlinearity, reverse,
-    )
+    return _forward(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
+                    nonlinearity, reverse, backend)
+
+
+class Plan(NamedTuple):
+    """What a layer call runs: `backend` is 'per-step' or 'persistent', or None
+    where the call would raise; `reason` says why, in words."""
+    backend: Optional[str]
+    reason: str
+
+
+def plan(batch: int, hidden_size: int, steps: int = 1, dtype: torch.dtype = torch.float32,
+         device="cpu", backend: str = "auto") -> Plan:
+    """The path that one layer and direction of FusedRNN (or fused_rnn) takes for
+    these sizes on `device` with `backend`, and why. The kernels decide with the
+    same function, so this is what runs (RNN_FUSED_BACKEND included)."""
+    check_backend(backend)
+    path, reason = torch.ops.rnn_fused.plan(steps, batch, hidden_size, dtype,
+                                            torch.device(device), backend)
+    return Plan(path or None, reason)
 
 
 def _check_devices(input, **tensors):
@@ -42,14 +54,12 @@ def _check_devices(input, **tensors):
     (a meta tensor among CPU ones) and yield uninitialized outputs."""
     for name, tensor in tensors.items():
         if tensor is not None:
-            torch._check(tensor.device == input.device, lambda: (
-                f"rnn_fused: expected {name} on device {input.device} (the input's), "
-                f"got {tensor.device}"))
+            check_same_device(tensor, name, input)
 
 
 @torch.library.register_fake("rnn_fused::rnn_layer_forward")
 def _(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
-      nonlinearity, reverse):
+      nonlinearity, reverse, backend):
     torch._check(input.dim() == 3, lambda: "expected input of shape [T, B, input_size]")
     _check_devices(input, weight_ih=weight_ih, weight_hh=weight_hh, bias_ih=bias_ih,
                    bias_hh=bias_hh, hx=hx, mask=mask, reset_state=reset_state)
@@ -58,7 +68,7 @@ def _(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
 
 @torch.library.register_fake("rnn_fused::rnn_layer_backward")
 def _(grad_output, input, weight_ih, weight_hh, hx, mask, reset_state, output,
-      nonlinearity, reverse, output_mask):
+      nonlinearity, reverse, backend, output_mask):
     _check_devices(input, grad_output=grad_output, weight_ih=weight_ih, weight_hh=weight_hh,
                    hx=hx, mask=mask, reset_state=reset_state, output=output)
     shapes = (input.shape, weight_ih.shape, weight_hh.shape, weight_hh.shape[:1], hx.shape,
@@ -66,41 +76,3 @@ def _(grad_output, input, weight_ih, weight_hh, hx, mask, reset_state, output,
     # The kernels return contiguous gradients whatever the inputs' strides.
     return tuple(input.new_empty(shape if wanted else (0,))
                  for shape, wanted in zip(shapes, output_mask))
-
-
-def _setup_context(ctx, inputs, output):
-    (input, weight_ih, weight_hh, _, _, hx, mask, reset_state, nonlinearity, reverse) = inputs
-    ctx.save_for_backward(input, weight_ih, weight_hh, hx, mask, reset_state, output)
-    ctx.nonlinearity = nonlinearity
-    ctx.reverse = reverse
-
-
-def _backward(ctx, grad_output):
-    input, weight_ih, weight_hh, hx, mask, reset_state, output = ctx.saved_tensors
-    needs = ctx.needs_input_grad
-    output_mask = [needs[0], needs[1], needs[2], needs[3] or needs[4], needs[5],
-                   mask is not None and needs[7]]
-    grads = _ops.rnn_layer_backward(
-        grad_output, input, weight_ih, weight_hh, hx, mask, reset_state, output,
-        ctx.nonlinearity, ctx.reverse, output_mask,
-    )
-    grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_hx, grad_reset = (
-        grad if wanted else None for grad, wanted in zip(grads, output_mask))
-    return (grad_input, grad_weight_ih, grad_weight_hh, grad_bias if needs[3] else None,
-            grad_bias if needs[4] else None, grad_hx, None, grad_reset, None, None)
-
-
-torch.library.register_autograd(
-    "rnn_fused::rnn_layer_forward", _backward, setup_context=_setup_context
-)
-
-
-def _no_double_backward(ctx, *grads):
-    raise NotImplementedError(
-        "rnn_fused: double backward (differentiating FusedRNN's gradients, e.g. after "
-        "create_graph=True) is not supported")
-
-
-# Registered so that create_graph=True still gives first-order gradients, and a
-# second differentiation fails loudly instead of silently returning zeros.
-torch.library.register_autograd("rnn_fused::rnn_layer_backward", _no_double_backward)

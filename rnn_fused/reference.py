@@ -1,7 +1,7 @@
 """The pure-PyTorch reference layer that the fused kernels are checked against.
 
 Written for clarity: one timestep at a time, plain modules, no custom kernels.
-Mask-reset semantics (SPEC §1): after computing h_t a direction carries
+Mask-reset semantics (docs/semantics.md): after computing h_t a direction carries
 m_t·h_t + (1 − m_t)·r into its next step, where r is the reset state (default:
 the initial state). Outputs are always h_t, taken before the reset.
 """
@@ -10,6 +10,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from ._checks import check_mask_shape, check_pad_position
 from .utils import get_rnn_last_state
 
 __all__ = ["SimpleRNNCell", "RNNLayer", "get_rnn_last_state", "layers_like"]
@@ -69,8 +70,7 @@ class RNNLayer(nn.Module):
     def __init__(self, cell: Union[SimpleRNNCell, Sequence[SimpleRNNCell]],
                  bidirectional: bool = False, pad_position: str = "post"):
         super().__init__()
-        if pad_position not in ("pre", "post"):
-            raise ValueError(f"pad_position must be 'pre' or 'post', got {pad_position!r}")
+        check_pad_position(pad_position)
         if isinstance(cell, (tuple, list)):
             if len(cell) != 2 or not bidirectional:
                 raise ValueError("a (forward_cell, reverse_cell) pair needs bidirectional=True")
@@ -119,9 +119,7 @@ class RNNLayer(nn.Module):
 
     def _resolve_mask(self, mask, batch, steps) -> torch.Tensor:
         if mask is not None:
-            if tuple(mask.shape) != (batch, steps):
-                raise ValueError(
-                    f"expected mask of shape [B, T] = {(batch, steps)}, got {tuple(mask.shape)}")
+            check_mask_shape(mask, (batch, steps), "[B, T]")
             return mask
         if batch > 1 and (self.pad_position == "pre" or self.bidirectional):
             raise ValueError(

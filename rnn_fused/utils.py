@@ -1,12 +1,8 @@
-"""Mask helpers shared by the reference layer, FusedRNN and user code, the
-device that has kernels, and the choice of CUDA recurrence."""
-import contextlib
-import os
-
+"""Mask helpers shared by the reference layer, FusedRNN and user code, and the
+device that has kernels."""
 import torch
 
-# Read by the CUDA ops at every call (csrc/cuda/recurrence_path.h).
-CUDA_RECURRENCE_VARIABLE = "RNN_FUSED_CUDA_RECURRENCE"
+from ._checks import check_mask_shape, check_pad_position
 
 
 def has_kernels(device_type: str) -> bool:
@@ -26,8 +22,7 @@ def lengths_to_mask(lengths: torch.Tensor, steps: int, pad_position: str = "post
     lengths [B]: real tokens per sequence. pad_position 'post' puts the pads
     last (tokens at 0..len-1), 'pre' puts them first (tokens at steps-len..steps-1).
     """
-    if pad_position not in ("pre", "post"):
-        raise ValueError(f"pad_position must be 'pre' or 'post', got {pad_position!r}")
+    check_pad_position(pad_position)
     positions = torch.arange(steps, device=lengths.device)
     lengths = lengths.to(positions.device).unsqueeze(1)
     if pad_position == "post":
@@ -47,9 +42,7 @@ def get_rnn_last_state(sequence: torch.Tensor, mask: torch.Tensor,
     if sequence.dim() != 3:
         raise ValueError(f"expected sequence of shape [B, T, H], got {tuple(sequence.shape)}")
     batch, steps, width = sequence.shape
-    if tuple(mask.shape) != (batch, steps):
-        raise ValueError(
-            f"expected mask of shape [B, T] = {(batch, steps)}, got {tuple(mask.shape)}")
+    check_mask_shape(mask, (batch, steps), "[B, T]")
     if bidirectional and width % 2:
         raise ValueError(f"a bidirectional sequence has an even feature size, got {width}")
     valid = mask.to(device=sequence.device) != 0
@@ -63,30 +56,3 @@ def get_rnn_last_state(sequence: torch.Tensor, mask: torch.Tensor,
     first = torch.where(valid, positions, steps).amin(dim=1)
     hidden = width // 2
     return torch.cat([sequence[rows, last, :hidden], sequence[rows, first, hidden:]], dim=-1)
-
-
-@contextlib.contextmanager
-def cuda_recurrence(path: str):
-    """Inside the block, the CUDA kernels run the recurrence as `path`:
-
-    - 'auto' (the default outside): the persistent kernel where it is known to be
-      faster, else the per-step loop;
-    - 'per-step': one cuBLAS GEMM and one fused kernel per step;
-    - 'persistent': one launch for the whole sequence with W_hh held on chip; raises
-      ValueError where it does not fit (H above about 1000 in float32, 264 in
-      float64, or B above 256 at the largest H).
-
-    It sets RNN_FUSED_CUDA_RECURRENCE, which each op call reads, so a backward pass
-    follows the path set when it runs: keep it inside the block too.
-    """
-    if path not in ("auto", "per-step", "persistent"):
-        raise ValueError(f"path must be 'auto', 'per-step' or 'persistent', got {path!r}")
-    previous = os.environ.get(CUDA_RECURRENCE_VARIABLE)
-    os.environ[CUDA_RECURRENCE_VARIABLE] = path
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ[CUDA_RECURRENCE_VARIABLE]
-        else:
-            os.environ[CUDA_RECURRENCE_VARIABLE] = previous

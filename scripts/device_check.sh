@@ -5,6 +5,8 @@
 # results go to one archive in $OUT (default benchmarks/out), since the device
 # tool brings back at most 8 files; a compact summary is printed last.
 # Budget: about 6 minutes on an H100 host. BENCH_ARGS=--quick shortens the benchmark.
+# COMMIT names the commit under test in the logs (the device machine's copy of the
+# tree may have no .git): COMMIT=$(git rev-parse HEAD) scripts/device_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/out}
@@ -16,7 +18,9 @@ start=$(date +%s)
 # are packed before the device tool's own limit stops the script.
 in_time() { [ $(( $(date +%s) - start )) -lt "${DEADLINE:-400}" ]; }
 
+COMMIT=${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 {
+  echo "commit $COMMIT"
   date -u
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
   "$PY" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, \
@@ -32,16 +36,18 @@ build_s=$(( $(date +%s) - start ))
 test_rc=skipped
 if [ "$build_rc" -eq 0 ]; then
   # Every CUDA test (test_cuda.py, test_persistent.py and the device-parametrized
-  # tests on CUDA) once per recurrence: the per-step loop, then the persistent
-  # kernel forced. Other test files need packages the GPU machine may lack.
+  # tests on CUDA) once per recurrence: RNN_FUSED_BACKEND makes 'auto' the per-step
+  # loop, then the persistent kernel. Other test files need packages the GPU
+  # machine may lack.
   # xdist spreads the cases over processes where the machine has it.
   xdist=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")
   test_rc=0
   for path in per-step persistent; do
     in_time || continue
-    RNN_FUSED_CUDA_RECURRENCE=$path PYTHONPATH=. timeout "${TEST_TIMEOUT:-150}" "$PY" -m pytest \
+    RNN_FUSED_BACKEND=$path PYTHONPATH=. timeout "${TEST_TIMEOUT:-150}" "$PY" -m pytest \
       -q -rs $xdist -k "cuda or persistent" tests/test_cuda.py tests/test_persistent.py tests/test_ops.py \
-      tests/test_fused_rnn.py > "$LOGS/tests_$path.log" 2>&1 || test_rc=1
+      tests/test_fused_rnn.py tests/test_backend.py tests/test_double_backward.py \
+      > "$LOGS/tests_$path.log" 2>&1 || test_rc=1
   done
   for dtype in float32 bfloat16; do
     in_time || continue

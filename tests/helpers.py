@@ -60,3 +60,11 @@ def run_reference(layers, x_bf, mask_bf, h0, reset):
         seq, last = layer(seq, mask_bf, initial_state=pick(h0), reset_state=pick(reset))
         finals.extend(last.chunk(dirs, dim=-1))
     return seq, torch.stack(finals)
+
+
+def profiled_names(fn):
+    """fn() under the profiler: the names of every op and rnn_fused scope it ran
+    (on this thread and autograd's), in order."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    return [event.name for event in prof.events()]

@@ -1,10 +1,106 @@
-"""Bad input to FusedRNN and fused_rnn raises a clear exception, never a crash."""
+"""Bad input to FusedRNN and fused_rnn raises a clear exception, never a crash:
+nn.RNN's exception type wherever nn.RNN rejects the same thing."""
+import re
+import warnings
+
 import pytest
 import torch
+from torch import nn
 
 from rnn_fused import FusedRNN, fused_rnn
 
 B, T, D, H = 2, 5, 3, 4
+
+# Constructor arguments nn.RNN rejects; FusedRNN must raise the same exception.
+BAD_CONSTRUCTOR_ARGUMENTS = [
+    dict(batch_first="False"), dict(bias=0), dict(bias=None), dict(num_layers=0),
+    dict(num_layers=-1), dict(num_layers=1.5), dict(num_layers="2"), dict(hidden_size=0),
+    dict(hidden_size=-3), dict(hidden_size=4.0), dict(hidden_size=True), dict(input_size=0),
+    dict(input_size=3.0), dict(input_size="3"), dict(dropout=2), dict(dropout=-0.1),
+    dict(dropout=True), dict(dropout="0.5"), dict(proj_size=1), dict(unknown_argument=1),
+]
+
+
+def constructor_arguments(overrides):
+    return dict(dict(input_size=D, hidden_size=H), **overrides)
+
+
+@pytest.mark.parametrize("overrides", BAD_CONSTRUCTOR_ARGUMENTS,
+                         ids=[next(iter(o.items())).__repr__() for o in BAD_CONSTRUCTOR_ARGUMENTS])
+def test_constructor_rejects_what_nn_rnn_rejects_with_its_exception(overrides):
+    with pytest.raises(Exception) as expected:
+        nn.RNN(**constructor_arguments(overrides))
+    with pytest.raises(type(expected.value), match=re.escape(str(expected.value))):
+        FusedRNN(**constructor_arguments(overrides))
+
+
+def test_constructor_warns_as_nn_rnn_does():
+    with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
+        FusedRNN(D, H, dropout=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FusedRNN(D, H, num_layers=2, dropout=0.5)
+
+
+def test_constructor_rejects_unknown_choices():
+    with pytest.raises(ValueError, match="Unknown nonlinearity 'gelu'. Select from 'tanh', "
+                                         "'relu' or 'identity'."):
+        FusedRNN(D, H, nonlinearity="gelu")
+    with pytest.raises(ValueError) as nn_error:
+        nn.RNN(D, H, nonlinearity="gelu")
+    assert "Unknown nonlinearity 'gelu'" in str(nn_error.value)
+    with pytest.raises(ValueError, match="Unknown init 'kaiming'. Select from 'orthogonal', "
+                                         "'xavier' or 'torch'."):
+        FusedRNN(D, H, init="kaiming")
+    with pytest.raises(ValueError, match="Unknown backend 'fast'. Select from 'auto', "
+                                         "'per-step' or 'persistent'."):
+        FusedRNN(D, H, backend="fast")
+
+
+def x_(*shape, **kwargs):
+    return torch.randn(*shape, **kwargs)
+
+
+# (name, arguments of forward, what FusedRNN's message must say). nn.RNN rejects
+# each of them; FusedRNN must raise the same exception type.
+BAD_INPUTS = [
+    ("4-D input", lambda: (x_(T, B, D, 1),), r"Expected input to be 2D or 3D, got 4D tensor"),
+    ("1-D input", lambda: (x_(T),), r"Expected input to be 2D or 3D, got 1D tensor"),
+    ("input size", lambda: (x_(T, B, 7),),
+     r"input.size\(-1\) must be equal to input_size. Expected 3, got 7"),
+    ("input dtype", lambda: (x_(T, B, D, dtype=torch.float64),),
+     r"input dtype \(torch.float64\) does not match weight dtype \(torch.float32\)"),
+    ("integer input", lambda: (torch.ones(T, B, D, dtype=torch.long),),
+     r"input dtype \(torch.int64\) does not match weight dtype"),
+    ("empty sequence", lambda: (x_(0, B, D),), "Expected sequence length to be larger than 0"),
+    ("hx shape", lambda: (x_(T, B, D), x_(2, B, H)),
+     r"Expected hidden size \(4, 2, 4\), got \[2, 2, 4\]"),
+    ("2-D hx for batched input", lambda: (x_(T, B, D), x_(4, H)),
+     "For batched 3-D input, hx should also be 3-D but got 2-D tensor"),
+    ("3-D hx for unbatched input", lambda: (x_(T, D), x_(4, 1, H)),
+     "For unbatched 2-D input, hx should also be 2-D but got 3-D tensor"),
+    ("hx dtype", lambda: (x_(T, B, D), x_(4, B, H, dtype=torch.float64)),
+     "expected hx of dtype torch.float32 \\(the input's\\), got torch.float64"),
+    ("integer hx", lambda: (x_(T, B, D), torch.zeros(4, B, H, dtype=torch.long)),
+     "expected hx of dtype torch.float32 \\(the input's\\), got torch.int64"),
+    ("input on another device", lambda: (x_(T, B, D, device="meta"),),
+     "Input and parameter tensors are not at the same device, found input tensor at meta "
+     "and parameter tensor at cpu"),
+    ("hx on another device", lambda: (x_(T, B, D), x_(4, B, H, device="meta")),
+     "Input and hidden tensors are not at the same device, found input tensor at cpu and "
+     "hidden tensor at meta"),
+]
+
+
+@pytest.mark.parametrize("name, arguments, pattern", BAD_INPUTS,
+                         ids=[case[0] for case in BAD_INPUTS])
+def test_inputs_nn_rnn_rejects_raise_its_exception_type(name, arguments, pattern):
+    rnn = nn.RNN(D, H, num_layers=2, bidirectional=True)
+    with pytest.raises(Exception) as expected:
+        rnn(*arguments())
+    fused = FusedRNN.from_rnn(rnn)
+    with pytest.raises(type(expected.value), match=pattern):
+        fused(*arguments())
 
 
 @pytest.fixture
@@ -12,34 +108,22 @@ def rnn():
     return FusedRNN(D, H, num_layers=2, bidirectional=True)
 
 
-def test_wrong_input_rank(rnn):
-    with pytest.raises(ValueError, match="Expected input to be 2D or 3D, got 4D tensor"):
-        rnn(torch.randn(T, B, D, 1))
-
-
-def test_wrong_input_size(rnn):
-    with pytest.raises(RuntimeError, match="input.size\\(-1\\) must be equal to input_size. "
-                                           "Expected 3, got 7"):
-        rnn(torch.randn(T, B, 7))
-
-
-def test_wrong_hx_shape(rnn):
-    with pytest.raises(RuntimeError, match=r"Expected hidden size \(4, 2, 4\), got \[2, 2, 4\]"):
-        rnn(torch.randn(T, B, D), torch.randn(2, B, H))
-    with pytest.raises(RuntimeError, match="hx should also be 3-D but got 2-D"):
-        rnn(torch.randn(T, B, D), torch.randn(4, H))
-    with pytest.raises(RuntimeError, match="unbatched 2-D input, hx should also be 2-D"):
-        rnn(torch.randn(T, D), torch.randn(4, 1, H))
+def test_empty_batch_runs_as_in_nn_rnn(rnn):
+    x = torch.randn(T, 0, D, requires_grad=True)
+    out, h_n = rnn(x, mask=torch.ones(T, 0, dtype=torch.bool))
+    assert out.shape == (T, 0, 2 * H) and h_n.shape == (4, 0, H)
+    (out.sum() + h_n.sum()).backward()
+    assert x.grad.shape == x.shape
 
 
 def test_wrong_mask_shape(rnn):
-    with pytest.raises(ValueError, match=r"expected mask of shape \(5, 2\) \(the input's "
-                                         r"leading dims\), got \(2, 5\)"):
+    with pytest.raises(ValueError, match=r"expected mask of shape \[T, B\] = \(5, 2\), got "
+                                         r"\(2, 5\)"):
         rnn(torch.randn(T, B, D), mask=torch.ones(B, T))
     batch_first = FusedRNN(D, H, batch_first=True)
-    with pytest.raises(ValueError, match=r"expected mask of shape \(2, 5\)"):
+    with pytest.raises(ValueError, match=r"expected mask of shape \[B, T\] = \(2, 5\)"):
         batch_first(torch.randn(B, T, D), mask=torch.ones(T, B))
-    with pytest.raises(ValueError, match=r"expected mask of shape \(5,\)"):
+    with pytest.raises(ValueError, match=r"expected mask of shape \[T\] = \(5,\)"):
         rnn(torch.randn(T, D), mask=torch.ones(T, 1))
 
 
@@ -54,21 +138,18 @@ def test_wrong_reset_state(rnn):
     x, mask = torch.randn(T, B, D), torch.ones(T, B)
     with pytest.raises(ValueError, match=r"expected reset_state of shape \(4, 2, 4\) \(like hx\)"):
         rnn(x, mask=mask, reset_state=torch.zeros(B, H))
-    with pytest.raises(TypeError, match="expected reset_state of dtype torch.float32, got "
-                                        "torch.float64"):
+    with pytest.raises(TypeError, match=r"expected reset_state of dtype torch.float32 \(like "
+                                        r"hx\), got torch.float64"):
         rnn(x, mask=mask, reset_state=torch.zeros(4, B, H, dtype=torch.float64))
-    with pytest.raises(TypeError, match="reset_state must be a tensor shaped like hx or a number"):
-        rnn(x, mask=mask, reset_state="zeros")
+    for bad in ("zeros", True):
+        with pytest.raises(TypeError, match="reset_state must be a tensor shaped like hx or a "
+                                            "number"):
+            rnn(x, mask=mask, reset_state=bad)
     with pytest.raises(ValueError, match="unbatched 2-D input, reset_state should be 2-D"):
         rnn(torch.randn(T, D), mask=torch.ones(T), reset_state=torch.zeros(4, 1, H))
-
-
-def test_dtype_mismatch(rnn):
-    with pytest.raises(ValueError, match="input must have the type torch.float32, got type "
-                                         "torch.float64"):
-        rnn(torch.randn(T, B, D, dtype=torch.float64))
-    with pytest.raises(ValueError, match="hx must have the type torch.float32"):
-        rnn(torch.randn(T, B, D), torch.zeros(4, B, H, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match="Hx and reset_state tensors are not at the same "
+                                           "device"):
+        rnn(x, mask=mask, reset_state=torch.zeros(4, B, H, device="meta"))
 
 
 def test_unsupported_dtype_on_cpu():
@@ -77,26 +158,22 @@ def test_unsupported_dtype_on_cpu():
         half(torch.randn(T, B, D, dtype=torch.float16))
 
 
-def test_tensors_on_different_devices(rnn):
-    with pytest.raises(RuntimeError, match="expected parameters on device meta"):
-        rnn(torch.randn(T, B, D, device="meta"))
-    with pytest.raises(RuntimeError, match="expected hx on device cpu"):
-        rnn(torch.randn(T, B, D), torch.zeros(4, B, H, device="meta"))
-    with pytest.raises(RuntimeError, match="expected mask on device cpu"):
+def test_mask_on_another_device(rnn):
+    with pytest.raises(RuntimeError, match="Input and mask tensors are not at the same device"):
         rnn(torch.randn(T, B, D), mask=torch.ones(T, B, device="meta"))
 
 
-def test_bad_constructor_arguments():
-    with pytest.raises(ValueError, match="Unknown nonlinearity 'gelu'"):
-        FusedRNN(D, H, nonlinearity="gelu")
-    with pytest.raises(ValueError, match="Unknown init 'kaiming'"):
-        FusedRNN(D, H, init="kaiming")
-    with pytest.raises(ValueError, match="dropout should be a number in range"):
-        FusedRNN(D, H, num_layers=2, dropout=1.5)
-    with pytest.raises(ValueError, match="hidden_size must be a positive integer, got 0"):
-        FusedRNN(D, 0)
-    with pytest.raises(TypeError, match="input_size should be of type int, got: float"):
-        FusedRNN(3.0, H)
+def test_unknown_backend_set_after_construction(rnn):
+    rnn.backend = "fast"
+    with pytest.raises(ValueError, match="backend must be 'auto', 'per-step' or 'persistent', "
+                                         "got 'fast'"):
+        rnn(torch.randn(T, B, D))
+
+
+def test_persistent_backend_on_the_cpu_is_a_clear_error(rnn):
+    rnn.backend = "persistent"
+    with pytest.raises(ValueError, match="the 'persistent' backend is a CUDA kernel"):
+        rnn(torch.randn(T, B, D))
 
 
 def test_reset_state_is_checked_even_without_mask(rnn):
@@ -115,6 +192,10 @@ def test_functional_errors():
     w_ih, w_hh = torch.randn(H, D), torch.randn(H, H)
     with pytest.raises(ValueError, match="Unknown nonlinearity 'sigmoid'"):
         fused_rnn(torch.randn(T, B, D), w_ih, w_hh, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="Unknown backend 'fast'"):
+        fused_rnn(torch.randn(T, B, D), w_ih, w_hh, backend="fast")
+    with pytest.raises(ValueError, match="Expected input to be 2D or 3D, got 1D tensor"):
+        fused_rnn(torch.randn(T), w_ih, w_hh)
     with pytest.raises(ValueError, match="bias_ih and bias_hh must be given together"):
         fused_rnn(torch.randn(T, B, D), w_ih, w_hh, bias_ih=torch.zeros(H))
     with pytest.raises(ValueError, match=r"expected weight_ih of shape \[4, 5\]"):
@@ -130,6 +211,8 @@ def test_functional_errors():
         fused_rnn(torch.randn(T, B, D), w_ih, torch.tensor(1.0))
     with pytest.raises(ValueError, match=r"expected reset_state of shape \(2, 4\)"):
         fused_rnn(torch.randn(T, B, D), w_ih, w_hh, reset_state=torch.zeros(3))
+    with pytest.raises(ValueError, match=r"expected mask of shape \[B, T\] = \(2, 5\)"):
+        fused_rnn(torch.randn(B, T, D), w_ih, w_hh, mask=torch.ones(T, B), batch_first=True)
 
 
 @pytest.mark.parametrize("name", ["hx", "weight_hh", "mask"])
@@ -139,5 +222,6 @@ def test_functional_rejects_a_meta_tensor_among_cpu_ones(name):
     args = dict(input=torch.randn(T, B, D), weight_ih=torch.randn(H, D),
                 weight_hh=torch.randn(H, H), hx=torch.zeros(B, H), mask=torch.ones(T, B))
     args[name] = args[name].to("meta")
-    with pytest.raises(RuntimeError, match=f"expected {name} on device cpu"):
+    with pytest.raises(RuntimeError, match=f"Input and {name} tensors are not at the same "
+                                           "device, found input tensor at cpu"):
         fused_rnn(**args)

@@ -6,11 +6,17 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from rnn_fused import FusedRNN, fused_rnn
+from rnn_fused import FusedRNN, fused_rnn, plan
 
-from helpers import MASK_KINDS, TOLERANCES, make_mask, reference_layers, report, run_reference
+from helpers import (MASK_KINDS, TOLERANCES, make_mask, profiled_names, reference_layers, report,
+                     run_reference)
 
 B, T, D, H = 3, 7, 4, 5
+
+
+def has_avx512():
+    flags = open("/proc/cpuinfo").read()
+    return all(f" {flag}" in flags for flag in ("avx512f", "avx512dq", "avx512bw", "avx512vl"))
 
 
 def grads(tensors):
@@ -224,6 +230,31 @@ def test_state_dict_interchange_and_conversions():
         FusedRNN.from_rnn(nn.LSTM(D, H))
 
 
+def test_is_an_nn_rnn():
+    fused = FusedRNN(D, H, num_layers=2, bidirectional=True)
+    assert isinstance(fused, nn.RNN) and isinstance(fused, nn.RNNBase)
+    assert fused.mode == "RNN_TANH" and fused.proj_size == 0
+    identity = FusedRNN(D, H, nonlinearity="identity")
+    assert identity.nonlinearity == "identity" and identity.mode == "RNN_IDENTITY"
+
+
+def test_parametrized_weights_are_the_ones_used():
+    """A parametrization replaces the attribute; the kernels must read its value."""
+    fused = FusedRNN(D, H, dtype=torch.float64)
+    x = torch.randn(T, B, D, dtype=torch.float64)
+    plain = FusedRNN(D, H, dtype=torch.float64)
+    plain.load_state_dict(fused.state_dict())
+    torch.nn.utils.parametrize.register_parametrization(fused, "weight_hh_l0", Doubled())
+    with torch.no_grad():
+        plain.weight_hh_l0.mul_(2)
+    assert torch.equal(fused(x)[0], plain(x)[0])
+
+
+class Doubled(nn.Module):
+    def forward(self, weight):
+        return 2 * weight
+
+
 def test_nn_rnn_compatibility_members():
     fused = FusedRNN(D, H, num_layers=2, bias=False)
     before = [p.clone() for p in fused.parameters()]
@@ -235,22 +266,12 @@ def test_nn_rnn_compatibility_members():
             == [[w.shape for w in layer] for layer in rnn.all_weights])
 
 
-def test_create_graph_gives_first_order_gradients_and_refuses_double_backward():
-    fused = FusedRNN(D, H, dtype=torch.float64)
-    x = torch.randn(T, B, D, dtype=torch.float64, requires_grad=True)
-    (grad_x,) = torch.autograd.grad(fused(x)[0].square().sum(), x, create_graph=True)
-    x_plain = x.detach().requires_grad_()
-    fused(x_plain)[0].square().sum().backward()
-    assert torch.equal(grad_x, x_plain.grad)
-    with pytest.raises(NotImplementedError, match="double backward .* is not supported"):
-        grad_x.sum().backward()
-
-
 def test_repr_follows_nn_rnn():
     assert repr(FusedRNN(4, 5)) == "FusedRNN(4, 5)"
     assert (repr(FusedRNN(4, 5, 2, "relu", False, True, 0.5, True))
             == "FusedRNN(4, 5, num_layers=2, nonlinearity='relu', bias=False, "
                "batch_first=True, dropout=0.5, bidirectional=True)")
+    assert repr(FusedRNN(4, 5, backend="per-step")) == "FusedRNN(4, 5, backend='per-step')"
 
 
 def test_default_init_is_xavier_orthogonal_and_torch_init_is_uniform():
@@ -296,8 +317,14 @@ def test_masked_weight_hh_gradient_spanning_several_chunks(device):
     x = torch.randn(32, 150, 3, device=device, dtype=torch.float64)
     h0, reset = torch.randn(2, 2, 32, 512, device=device, dtype=torch.float64)
     mask = make_mask("resets", 32, 150, device)
-    out, h_n = fused(x.transpose(0, 1), h0, mask=mask.t(), reset_state=reset)
-    (out.sum() + h_n.sum()).backward()
+
+    def run():
+        out, h_n = fused(x.transpose(0, 1), h0, mask=mask.t(), reset_state=reset)
+        (out.sum() + h_n.sum()).backward()
+    names = profiled_names(run)
+    # Both directions, three chunks each.
+    assert names.count("rnn_fused::grad_weight_hh(carry chunks)") == 2
+    assert names.count("aten::lerp") == 6
     ref_out, ref_h_n = run_reference(layers, x, mask, h0, reset)
     (ref_out.sum() + ref_h_n.sum()).backward()
     for name, cell in (("weight_hh_l0", layers[0].forward_cell),
@@ -319,8 +346,13 @@ def test_masked_weight_hh_gradient_with_few_resets(device, mask_kind):
     rows, steps = torch.randint(0, 8, (6,)), torch.randint(0, 60, (6,))
     mask[rows, steps] = 0.0 if mask_kind == "few_resets" else 0.3
     x_t, h0_t, reset_t = (t.clone().requires_grad_() for t in (x.transpose(0, 1), h0, reset))
-    out, h_n = fused(x_t, h0_t, mask=mask.t(), reset_state=reset_t)
-    (out.sum() + h_n.sum()).backward()
+
+    def run():
+        out, h_n = fused(x_t, h0_t, mask=mask.t(), reset_state=reset_t)
+        (out.sum() + h_n.sum()).backward()
+    names = profiled_names(run)
+    if device == "cpu":
+        assert names.count("rnn_fused::grad_weight_hh(few resets)") == 2
     ref_reset = reset.clone().requires_grad_()
     ref_out, ref_h_n = run_reference(layers, x, mask, h0, ref_reset)
     (ref_out.sum() + ref_h_n.sum()).backward()
@@ -333,20 +365,29 @@ def test_masked_weight_hh_gradient_with_few_resets(device, mask_kind):
 
 @pytest.mark.parametrize("batch, hidden", [(1, 1), (7, 15), (8, 16), (9, 17), (17, 33), (3, 100)])
 def test_float32_small_batches_match_float64(device, batch, hidden):
-    """The CPU's register-blocked step product (AVX-512, B <= 8, H <= 256) works in
-    tiles of up to 8 rows × 32 columns; these shapes cut every kind of tile edge,
-    and B=9 and 17 take the BLAS call."""
+    """The CPU's register-blocked step product (AVX-512, B <= 8, H <= 192, long
+    enough sequences) works in tiles of up to 8 rows × 32 columns; these shapes
+    cut every kind of tile edge, and B=9 and 17 take the BLAS call."""
     expected = FusedRNN(5, hidden, bidirectional=True, device=device, dtype=torch.float64)
     actual = FusedRNN(5, hidden, bidirectional=True, device=device)
     actual.load_state_dict(expected.state_dict())
     expected.load_state_dict(actual.state_dict())  # the float32-rounded weights
     x = torch.randn(11, batch, 5, device=device)
     mask = torch.rand(11, batch, device=device) > 0.2
-    results = []
+    results, names = [], []
     for module, dtype in ((actual, torch.float32), (expected, torch.float64)):
         xi = x.to(dtype).detach().clone().requires_grad_()
-        out, h_n = module(xi, mask=mask)
-        (out.sum() + h_n.square().sum()).backward()
-        results.append([out, h_n, xi.grad] + [p.grad for p in module.parameters()])
+
+        def run():
+            out, h_n = module(xi, mask=mask)
+            (out.sum() + h_n.square().sum()).backward()
+            results.append([out, h_n, xi.grad] + [p.grad for p in module.parameters()])
+        names.append(profiled_names(run))
+    small = "step product in AVX-512" in plan(batch, hidden, steps=11, device=device).reason
+    assert small == (device == "cpu" and batch <= 8 and has_avx512())
+    if device == "cpu":
+        product = "small product" if small else "BLAS"
+        assert f"rnn_fused::cpu_forward({product})" in names[0]
+        assert f"rnn_fused::cpu_backward({product})" in names[0]
     for k, (a, b) in enumerate(zip(*results)):
         report(f"B={batch} H={hidden} tensor {k}", a, b, **TOLERANCES[torch.float32])

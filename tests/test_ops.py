@@ -65,7 +65,7 @@ def test_op_gradcheck_with_a_single_reset(device, reverse, value):
 def test_opcheck_forward(device, dtype, mask_kind, reverse):
     args = layer_args(device, dtype, mask_kind)
     torch.library.opcheck(torch.ops.rnn_fused.rnn_layer_forward.default,
-                          (*args.values(), "tanh", reverse))
+                          (*args.values(), "tanh", reverse, "auto"))
 
 
 def test_fake_kernels_match_real_strides_for_strided_inputs(device):
@@ -76,11 +76,11 @@ def test_fake_kernels_match_real_strides_for_strided_inputs(device):
     args["weight_ih"] = args["weight_ih"].t().contiguous().t()
     args["hx"] = args["hx"].t().contiguous().t()
     assert not any(args[k].is_contiguous() for k in ("input", "weight_ih", "hx"))
-    forward_args = (*args.values(), "tanh", False)
+    forward_args = (*args.values(), "tanh", False, "auto")
     out = torch.ops.rnn_fused.rnn_layer_forward(*forward_args)
     backward_args = (out.transpose(0, 1).contiguous().transpose(0, 1), args["input"],
                      args["weight_ih"], args["weight_hh"], args["hx"], args["mask"],
-                     args["reset_state"], out, "tanh", False, [True] * 6)
+                     args["reset_state"], out, "tanh", False, "auto", [True] * 6)
     real = [out, *torch.ops.rnn_fused.rnn_layer_backward(*backward_args)]
     with FakeTensorMode() as mode:
         def fake(a):
@@ -99,7 +99,7 @@ def test_opcheck_backward(device, mask_kind, output_mask):
     torch.library.opcheck(
         torch.ops.rnn_fused.rnn_layer_backward.default,
         (torch.randn_like(out), args["input"], args["weight_ih"], args["weight_hh"], args["hx"],
-         args["mask"], args["reset_state"], out, "tanh", False, output_mask))
+         args["mask"], args["reset_state"], out, "tanh", False, "auto", output_mask))
 
 
 @pytest.mark.parametrize("wanted", ["input", "weight_ih", "weight_hh", "bias_ih", "hx",

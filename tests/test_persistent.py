@@ -1,10 +1,10 @@
 """The persistent CUDA kernel against the float64 per-step path, at the sizes it
 is built for. Every other CUDA test runs on it too when scripts/device_check.sh
-sets RNN_FUSED_CUDA_RECURRENCE=persistent."""
+sets RNN_FUSED_BACKEND=persistent."""
 import pytest
 import torch
 
-from rnn_fused import FusedRNN, cuda_recurrence
+from rnn_fused import FusedRNN, plan
 
 from helpers import TOLERANCES, make_mask, report
 
@@ -24,12 +24,12 @@ def inputs(batch, hidden, mask_kind):
     return x, h0, reset, None if mask is None else mask.t()
 
 
-def outputs_and_grads(module, x, h0, reset, mask, path):
+def outputs_and_grads(module, x, h0, reset, mask, backend):
     x, h0, reset = (t.clone().requires_grad_() for t in (x, h0, reset))
-    with cuda_recurrence(path):
-        out, h_n = module(x, h0, mask=mask, reset_state=reset)
-        weights = torch.randn(out.shape, device=out.device, dtype=torch.float64)
-        ((out.double() * weights).sum() + h_n.double().sum()).backward()
+    module.backend = backend
+    out, h_n = module(x, h0, mask=mask, reset_state=reset)
+    weights = torch.randn(out.shape, device=out.device, dtype=torch.float64)
+    ((out.double() * weights).sum() + h_n.double().sum()).backward()
     grads = [x.grad, h0.grad] + ([reset.grad] if mask is not None else [])
     return [out, h_n] + grads + [p.grad for p in module.parameters()]
 
@@ -101,25 +101,30 @@ def test_persistent_and_per_step_agree_over_long_sequences():
     x = torch.randn(2000, 8, 64, device="cuda")
     mask = torch.rand(2000, 8, device="cuda") > 0.01
     with torch.no_grad():
-        with cuda_recurrence("per-step"):
-            expected = module(x, mask=mask)[0]
-        with cuda_recurrence("persistent"):
-            actual = module(x, mask=mask)[0]
+        module.backend = "per-step"
+        expected = module(x, mask=mask)[0]
+        module.backend = "persistent"
+        actual = module(x, mask=mask)[0]
     report("T=2000 output", actual, expected, atol=1e-4, rtol=1e-4)
     report("T=2000 last 100 steps", actual[-100:], expected[-100:], atol=1e-4, rtol=1e-4)
 
 
 def test_forced_persistent_that_does_not_fit_is_a_clear_error():
-    module = FusedRNN(8, 4096, device="cuda")
-    with cuda_recurrence("persistent"), pytest.raises(ValueError, match="does not fit B=2, H=4096"):
+    module = FusedRNN(8, 4096, device="cuda", backend="persistent")
+    assert plan(2, 4096, dtype=torch.float32, device="cuda", backend="persistent").backend is None
+    with pytest.raises(ValueError, match="does not fit B=2, H=4096"):
         module(torch.randn(3, 2, 8, device="cuda"))
 
 
-def test_unknown_recurrence_setting_is_a_clear_error(monkeypatch):
-    module = FusedRNN(8, 16, device="cuda")
-    monkeypatch.setenv("RNN_FUSED_CUDA_RECURRENCE", "fast")
-    with pytest.raises(ValueError, match="must be 'auto', 'per-step' or 'persistent', got 'fast'"):
-        module(torch.randn(3, 2, 8, device="cuda"))
-    with pytest.raises(ValueError, match="path must be"):
-        with cuda_recurrence("fast"):
-            pass
+@pytest.mark.parametrize("batch, hidden, dtype", [(8, 512, torch.float32), (64, 1024, torch.float32),
+                                                  (64, 1024, torch.bfloat16), (256, 512, torch.float32)])
+def test_auto_takes_the_path_plan_names(batch, hidden, dtype):
+    """What plan() says is what runs: the kernels' profiler scopes name the path."""
+    expected = plan(batch, hidden, steps=4, dtype=dtype, device="cuda").backend
+    module = FusedRNN(8, hidden, device="cuda", dtype=dtype)
+    x = torch.randn(4, batch, 8, device="cuda", dtype=dtype, requires_grad=True)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        module(x)[0].float().sum().backward()
+    names = {event.name for event in prof.events()}
+    assert f"rnn_fused::cuda_forward({expected})" in names
+    assert f"rnn_fused::cuda_backward({expected})" in names

@@ -56,7 +56,7 @@ def test_mask_inference_rules():
     assert torch.equal(explicit, implicit)
     with pytest.raises(ValueError, match=r"expected mask of shape \[B, T\] = \(2, 6\)"):
         RNNLayer(cell)(many, torch.ones(6, 2))
-    with pytest.raises(ValueError, match="pad_position must be 'pre' or 'post'"):
+    with pytest.raises(ValueError, match="Unknown pad_position 'left'. Select from 'pre' or 'post'."):
         RNNLayer(cell, pad_position="left")
 
 

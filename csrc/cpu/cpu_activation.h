@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "../activation.h"
+#include "../cells/activation.h"
 #include "fast_tanh.h"
 
 namespace rnn_fused {

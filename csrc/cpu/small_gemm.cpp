@@ -3,16 +3,23 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <vector>
+
+#include "isa.h"
 
 namespace rnn_fused {
 namespace {
 
 constexpr int64_t kMaxRows = 8;  // rows of one output tile
 constexpr int64_t kTileColumns = 32;  // two 16-float vectors
+// Up to one tile of rows and this many columns, one thread with these tiles beat
+// the two-thread BLAS call, 1.2-1.8x per step at T = 128; at H = 256, and at
+// B = 32, the BLAS call was as fast or faster (benchmarks/NOTES.md).
+constexpr int64_t kMaxColumns = 192;
 
 // One tile: kRows rows × up to 32 columns starting at column j, over all k.
 template <int kRows>
-__attribute__((target("avx512f"))) void tile(const float* a, const float* m, float* c,
+RNN_FUSED_AVX512 void tile(const float* a, const float* m, float* c,
                                              int64_t k, int64_t n, int64_t j) {
   const int64_t width = std::min(kTileColumns, n - j);
   const __mmask16 low = width >= 16 ? 0xffff : static_cast<__mmask16>((1u << width) - 1);
@@ -48,12 +55,25 @@ void rows_block(const float* a, const float* m, float* c, int64_t k, int64_t n) 
 
 }  // namespace
 
+const float* transpose_into_thread_buffer(const float* w, int64_t n) {
+  // Tiles of 16×16 keep both the rows read and the rows written in L1.
+  constexpr int64_t kTile = 16;
+  thread_local std::vector<float> buffer;
+  buffer.resize(n * n);
+  float* t = buffer.data();
+  for (int64_t i0 = 0; i0 < n; i0 += kTile) {
+    for (int64_t j0 = 0; j0 < n; j0 += kTile) {
+      const int64_t i1 = std::min(n, i0 + kTile), j1 = std::min(n, j0 + kTile);
+      for (int64_t i = i0; i < i1; ++i) {
+        for (int64_t j = j0; j < j1; ++j) t[j * n + i] = w[i * n + j];
+      }
+    }
+  }
+  return t;
+}
+
 bool small_gemm_applies(int64_t rows, int64_t n) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  // One tile row (B <= 8) up to H = 256: 1.3-3x faster than the BLAS call per
-  // step on the 2-core Xeon; at B=32 the two-thread BLAS call won
-  // (benchmarks/NOTES.md).
-  return avx512 && rows >= 1 && rows <= kMaxRows && n <= 256;
+  return has_avx512() && rows >= 1 && rows <= kMaxRows && n <= kMaxColumns;
 }
 
 void small_gemm(const float* a, const float* m, float* c, int64_t rows, int64_t k, int64_t n) {

@@ -11,7 +11,7 @@
 namespace rnn_fused {
 
 // Whether small_gemm takes a float32 product of `rows` rows and an n×n weight
-// here: the CPU has AVX-512, and the product is small enough (B <= 8, H <= 256)
+// here: the CPU has AVX-512, and the product is small enough (B <= 8, H <= 192)
 // that one thread beats the BLAS call.
 bool small_gemm_applies(int64_t rows, int64_t n);
 
@@ -19,14 +19,18 @@ bool small_gemm_applies(int64_t rows, int64_t n);
 // rows×n, all row-major and contiguous.
 void small_gemm(const float* a, const float* m, float* c, int64_t rows, int64_t k, int64_t n);
 
-// out = a · m for a recurrence step: through small_gemm when `small` (set from
-// small_gemm_applies, float32 only), reading m from `m_rows`, its row-major
-// contiguous copy; otherwise through BLAS.
+// The transpose of the n×n row-major matrix w, in a buffer that belongs to the
+// calling thread and is reused by its next call: a fresh tensor per call would
+// cost more in new pages than the transpose (n <= 192 keeps it under 150 KB).
+const float* transpose_into_thread_buffer(const float* w, int64_t n);
+
+// out = a · m for a recurrence step: through small_gemm reading `m_rows`, m as a
+// row-major float array, where it is given; otherwise through BLAS.
 inline void step_product(at::Tensor out, const at::Tensor& a, const at::Tensor& m,
-                         const at::Tensor& m_rows, bool small) {
-  if (small) {
-    small_gemm(a.data_ptr<float>(), m_rows.data_ptr<float>(), out.data_ptr<float>(), a.size(0),
-               a.size(1), m.size(1));
+                         const float* m_rows) {
+  if (m_rows != nullptr) {
+    small_gemm(a.data_ptr<float>(), m_rows, out.data_ptr<float>(), a.size(0), a.size(1),
+               m.size(1));
   } else {
     at::mm_out(out, a, m);
   }

@@ -12,7 +12,7 @@
 
 #include <ATen/OpMathType.h>
 
-#include "../activation.h"
+#include "../../cells/elman.h"
 
 namespace rnn_fused {
 namespace persistent {
@@ -38,8 +38,9 @@ constexpr int row_group() {
 // blocks down by orders of magnitude.
 constexpr unsigned long long kBarrierTimeoutNs = 20'000'000'000ull;
 
+// The kernel's arguments: RecurrenceParams as raw pointers, plus its layout.
 template <typename scalar_t>
-struct Params {
+struct KernelArgs {
   using acc_t = at::opmath_type<scalar_t>;
   int64_t steps, batch, hidden;
   int warps_k;        // warps that split k: ceil(H / warp_span)
@@ -157,31 +158,14 @@ __device__ __forceinline__ void grid_barrier(unsigned* counter, unsigned target)
   __syncthreads();
 }
 
-template <typename acc_t>
-__device__ __forceinline__ acc_t activate(Activation act, acc_t z) {
-  switch (act) {
-    case Activation::Tanh: return TanhAct::apply(z);
-    case Activation::Relu: return ReluAct::apply(z);
-    default: return IdentityAct::apply(z);
-  }
-}
-
-template <typename acc_t>
-__device__ __forceinline__ acc_t activation_grad(Activation act, acc_t h) {
-  switch (act) {
-    case Activation::Tanh: return TanhAct::grad_from_output(h);
-    case Activation::Relu: return ReluAct::grad_from_output(h);
-    default: return IdentityAct::grad_from_output(h);
-  }
-}
-
-// Forward, per processed step: z = projection + carry_prev · W_hhᵀ, h = φ(z);
-// the carry is blended on load, m·h + (1 − m)·reset with the previous step's mask.
-// Backward, per step in reverse processing order: dcarry = dpre_next · W_hh,
-// dpre = (grad_out + m·dcarry)·φ'(h), dreset += (1 − m)·dcarry.
+// Forward, per processed step: h = the cell's step of the projection and
+// carry_prev · W_hhᵀ; the carry is blended on load, m·h + (1 − m)·reset with the
+// previous step's mask. Backward, per step in reverse processing order:
+// dcarry = dpre_next · W_hh, dpre = the cell's backward of grad_out + m·dcarry,
+// dreset += (1 − m)·dcarry.
 template <typename scalar_t, int J, bool kBackward>
 __global__ void __launch_bounds__(kThreads, 1)
-persistent_recurrence_kernel(const Params<scalar_t> p) {
+persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
   using acc_t = at::opmath_type<scalar_t>;
   constexpr int kLog2 = log2_rows<J>();
   constexpr int kRowGroup = row_group<J, acc_t>();
@@ -195,6 +179,7 @@ persistent_recurrence_kernel(const Params<scalar_t> p) {
   const int warp_k = warp % p.warps_k, warp_b = warp / p.warps_k;
   const int k0 = warp_k * warp_span<acc_t>() + lane * kLaneSpan;
   const int64_t j0 = int64_t(blockIdx.x) * J;
+  const ElmanCell<RuntimeAct> cell{RuntimeAct{p.act}};
 
   acc_t w[J][kLaneSpan];
 #pragma unroll
@@ -310,9 +295,9 @@ persistent_recurrence_kernel(const Params<scalar_t> p) {
           grad += m * y;
           if (p.mask != nullptr) p.grad_reset[b * H + j0 + j] += (acc_t(1) - m) * y;
         }
-        p.grad_pre[g] = static_cast<scalar_t>(grad * activation_grad(p.act, second[e]));
+        p.grad_pre[g] = static_cast<scalar_t>(cell.backward(grad, second[e]));
       } else {
-        p.out[g] = static_cast<scalar_t>(activate(p.act, first[e] + y));
+        p.out[g] = static_cast<scalar_t>(cell.forward(first[e], y));
       }
     }
     if (s + 1 < T) grid_barrier(p.barrier, static_cast<unsigned>(s + 1) * gridDim.x);

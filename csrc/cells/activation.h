@@ -36,6 +36,27 @@ struct IdentityAct {
   template <typename T> C10_HOST_DEVICE static T grad_from_output(T) { return T(1); }
 };
 
+// The activation picked at run time, for a kernel that would otherwise be
+// compiled once per activation (the persistent kernel: 4 dtypes × 4 row counts
+// × 2 directions already).
+struct RuntimeAct {
+  Activation kind;
+  template <typename T> C10_HOST_DEVICE T apply(T a) const {
+    switch (kind) {
+      case Activation::Tanh: return TanhAct::apply(a);
+      case Activation::Relu: return ReluAct::apply(a);
+      default: return IdentityAct::apply(a);
+    }
+  }
+  template <typename T> C10_HOST_DEVICE T grad_from_output(T h) const {
+    switch (kind) {
+      case Activation::Tanh: return TanhAct::grad_from_output(h);
+      case Activation::Relu: return ReluAct::grad_from_output(h);
+      default: return IdentityAct::grad_from_output(h);
+    }
+  }
+};
+
 // Calls f with the functor type of `act` as a value, e.g.
 // dispatch_activation(act, [&](auto tag) { using Act = decltype(tag); ... });
 template <typename F>

@@ -1,4 +1,4 @@
-// Host-side helpers shared by the CUDA forward and backward loops.
+// Host-side helpers shared by the per-step forward and backward loops.
 #pragma once
 
 #include <algorithm>
@@ -6,7 +6,7 @@
 
 #include <ATen/ATen.h>
 
-#include "recurrence_kernels.cuh"
+#include "step_kernels.cuh"
 
 namespace rnn_fused {
 

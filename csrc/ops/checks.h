@@ -1,4 +1,4 @@
-// Argument validation for the rnn_fused ops: every violation becomes a Python
+// Argument checks of the layer ops: every violation becomes a Python
 // exception that names the argument and the expected shape, dtype or device.
 #pragma once
 

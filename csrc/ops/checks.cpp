@@ -1,4 +1,4 @@
-#include "rnn_checks.h"
+#include "checks.h"
 
 #include <string>
 
@@ -7,11 +7,9 @@
 namespace rnn_fused {
 namespace {
 
-// "[d0, d1, ...]" built with std::to_string, so that no error message formats a
-// number through std::ostream, as c10's operator<< for IntArrayRef does. Built
-// with the GPU machine's /opt/gcc toolchain, the messages that did segfaulted
-// there (every case of test_op_rejects_bad_shapes), while text-only messages
-// raised normally; the cause inside libstdc++ is not pinned down.
+// "[d0, d1, ...]" through std::to_string, not c10's ostream operator<< for
+// IntArrayRef: built with the GPU machines' toolchain, messages formatted that
+// way crashed the process instead of raising.
 std::string shape_str(at::IntArrayRef sizes) {
   std::string s = "[";
   for (size_t i = 0; i < sizes.size(); ++i) {

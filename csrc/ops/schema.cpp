@@ -1,6 +1,6 @@
-// Op schemas of rnn_fused and the Python module rnn_fused._C that loads them.
-// The module itself is empty: importing it runs the registrations below and in
-// the kernel files.
+// The op schemas of rnn_fused, and the Python module rnn_fused._C that loads
+// them. The module itself is empty: importing it runs the registrations here
+// and in the kernel files.
 #include <Python.h>
 #include <torch/library.h>
 
@@ -12,17 +12,23 @@ PyMODINIT_FUNC PyInit__C(void) {
 }
 
 TORCH_LIBRARY(rnn_fused, m) {
-  // One layer, one direction, time-major. Returns h_t for every step.
+  // One layer, one direction, time-major. Returns h_t for every step. `backend`
+  // is 'auto', 'per-step' or 'persistent' (csrc/engine/plan.h).
   m.def(
       "rnn_layer_forward(Tensor input, Tensor weight_ih, Tensor weight_hh, Tensor? bias_ih, "
       "Tensor? bias_hh, Tensor hx, Tensor? mask, Tensor? reset_state, str nonlinearity, "
-      "bool reverse) -> Tensor");
+      "bool reverse, str backend) -> Tensor");
   // Returns the gradients of input, weight_ih, weight_hh, the bias (shared by
   // bias_ih and bias_hh), hx and reset_state; each one that output_mask leaves
   // out (and reset_state's without a mask) is an empty tensor.
   m.def(
       "rnn_layer_backward(Tensor grad_output, Tensor input, Tensor weight_ih, "
       "Tensor weight_hh, Tensor hx, Tensor? mask, Tensor? reset_state, Tensor output, "
-      "str nonlinearity, bool reverse, bool[6] output_mask) "
+      "str nonlinearity, bool reverse, str backend, bool[6] output_mask) "
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+  // The path ('per-step', 'persistent', or '' where the call would raise) that a
+  // layer call with these sizes takes on `device`, and the reason in words.
+  m.def(
+      "plan(int steps, int batch, int hidden_size, ScalarType dtype, Device device, "
+      "str backend) -> (str, str)");
 }

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "../activation.h"
+#include "../../cells/elman.h"
 
 namespace rnn_fused {
 
@@ -14,7 +14,7 @@ constexpr int kStepThreads = 256;
 // out_t [B,H]: on entry the input projection plus biases; on exit h_t.
 // hh [B,H]: h_prev W_hhᵀ in the accumulation type. With a mask, writes the
 // carry m·h_t + (1 − m)·reset.
-template <typename scalar_t, typename acc_t, typename Act, bool kMasked>
+template <typename scalar_t, typename acc_t, typename Cell, bool kMasked>
 __global__ void __launch_bounds__(kStepThreads)
 forward_step_kernel(scalar_t* __restrict__ out_t, const acc_t* __restrict__ hh,
                     scalar_t* __restrict__ carry, const scalar_t* __restrict__ mask_t,
@@ -22,7 +22,7 @@ forward_step_kernel(scalar_t* __restrict__ out_t, const acc_t* __restrict__ hh,
   const int64_t n = batch * hidden;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
-    const acc_t h = Act::apply(static_cast<acc_t>(out_t[i]) + hh[i]);
+    const acc_t h = Cell{}.forward(static_cast<acc_t>(out_t[i]), hh[i]);
     out_t[i] = static_cast<scalar_t>(h);
     if constexpr (kMasked) {
       const acc_t m = static_cast<acc_t>(mask_t[i / hidden]);
@@ -31,10 +31,10 @@ forward_step_kernel(scalar_t* __restrict__ out_t, const acc_t* __restrict__ hh,
   }
 }
 
-// dpre_t = (grad_out_t + m·dcarry) · φ'(h_t); dreset += (1 − m)·dcarry.
+// dpre_t = the cell's backward of grad_out_t + m·dcarry at h_t; dreset += (1 − m)·dcarry.
 // dcarry is the next processed step's pre-activation gradient carried back
 // through W_hh; the last processed step has none (kHasNext = false).
-template <typename scalar_t, typename acc_t, typename Act, bool kMasked, bool kHasNext>
+template <typename scalar_t, typename acc_t, typename Cell, bool kMasked, bool kHasNext>
 __global__ void __launch_bounds__(kStepThreads)
 backward_step_kernel(scalar_t* __restrict__ dpre_t, const scalar_t* __restrict__ grad_out_t,
                      const scalar_t* __restrict__ out_t, const acc_t* __restrict__ dcarry,
@@ -49,7 +49,7 @@ backward_step_kernel(scalar_t* __restrict__ dpre_t, const scalar_t* __restrict__
       g += m * dcarry[i];
       if constexpr (kMasked) dreset[i] += (acc_t(1) - m) * dcarry[i];
     }
-    dpre_t[i] = static_cast<scalar_t>(g * Act::grad_from_output(static_cast<acc_t>(out_t[i])));
+    dpre_t[i] = static_cast<scalar_t>(Cell{}.backward(g, static_cast<acc_t>(out_t[i])));
   }
 }
 

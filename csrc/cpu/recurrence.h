@@ -1,0 +1,18 @@
+// The CPU recurrence: per step, one product with W_hh and one fused pointwise
+// pass through the cell (cpu/forward.cpp, cpu/backward.cpp). One path; the plan
+// only decides how the step product runs (cpu/plan.cpp).
+#pragma once
+
+#include <string>
+
+#include "../engine/params.h"
+
+namespace rnn_fused {
+
+struct CpuRecurrence {
+  static Plan plan(const PlanQuery& query, std::string* why) { return plan_cpu(query, why); }
+  static void forward(const RecurrenceParams& p);
+  static void backward(const RecurrenceGradParams& p);
+};
+
+}  // namespace rnn_fused

@@ -1,0 +1,14 @@
+// The CPU kernels of the layer ops.
+#include <torch/library.h>
+
+#include "../ops/layer.h"
+#include "recurrence.h"
+
+namespace rnn_fused {
+
+TORCH_LIBRARY_IMPL(rnn_fused, CPU, m) {
+  m.impl("rnn_layer_forward", &layer_forward<CpuRecurrence>);
+  m.impl("rnn_layer_backward", &layer_backward<CpuRecurrence>);
+}
+
+}  // namespace rnn_fused

@@ -1,0 +1,67 @@
+// Which CUDA recurrence runs a layer: the per-step loop (a cuBLAS product and a
+// pointwise kernel per step) or the persistent kernel (one launch for the whole
+// sequence), by the backend asked for and, under 'auto', by size.
+#include <string>
+
+#include <ATen/Dispatch.h>
+
+#include "../engine/plan.h"
+#include "persistent/entry_points.h"
+
+namespace rnn_fused {
+namespace {
+
+// B·H up to which 'auto' takes the persistent kernel. Every block reads the
+// whole B×H step vector from L2, so its step time grows with B·H. In two H200
+// runs (benchmarks/NOTES.md) it beat the per-step loop, forward and backward,
+// at every measured B·H <= 65536 in float32, and at every B·H <= 32768 in
+// bfloat16, where 65536 went either way.
+constexpr int64_t kAutoPersistentElements = 65536;
+constexpr int64_t kAutoPersistentElementsHalf = 32768;
+
+}  // namespace
+
+Plan plan_cuda(const PlanQuery& query, std::string* why) {
+  Plan plan;
+  const Backend backend = resolve_backend(query.backend);
+  if (backend == Backend::PerStep) {
+    plan.path = Path::CudaPerStep;
+    if (why != nullptr) *why = "the per-step loop, as asked for";
+    return plan;
+  }
+  const bool half = query.dtype == at::kHalf || query.dtype == at::kBFloat16;
+  const int64_t auto_limit = half ? kAutoPersistentElementsHalf : kAutoPersistentElements;
+  const int64_t elements = query.batch * query.hidden;
+  if (backend == Backend::Auto && elements > auto_limit) {
+    plan.path = Path::CudaPerStep;
+    if (why != nullptr) {
+      *why = "the per-step loop: B·H = " + std::to_string(elements) + " is above " +
+             std::to_string(auto_limit) + ", beyond which 'auto' measured the persistent " +
+             "kernel no faster";
+    }
+    return plan;
+  }
+  std::string fit;
+  int rows = 0;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, query.dtype, "rnn_fused::plan_cuda",
+                                  [&] {
+    rows = persistent_rows<scalar_t>(query.batch, query.hidden, why != nullptr ? &fit : nullptr);
+  });
+  if (rows > 0) {
+    plan.path = Path::CudaPersistent;
+    plan.rows_per_block = rows;
+    if (why != nullptr) {
+      *why = fit + (backend == Backend::Auto ? " (auto: B·H = " + std::to_string(elements) +
+                                                   " <= " + std::to_string(auto_limit) + ")"
+                                             : ", as asked for");
+    }
+  } else if (backend == Backend::Auto) {
+    plan.path = Path::CudaPerStep;
+    if (why != nullptr) *why = "the per-step loop: " + fit;
+  } else if (why != nullptr) {
+    *why = fit;
+  }
+  return plan;
+}
+
+}  // namespace rnn_fused

@@ -1,0 +1,33 @@
+#include "recurrence.h"
+
+#include <ATen/Dispatch.h>
+#include <ATen/record_function.h>
+
+#include "per_step/recurrence.h"
+#include "persistent/entry_points.h"
+
+namespace rnn_fused {
+
+void CudaRecurrence::forward(const RecurrenceParams& p) {
+  if (p.plan.path != Path::CudaPersistent) {
+    RECORD_FUNCTION("rnn_fused::cuda_forward(per-step)", std::vector<c10::IValue>());
+    return per_step_forward(p);
+  }
+  RECORD_FUNCTION("rnn_fused::cuda_forward(persistent)", std::vector<c10::IValue>());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.out.scalar_type(),
+                                  "rnn_fused::persistent_forward",
+                                  [&] { persistent_forward<scalar_t>(p); });
+}
+
+void CudaRecurrence::backward(const RecurrenceGradParams& p) {
+  if (p.plan.path != Path::CudaPersistent) {
+    RECORD_FUNCTION("rnn_fused::cuda_backward(per-step)", std::vector<c10::IValue>());
+    return per_step_backward(p);
+  }
+  RECORD_FUNCTION("rnn_fused::cuda_backward(persistent)", std::vector<c10::IValue>());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.out.scalar_type(),
+                                  "rnn_fused::persistent_backward",
+                                  [&] { persistent_backward<scalar_t>(p); });
+}
+
+}  // namespace rnn_fused

@@ -1,0 +1,14 @@
+// The CUDA kernels of the layer ops.
+#include <torch/library.h>
+
+#include "../ops/layer.h"
+#include "recurrence.h"
+
+namespace rnn_fused {
+
+TORCH_LIBRARY_IMPL(rnn_fused, CUDA, m) {
+  m.impl("rnn_layer_forward", &layer_forward<CudaRecurrence>);
+  m.impl("rnn_layer_backward", &layer_backward<CudaRecurrence>);
+}
+
+}  // namespace rnn_fused

@@ -1,0 +1,58 @@
+// Which path runs a layer's recurrence, and why. The backend is an argument of
+// every op (saved for the backward, so that the backward follows the forward);
+// each device answers with a Plan. The same function answers rnn_fused.plan()
+// and picks the kernels, so the query cannot disagree with what runs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <c10/core/ScalarType.h>
+#include <c10/util/Exception.h>
+
+namespace rnn_fused {
+
+enum class Backend { Auto, PerStep, Persistent };
+
+// ValueError naming the choices for anything else.
+Backend parse_backend(std::string_view name);
+
+// `requested`, except that RNN_FUSED_BACKEND (read once per process, for
+// debugging and for running a whole test suite on one path) replaces Auto.
+Backend resolve_backend(Backend requested);
+
+enum class Path { Unavailable, CpuLoop, CudaPerStep, CudaPersistent };
+
+struct PlanQuery {
+  int64_t steps, batch, hidden;
+  at::ScalarType dtype;
+  Backend backend;
+};
+
+struct Plan {
+  Path path = Path::Unavailable;
+  // CPU: the step product in AVX-512 register tiles instead of a BLAS call.
+  bool small_product = false;
+  // CUDA persistent: rows of W_hh that each block keeps in registers.
+  int rows_per_block = 0;
+};
+
+// Each device's planner. `why`, when given, receives the reason in words; a
+// plan whose path is Unavailable names there what does not fit.
+Plan plan_cpu(const PlanQuery& query, std::string* why);
+#ifdef WITH_CUDA
+Plan plan_cuda(const PlanQuery& query, std::string* why);  // for the current device
+#endif
+
+// Raises ValueError with the planner's reason where the plan cannot run.
+template <typename Planner>
+Plan runnable_plan(Planner&& planner, const PlanQuery& query) {
+  const Plan plan = planner(query, nullptr);
+  if (plan.path != Path::Unavailable) return plan;
+  std::string why;
+  planner(query, &why);
+  TORCH_CHECK_VALUE(false, "rnn_fused: ", why);
+}
+
+}  // namespace rnn_fused

@@ -1,0 +1,82 @@
+#include "differentiable_backward.h"
+
+#include <vector>
+
+#include <ATen/ATen.h>
+
+namespace rnn_fused {
+namespace {
+
+at::Tensor activation_grad(Activation act, const at::Tensor& h) {
+  switch (act) {
+    case Activation::Tanh: return 1 - h * h;
+    case Activation::Relu: return (h > 0).to(h.scalar_type());
+    case Activation::Identity: return at::ones_like(h);
+  }
+  TORCH_CHECK(false, "rnn_fused: unhandled activation");
+}
+
+}  // namespace
+
+LayerGradients differentiable_layer_backward(
+    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& weight_ih,
+    const at::Tensor& weight_hh, const at::Tensor& hx, const c10::optional<at::Tensor>& mask,
+    const c10::optional<at::Tensor>& reset_state, const at::Tensor& output, Activation act,
+    bool reverse, std::array<bool, 6> wanted) {
+  const int64_t T = output.size(0), B = output.size(1), H = output.size(2);
+  const int64_t D = input.size(2);
+  const at::Tensor phi_grad = activation_grad(act, output);
+  // [T, B, 1]: the mask applied after each step.
+  const at::Tensor m = mask.has_value() ? mask->unsqueeze(-1) : at::Tensor();
+
+  // Backward through time in reverse processing order; dcarry is the gradient
+  // reaching the carry that step t handed on.
+  std::vector<at::Tensor> grad_pre(T);
+  at::Tensor dcarry, grad_reset;
+  for (int64_t s = T - 1; s >= 0; --s) {
+    const int64_t t = reverse ? T - 1 - s : s;
+    at::Tensor dh = grad_output[t];
+    if (dcarry.defined()) {
+      if (m.defined()) {
+        dh = dh + m[t] * dcarry;
+        const at::Tensor to_reset = (1 - m[t]) * dcarry;
+        grad_reset = grad_reset.defined() ? grad_reset + to_reset : to_reset;
+      } else {
+        dh = dh + dcarry;
+      }
+    }
+    grad_pre[t] = dh * phi_grad[t];
+    if (s > 0) dcarry = at::mm(grad_pre[t], weight_hh);
+  }
+  const at::Tensor dpre = at::stack(grad_pre);
+  const at::Tensor dpre_2d = dpre.view({T * B, H});
+
+  at::Tensor grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_hx;
+  if (wanted[0]) grad_input = at::mm(dpre_2d, weight_ih).view({T, B, D});
+  if (wanted[1]) grad_weight_ih = at::mm(dpre_2d.t(), input.reshape({T * B, D}));
+  if (wanted[3]) grad_bias = dpre_2d.sum(0);
+  const int64_t first = reverse ? T - 1 : 0;
+  if (wanted[4]) grad_hx = at::mm(dpre[first], weight_hh);
+  if (wanted[2]) {
+    grad_weight_hh = at::mm(dpre[first].t(), hx);
+    if (T > 1) {
+      // Step t's previous carry is at t − 1 (forward) or t + 1 (reverse).
+      const int64_t first_later = reverse ? 0 : 1, first_prev = reverse ? 1 : 0;
+      at::Tensor carries = output.narrow(0, first_prev, T - 1);
+      if (m.defined()) {
+        const at::Tensor kept = m.narrow(0, first_prev, T - 1);
+        carries = kept * carries + (1 - kept) * *reset_state;
+      }
+      grad_weight_hh = grad_weight_hh +
+                       at::mm(dpre.narrow(0, first_later, T - 1).reshape({(T - 1) * B, H}).t(),
+                              carries.reshape({(T - 1) * B, H}));
+    }
+  }
+  at::Tensor reset_grad;
+  if (wanted[5] && m.defined()) {
+    reset_grad = grad_reset.defined() ? grad_reset : at::zeros_like(hx);
+  }
+  return {grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_hx, reset_grad};
+}
+
+}  // namespace rnn_fused

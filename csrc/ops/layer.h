@@ -1,0 +1,132 @@
+// The layer ops, rnn_layer_forward and rnn_layer_backward, for one layer in one
+// direction, written once for every device: the parts that are parallel over
+// time (the input projection before the loop, the weight gradients after it)
+// are large ATen products here; the sequential part is the device's recurrence,
+// `Device::forward(params)` / `Device::backward(params)` on the path that
+// `Device::plan` picks. Each device instantiates these templates and registers
+// them for its dispatch key (csrc/cpu/register.cpp, csrc/cuda/register.cpp).
+#pragma once
+
+#include <array>
+#include <tuple>
+
+#include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
+#include <c10/core/DeviceGuard.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+
+#include "../engine/params.h"
+#include "checks.h"
+#include "weight_grads.h"
+
+namespace rnn_fused {
+
+inline c10::optional<at::Tensor> contiguous(const c10::optional<at::Tensor>& t) {
+  if (!t.has_value()) return c10::nullopt;
+  return t->contiguous();
+}
+
+template <typename Device>
+RecurrenceParams layer_params(const LayerSizes& n, const at::Tensor& input,
+                              c10::string_view nonlinearity, bool reverse,
+                              c10::string_view backend) {
+  RecurrenceParams p;
+  p.steps = n.steps;
+  p.batch = n.batch;
+  p.hidden = n.hidden_size;
+  p.activation = parse_activation(nonlinearity);
+  p.reverse = reverse;
+  p.plan = runnable_plan(Device::plan, PlanQuery{n.steps, n.batch, n.hidden_size,
+                                                 input.scalar_type(), parse_backend(backend)});
+  return p;
+}
+
+template <typename Device>
+at::Tensor layer_forward(const at::Tensor& input, const at::Tensor& weight_ih,
+                         const at::Tensor& weight_hh, const c10::optional<at::Tensor>& bias_ih,
+                         const c10::optional<at::Tensor>& bias_hh, const at::Tensor& hx,
+                         const c10::optional<at::Tensor>& mask,
+                         const c10::optional<at::Tensor>& reset_state,
+                         c10::string_view nonlinearity, bool reverse,
+                         c10::string_view backend) {
+  const LayerSizes n = check_layer_inputs(input, weight_ih, weight_hh, bias_ih, bias_hh, hx,
+                                          mask, reset_state);
+  const c10::DeviceGuard device_guard(input.device());
+  // The ops pick their own precision; autocast must not recast the products inside.
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  RecurrenceParams p = layer_params<Device>(n, input, nonlinearity, reverse, backend);
+  const at::Tensor x2d = input.contiguous().view({n.steps * n.batch, n.input_size});
+  // Both biases ride along with the input projection, so the loop adds one term.
+  const at::Tensor projection =
+      bias_ih.has_value() ? at::addmm(*bias_ih + *bias_hh, x2d, weight_ih.t())
+                          : at::mm(x2d, weight_ih.t());
+  p.out = projection.view({n.steps, n.batch, n.hidden_size});
+  p.w_hh = weight_hh.contiguous();
+  p.hx = hx.contiguous();
+  p.mask = contiguous(mask);
+  if (mask.has_value()) p.reset = reset_state->contiguous();
+  Device::forward(p);
+  return p.out;
+}
+
+// Returns the gradients of input, weight_ih, weight_hh, the bias (shared by
+// bias_ih and bias_hh), hx and reset_state; each one that output_mask leaves
+// out (and reset_state's without a mask) is an empty tensor.
+template <typename Device>
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+layer_backward(const at::Tensor& grad_output, const at::Tensor& input,
+               const at::Tensor& weight_ih, const at::Tensor& weight_hh, const at::Tensor& hx,
+               const c10::optional<at::Tensor>& mask,
+               const c10::optional<at::Tensor>& reset_state, const at::Tensor& output,
+               c10::string_view nonlinearity, bool reverse, c10::string_view backend,
+               std::array<bool, 6> output_mask) {
+  const LayerSizes n = check_layer_inputs(input, weight_ih, weight_hh, c10::nullopt,
+                                          c10::nullopt, hx, mask, reset_state);
+  const int64_t T = n.steps, B = n.batch, H = n.hidden_size;
+  check_like_input(grad_output, "grad_output", input, {T, B, H});
+  check_like_input(output, "output", input, {T, B, H});
+  const c10::DeviceGuard device_guard(input.device());
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+
+  RecurrenceGradParams p;
+  static_cast<RecurrenceParams&>(p) =
+      layer_params<Device>(n, input, nonlinearity, reverse, backend);
+  p.out = output.contiguous();
+  p.w_hh = weight_hh.contiguous();
+  p.mask = contiguous(mask);
+  p.grad_out = grad_output.contiguous();
+  p.grad_pre = at::empty({T, B, H}, p.out.options());
+  // Summed over all steps, so kept in float32 for float16/bfloat16.
+  const auto acc_options = p.out.options().dtype(at::toOpMathType(p.out.scalar_type()));
+  p.grad_reset =
+      p.mask.has_value() ? at::zeros({B, H}, acc_options) : at::empty({0}, acc_options);
+  Device::backward(p);
+
+  // Each product after the loop only where its gradient is wanted: the first
+  // layer's input, for one, rarely needs one (T·B×H×D, a tenth of the work at D = H/2).
+  // Skipped gradients are distinct empty tensors: outputs of an op must not alias.
+  const auto none = [&] { return at::empty({0}, p.out.options()); };
+  const at::Tensor grad_pre_2d = p.grad_pre.view({T * B, H});
+  const at::Tensor grad_input =
+      output_mask[0] ? at::mm(grad_pre_2d, weight_ih).view({T, B, n.input_size}) : none();
+  const at::Tensor grad_weight_ih =
+      output_mask[1] ? at::mm(grad_pre_2d.t(), input.contiguous().view({T * B, n.input_size}))
+                     : none();
+  const at::Tensor grad_bias = output_mask[3] ? grad_pre_2d.sum(0) : none();
+
+  // The first processed step received hx; every later one the previous step's carry.
+  const int64_t first = reverse ? T - 1 : 0;
+  const at::Tensor grad_hx = output_mask[4] ? at::mm(p.grad_pre[first], p.w_hh) : none();
+  at::Tensor grad_weight_hh = none();
+  if (output_mask[2]) {
+    grad_weight_hh = at::mm(p.grad_pre[first].t(), hx);
+    if (T > 1) {
+      add_later_steps_grad_weight_hh(grad_weight_hh, p.grad_pre, p.out, p.mask, reset_state,
+                                     reverse);
+    }
+  }
+  return {grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_hx,
+          output_mask[5] && p.mask.has_value() ? p.grad_reset.to(p.out.scalar_type()) : none()};
+}
+
+}  // namespace rnn_fused

@@ -1,0 +1,43 @@
+// Typed handles on the layer ops, for kernels that call them through the
+// dispatcher (autograd, autocast).
+#pragma once
+
+#include <array>
+#include <tuple>
+
+#include <ATen/core/Tensor.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/util/Optional.h>
+
+namespace rnn_fused {
+
+using LayerForwardSignature =
+    at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+               const c10::optional<at::Tensor>&, const c10::optional<at::Tensor>&,
+               const at::Tensor&, const c10::optional<at::Tensor>&,
+               const c10::optional<at::Tensor>&, c10::string_view, bool, c10::string_view);
+
+using LayerGradients =
+    std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+using LayerBackwardSignature =
+    LayerGradients(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                   const at::Tensor&, const c10::optional<at::Tensor>&,
+                   const c10::optional<at::Tensor>&, const at::Tensor&, c10::string_view, bool,
+                   c10::string_view, std::array<bool, 6>);
+
+inline const c10::TypedOperatorHandle<LayerForwardSignature>& layer_forward_op() {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("rnn_fused::rnn_layer_forward", "")
+                             .typed<LayerForwardSignature>();
+  return op;
+}
+
+inline const c10::TypedOperatorHandle<LayerBackwardSignature>& layer_backward_op() {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("rnn_fused::rnn_layer_backward", "")
+                             .typed<LayerBackwardSignature>();
+  return op;
+}
+
+}  // namespace rnn_fused

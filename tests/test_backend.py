@@ -1,0 +1,133 @@
+"""The backend: an explicit argument of every call, saved for its backward;
+plan() says which path a call takes and why; RNN_FUSED_BACKEND overrides 'auto'
+for a whole process."""
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+import torch
+
+from rnn_fused import FusedRNN, fused_rnn, plan
+
+from helpers import profiled_names
+
+T, B, D, H = 6, 4, 3, 8
+
+
+def test_plan_on_the_cpu():
+    for backend in ("auto", "per-step"):
+        cpu = plan(B, H, steps=T, backend=backend)
+        assert cpu.backend == "per-step" and cpu.reason.startswith("CPU per-step loop")
+    persistent = plan(B, H, backend="persistent")
+    assert persistent.backend is None and "CUDA kernel" in persistent.reason
+    with pytest.raises(ValueError, match="Unknown backend 'fast'"):
+        plan(B, H, backend="fast")
+
+
+@pytest.mark.parametrize("batch, hidden", [(B, H), (64, 256)])
+def test_the_kernels_run_the_path_the_plan_names(device, batch, hidden):
+    module = FusedRNN(D, hidden, device=device)
+    x = torch.randn(T, batch, D, device=device, requires_grad=True)
+    names = profiled_names(lambda: module(x)[0].sum().backward())
+    chosen = plan(batch, hidden, steps=T, device=device)
+    if device == "cpu":
+        path = "small product" if "step product in AVX-512" in chosen.reason else "BLAS"
+        expected = [f"rnn_fused::cpu_forward({path})", f"rnn_fused::cpu_backward({path})"]
+    else:
+        expected = [f"rnn_fused::cuda_forward({chosen.backend})",
+                    f"rnn_fused::cuda_backward({chosen.backend})"]
+    prefix = expected[0].split("_forward")[0]
+    assert [name for name in names if name.startswith(prefix)] == expected
+
+
+def run_in_process(code: str, backend_variable: str) -> subprocess.CompletedProcess:
+    environment = dict(os.environ, RNN_FUSED_BACKEND=backend_variable)
+    return subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True,
+                          text=True, timeout=120)
+
+
+CALL = ("import torch; from rnn_fused import FusedRNN, plan; "
+        "m = FusedRNN(3, 8, backend={backend!r}); m(torch.randn(4, 2, 3)); "
+        "print(plan(2, 8, backend={backend!r}))")
+
+
+def test_the_environment_variable_replaces_auto_for_the_process():
+    on_cpu_persistent = run_in_process(CALL.format(backend="auto"), "persistent")
+    assert on_cpu_persistent.returncode != 0
+    assert "the 'persistent' backend is a CUDA kernel" in on_cpu_persistent.stderr
+    explicit = run_in_process(CALL.format(backend="per-step"), "persistent")
+    assert explicit.returncode == 0, explicit.stderr
+    assert "backend='per-step'" in explicit.stdout
+    bad = run_in_process(CALL.format(backend="auto"), "fast")
+    assert bad.returncode != 0
+    assert "RNN_FUSED_BACKEND must be 'auto', 'per-step' or 'persistent', got 'fast'" in bad.stderr
+
+
+def run_concurrently(jobs, repeats):
+    """Runs each job `repeats` times on its own thread, all threads at once;
+    returns each job's outcomes (its result, or the exception it raised)."""
+    outcomes = [[] for _ in jobs]
+    start = threading.Barrier(len(jobs))
+
+    def worker(k):
+        start.wait()
+        for _ in range(repeats):
+            try:
+                outcomes[k].append(jobs[k]())
+            except Exception as error:  # noqa: BLE001 (recorded and asserted below)
+                outcomes[k].append(error)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_concurrent_calls_each_get_the_backend_they_ask_for_on_the_cpu():
+    """One thread asks for 'persistent', which the CPU refuses; the other runs
+    'auto'. A process-wide setting would let one thread's choice leak into the other's."""
+    module = FusedRNN(D, H)
+    x = torch.randn(T, B, D)
+    w = module.layer_weights(0)
+    expected = fused_rnn(x, *w)[0]
+    outcomes = run_concurrently([lambda: fused_rnn(x, *w, backend="persistent")[0],
+                                 lambda: fused_rnn(x, *w, backend="auto")[0]], repeats=200)
+    assert all(isinstance(o, ValueError) and "CUDA kernel" in str(o) for o in outcomes[0])
+    assert all(isinstance(o, torch.Tensor) and torch.equal(o, expected) for o in outcomes[1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_concurrent_calls_each_get_the_backend_they_ask_for_on_cuda():
+    """The two CUDA paths round differently and each is deterministic, so a
+    thread that ran the other path would return different bits."""
+    module = FusedRNN(D, 256, device="cuda")
+    x = torch.randn(T, 8, D, device="cuda")
+    w = module.layer_weights(0)
+    assert plan(8, 256, steps=T, device="cuda", backend="persistent").backend == "persistent"
+    expected = {b: fused_rnn(x, *w, backend=b)[0] for b in ("per-step", "persistent")}
+    assert not torch.equal(expected["per-step"], expected["persistent"])
+    outcomes = run_concurrently(
+        [lambda: fused_rnn(x, *w, backend="per-step")[0],
+         lambda: fused_rnn(x, *w, backend="persistent")[0]], repeats=100)
+    torch.cuda.synchronize()
+    for backend, results in zip(("per-step", "persistent"), outcomes):
+        assert all(torch.equal(r, expected[backend]) for r in results), backend
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_the_backward_follows_the_forward_s_backend():
+    module = FusedRNN(D, 256, device="cuda", backend="persistent")
+    x = torch.randn(T, 8, D, device="cuda", requires_grad=True)
+
+    def run():
+        out = module(x)[0]
+        module.backend = "per-step"
+        out.sum().backward()
+    names = profiled_names(run)
+    assert "rnn_fused::cuda_forward(persistent)" in names
+    assert "rnn_fused::cuda_backward(persistent)" in names
+    assert "rnn_fused::cuda_backward(per-step)" not in names

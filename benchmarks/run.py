@@ -18,6 +18,8 @@ import torch
 from progress import progress
 from rnn_fused import best_device
 from scenarios import build_cases
+from short_sequences import markdown as short_markdown
+from short_sequences import run_short_sequences
 from timing import PHASES, time_training_steps
 
 COMPARE_TOLERANCE = {torch.float64: 1e-8, torch.float32: 2e-3, torch.float16: 5e-2,
@@ -119,7 +121,11 @@ def main():
     parser.add_argument("--full", action="store_true",
                         help="the whole sweep B∈{1,8,32,64,256} × H∈{128..1024} × T∈{64,256,1024}")
     parser.add_argument("--quick", action="store_true", help="two plain shapes only")
+    parser.add_argument("--only", choices=["sequences", "short"],
+                        help="only the plain/padded/RL scenarios, or only the short sequences")
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--short-repeats", type=int, default=15,
+                        help="repeats of each short-sequence case")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args()
@@ -137,7 +143,7 @@ def main():
           f"TF32 matmul/cuDNN {env['tf32_matmul']}/{env['tf32_cudnn']}", flush=True)
 
     rows = []
-    factories = build_cases(device, dtype, args.full, args.quick)
+    factories = [] if args.only == "short" else build_cases(device, dtype, args.full, args.quick)
     for factory in progress(factories, "benchmark cases"):
         case = factory()
         check_agreement(case, dtype)
@@ -154,15 +160,18 @@ def main():
         if device == "cuda":
             torch.cuda.empty_cache()
 
+    short_rows = ([] if args.only == "sequences" else
+                  run_short_sequences(device, dtype, args.short_repeats, progress))
+
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"{device}-{args.dtype}-{env['date']}")
-    report = markdown(env, rows)
+    report = markdown(env, rows) + (short_markdown(short_rows) if short_rows else "")
     with open(stem + ".md", "w") as f:
         f.write(report)
     with open(stem + ".json", "w") as f:
-        json.dump(dict(environment=env, rows=rows), f, indent=1)
+        json.dump(dict(environment=env, rows=rows, short_sequences=short_rows), f, indent=1)
     print(report)
-    plotted = plot(env, rows, stem + ".png")
+    plotted = bool(rows) and plot(env, rows, stem + ".png")
     print(f"wrote {stem}.md, .json" + (" and .png" if plotted else
                                        " (no .png: matplotlib is not installed)"))
 

@@ -34,21 +34,19 @@ def run_layers(input: torch.Tensor, hx: torch.Tensor, weights: List[torch.Tensor
             index = layer * directions + direction
             w = weights[index * per_direction:(index + 1) * per_direction]
             reverse = direction == 1
-            out = rnn_layer(layer_input, w[0], w[1], w[2] if bias else None,
-                            w[3] if bias else None, hx[index], mask,
-                            None if reset is None else reset[index], nonlinearity, reverse,
-                            backend)
+            out, h_n = rnn_layer(layer_input, w[0], w[1], w[2] if bias else None,
+                                 w[3] if bias else None, hx[index], mask,
+                                 None if reset is None else reset[index], nonlinearity,
+                                 reverse, backend)
             outputs.append(out)
-            if reverse:
-                finals.append(out[0])
-            elif last_steps is None:
-                finals.append(out[-1])
-            else:
-                finals.append(out[last_steps, torch.arange(out.shape[1], device=out.device)])
+            if last_steps is not None and not reverse:
+                h_n = out[last_steps, torch.arange(out.shape[1], device=out.device)]
+            finals.append(h_n)
         layer_input = torch.cat(outputs, dim=-1) if bidirectional else outputs[0]
         if dropout and training and layer < num_layers - 1:
             layer_input = F.dropout(layer_input, dropout, training=True)
-    return layer_input, torch.stack(finals)
+    # One state needs no stack: h_n is the op's own tensor, not a view of output.
+    return layer_input, finals[0].unsqueeze(0) if len(finals) == 1 else torch.stack(finals)
 
 
 def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor,
@@ -99,9 +97,8 @@ def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Ten
     if hx is None:
         hx = input.new_zeros(input.shape[1], weight_hh.shape[0])
     reset = reset_like(reset_tensor, reset_value, hx)
-    output = rnn_layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask,
-                       None if mask is None else reset, nonlinearity, reverse, backend)
-    h_n = output[0] if reverse else output[-1]
+    output, h_n = rnn_layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask,
+                            None if mask is None else reset, nonlinearity, reverse, backend)
     if unbatched:
         return output.squeeze(1), h_n.squeeze(0)
     return (output.transpose(0, 1) if batch_first else output), h_n

@@ -5,7 +5,7 @@ time-major; its autograd and autocast kernels are C++ (csrc/ops/). This module
 gives both layer ops fake implementations, so that torch.compile and
 torch.export can trace them, and wraps the `plan` query.
 """
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 
@@ -20,12 +20,13 @@ def rnn_layer(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Ten
               bias_ih: Optional[torch.Tensor], bias_hh: Optional[torch.Tensor],
               hx: torch.Tensor, mask: Optional[torch.Tensor],
               reset_state: Optional[torch.Tensor], nonlinearity: str, reverse: bool,
-              backend: str = "auto") -> torch.Tensor:
+              backend: str = "auto") -> Tuple[torch.Tensor, torch.Tensor]:
     """One layer, one direction.
 
     input [T, B, D], weight_ih [H, D], weight_hh [H, H], bias_* [H] or None,
     hx [B, H], mask [T, B] (input's dtype) or None, reset_state [B, H]
-    (required with a mask). Returns h_t for every t: [T, B, H].
+    (required with a mask). Returns (h_t for every t [T, B, H], h_n [B, H]): h_n
+    is h_t at the last processed step (T−1, or 0 with reverse), not a view of it.
     """
     return _forward(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
                     nonlinearity, reverse, backend)
@@ -63,14 +64,16 @@ def _(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
     torch._check(input.dim() == 3, lambda: "expected input of shape [T, B, input_size]")
     _check_devices(input, weight_ih=weight_ih, weight_hh=weight_hh, bias_ih=bias_ih,
                    bias_hh=bias_hh, hx=hx, mask=mask, reset_state=reset_state)
-    return input.new_empty((input.shape[0], input.shape[1], weight_hh.shape[0]))
+    return (input.new_empty((input.shape[0], input.shape[1], weight_hh.shape[0])),
+            input.new_empty((input.shape[1], weight_hh.shape[0])))
 
 
 @torch.library.register_fake("rnn_fused::rnn_layer_backward")
-def _(grad_output, input, weight_ih, weight_hh, hx, mask, reset_state, output,
+def _(grad_output, grad_h_n, input, weight_ih, weight_hh, hx, mask, reset_state, output,
       nonlinearity, reverse, backend, output_mask):
-    _check_devices(input, grad_output=grad_output, weight_ih=weight_ih, weight_hh=weight_hh,
-                   hx=hx, mask=mask, reset_state=reset_state, output=output)
+    _check_devices(input, grad_output=grad_output, grad_h_n=grad_h_n, weight_ih=weight_ih,
+                   weight_hh=weight_hh, hx=hx, mask=mask, reset_state=reset_state,
+                   output=output)
     shapes = (input.shape, weight_ih.shape, weight_hh.shape, weight_hh.shape[:1], hx.shape,
               hx.shape if mask is not None else (0,))
     # The kernels return contiguous gradients whatever the inputs' strides.

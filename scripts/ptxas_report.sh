@@ -16,7 +16,7 @@ print(" ".join("-I" + p for p in paths if os.path.isdir(p)))
 PYEOF
 )
 echo "kernel | registers | shared memory | stack | spill stores/loads ($ARCH)"
-for cu in ${CU_FILES:-csrc/cuda/*.cu}; do
+for cu in ${CU_FILES:-$(find csrc/cuda -name "*.cu" | sort)}; do
   "$CUDA_HOME/bin/nvcc" -std=c++20 -O3 -arch="$ARCH" -DWITH_CUDA -Xptxas -v $INCLUDES \
     --expt-relaxed-constexpr -D__CUDA_NO_HALF_OPERATORS__ -D__CUDA_NO_HALF_CONVERSIONS__ \
     -D__CUDA_NO_BFLOAT16_CONVERSIONS__ -D__CUDA_NO_HALF2_OPERATORS__ \

@@ -77,15 +77,15 @@ def test_fake_kernels_match_real_strides_for_strided_inputs(device):
     args["hx"] = args["hx"].t().contiguous().t()
     assert not any(args[k].is_contiguous() for k in ("input", "weight_ih", "hx"))
     forward_args = (*args.values(), "tanh", False, "auto")
-    out = torch.ops.rnn_fused.rnn_layer_forward(*forward_args)
-    backward_args = (out.transpose(0, 1).contiguous().transpose(0, 1), args["input"],
-                     args["weight_ih"], args["weight_hh"], args["hx"], args["mask"],
-                     args["reset_state"], out, "tanh", False, "auto", [True] * 6)
-    real = [out, *torch.ops.rnn_fused.rnn_layer_backward(*backward_args)]
+    out, h_n = torch.ops.rnn_fused.rnn_layer_forward(*forward_args)
+    backward_args = (out.transpose(0, 1).contiguous().transpose(0, 1), h_n.t().contiguous().t(),
+                     args["input"], args["weight_ih"], args["weight_hh"], args["hx"],
+                     args["mask"], args["reset_state"], out, "tanh", False, "auto", [True] * 6)
+    real = [out, h_n, *torch.ops.rnn_fused.rnn_layer_backward(*backward_args)]
     with FakeTensorMode() as mode:
         def fake(a):
             return mode.from_tensor(a) if isinstance(a, torch.Tensor) else a
-        fakes = [torch.ops.rnn_fused.rnn_layer_forward(*map(fake, forward_args)),
+        fakes = [*torch.ops.rnn_fused.rnn_layer_forward(*map(fake, forward_args)),
                  *torch.ops.rnn_fused.rnn_layer_backward(*map(fake, backward_args))]
     assert [(f.shape, f.stride()) for f in fakes] == [(r.shape, r.stride()) for r in real]
 
@@ -93,13 +93,39 @@ def test_fake_kernels_match_real_strides_for_strided_inputs(device):
 @pytest.mark.parametrize("output_mask", [[True] * 6, [False, True, False, True, False, True],
                                          [True, False, True, False, True, False]])
 @pytest.mark.parametrize("mask_kind", ["none", "resets"])
-def test_opcheck_backward(device, mask_kind, output_mask):
+@pytest.mark.parametrize("with_grad_h_n", [False, True])
+def test_opcheck_backward(device, mask_kind, output_mask, with_grad_h_n):
     args = layer_args(device, mask_kind=mask_kind, requires_grad=False)
-    out = ops.rnn_layer(**args, nonlinearity="tanh", reverse=False)
+    out, h_n = ops.rnn_layer(**args, nonlinearity="tanh", reverse=False)
     torch.library.opcheck(
         torch.ops.rnn_fused.rnn_layer_backward.default,
-        (torch.randn_like(out), args["input"], args["weight_ih"], args["weight_hh"], args["hx"],
-         args["mask"], args["reset_state"], out, "tanh", False, "auto", output_mask))
+        (torch.randn_like(out), torch.randn_like(h_n) if with_grad_h_n else None, args["input"],
+         args["weight_ih"], args["weight_hh"], args["hx"], args["mask"], args["reset_state"], out,
+         "tanh", False, "auto", output_mask))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_h_n_is_the_last_processed_step_and_its_gradient_reaches_it(device, reverse):
+    """h_n is a copy of h_t at the last processed step; a loss on h_n alone, or on
+    both outputs, gives the gradients that the same loss through output gives."""
+    args = layer_args(device)
+    out, h_n = ops.rnn_layer(**args, nonlinearity="tanh", reverse=reverse)
+    last = 0 if reverse else -1
+    assert torch.equal(h_n, out[last]) and h_n.data_ptr() != out[last].data_ptr()
+    tensors = [v for v in args.values() if isinstance(v, torch.Tensor) and v.requires_grad]
+    weights = torch.randn_like(out)
+    through_h_n = torch.autograd.grad((out * weights).sum() + h_n.square().sum(), tensors)
+    out, _ = ops.rnn_layer(**args, nonlinearity="tanh", reverse=reverse)
+    through_output = torch.autograd.grad((out * weights).sum() + out[last].square().sum(),
+                                         tensors)
+    for a, b in zip(through_h_n, through_output):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    h_n_alone = torch.autograd.grad(ops.rnn_layer(**args, nonlinearity="tanh",
+                                                  reverse=reverse)[1].sum(), tensors)
+    output_last = torch.autograd.grad(ops.rnn_layer(**args, nonlinearity="tanh",
+                                                    reverse=reverse)[0][last].sum(), tensors)
+    for a, b in zip(h_n_alone, output_last):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("wanted", ["input", "weight_ih", "weight_hh", "bias_ih", "hx",
@@ -112,7 +138,7 @@ def test_each_gradient_is_computed_alone_when_only_it_is_needed(device, wanted):
     def gradients(requiring):
         tensors = {k: v.clone().requires_grad_(k in requiring) for k, v in args.items()
                    if v is not None and k != "mask"}
-        out = ops.rnn_layer(**dict(args, **tensors), nonlinearity="tanh", reverse=False)
+        out, _ = ops.rnn_layer(**dict(args, **tensors), nonlinearity="tanh", reverse=False)
         out.square().sum().backward()
         return {k: t.grad for k, t in tensors.items()}
 
@@ -203,7 +229,7 @@ def test_float32_tanh_accuracy_over_the_whole_range(device):
     eye = torch.eye(1, device=device)
     out = ops.rnn_layer(x32.view(100, 2000, 1).to(device), eye, torch.zeros(1, 1, device=device),
                         None, None, torch.zeros(2000, 1, device=device), None, None,
-                        "tanh", False).view(-1).cpu()
+                        "tanh", False)[0].view(-1).cpu()
     err = (out[:-3].double() - torch.tanh(x.float().double())).abs()
     print(f"tanh float32: max err {err.max().item():.3e}, mean err {err.mean().item():.3e}")
     assert err.max() < 3e-7

@@ -78,6 +78,8 @@ void backward_loop(const RecurrenceGradParams& p, const Cell cell) {
   scalar_t* dpre_ptr = p.grad_pre.data_ptr<scalar_t>();
   scalar_t* dreset_ptr = p.grad_reset.data_ptr<scalar_t>();
   const scalar_t* gout_ptr = p.grad_out.data_ptr<scalar_t>();
+  const scalar_t* last_ptr =
+      p.grad_last_step.has_value() ? p.grad_last_step->data_ptr<scalar_t>() : nullptr;
   const scalar_t* out_ptr = p.out.data_ptr<scalar_t>();
   const scalar_t* dcarry_ptr = dcarry.data_ptr<scalar_t>();
   scalar_t* dnext_ptr = dnext.data_ptr<scalar_t>();
@@ -93,14 +95,15 @@ void backward_loop(const RecurrenceGradParams& p, const Cell cell) {
     if (has_next) step_product(dcarry, dnext, p.w_hh, w_hh_rows);
     const int64_t offset = t * B * H;
     const scalar_t* dc = has_next ? dcarry_ptr : nullptr;
+    const scalar_t* gout_t = has_next || last_ptr == nullptr ? gout_ptr + offset : last_ptr;
     const scalar_t* mask_t = masked ? mask_ptr + t * B : nullptr;
     at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) {
       if (avx512) {
-        backward_rows_avx512(cell, dpre_ptr + offset, dnext_ptr, dreset_ptr, gout_ptr + offset,
+        backward_rows_avx512(cell, dpre_ptr + offset, dnext_ptr, dreset_ptr, gout_t,
                              out_ptr + offset, dc, mask_t, b0, b1, H);
       } else {
-        backward_rows_baseline(cell, dpre_ptr + offset, dnext_ptr, dreset_ptr,
-                               gout_ptr + offset, out_ptr + offset, dc, mask_t, b0, b1, H);
+        backward_rows_baseline(cell, dpre_ptr + offset, dnext_ptr, dreset_ptr, gout_t,
+                               out_ptr + offset, dc, mask_t, b0, b1, H);
       }
     });
   }

@@ -31,6 +31,9 @@ struct RecurrenceParams {
 
 struct RecurrenceGradParams : RecurrenceParams {
   at::Tensor grad_out;  // [T, B, H]
+  // [B, H]: where given, the gradient reaching the last processed step's h_t
+  // (grad_out there plus h_n's), read instead of grad_out at that step.
+  c10::optional<at::Tensor> grad_last_step;
   at::Tensor grad_pre;  // [T, B, H], written: the pre-activations' gradient
   // [B, H] in the accumulation type (float32 for half types), zeroed by the
   // caller: the reset state's gradient, summed over the steps. Mask only.

@@ -2,7 +2,7 @@
 // op calls behave alike under torch.autocast. CUDA computes in the autocast
 // dtype (its kernels take float16 and bfloat16, accumulating in float32); the
 // CPU, which has no half-precision kernels, computes in float32. float64 inputs
-// are never cast. The output comes back in the dtype computed in.
+// are never cast. The outputs come back in the dtype computed in.
 #include <ATen/autocast_mode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/library.h>
@@ -13,7 +13,7 @@ namespace rnn_fused {
 namespace {
 
 template <c10::DeviceType kDevice>
-at::Tensor layer_forward_autocast(const at::Tensor& input, const at::Tensor& weight_ih,
+LayerOutputs layer_forward_autocast(const at::Tensor& input, const at::Tensor& weight_ih,
                                   const at::Tensor& weight_hh,
                                   const c10::optional<at::Tensor>& bias_ih,
                                   const c10::optional<at::Tensor>& bias_hh,

@@ -4,6 +4,7 @@
 // (create_graph=True), its differentiable formulation.
 #include <array>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -36,7 +37,7 @@ c10::optional<at::Tensor> defined_or_none(const at::Tensor& t) {
 
 class LayerFunction : public torch::autograd::Function<LayerFunction> {
  public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input,
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& input,
                             const at::Tensor& weight_ih, const at::Tensor& weight_hh,
                             const c10::optional<at::Tensor>& bias_ih,
                             const c10::optional<at::Tensor>& bias_hh, const at::Tensor& hx,
@@ -44,12 +45,16 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
                             const c10::optional<at::Tensor>& reset_state,
                             c10::string_view nonlinearity, bool reverse,
                             c10::string_view backend) {
-    at::Tensor output;
+    at::Tensor output, h_n;
     {
       const at::AutoDispatchBelowADInplaceOrView below_autograd;
-      output = layer_forward_op().call(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask,
-                                       reset_state, nonlinearity, reverse, backend);
+      std::tie(output, h_n) =
+          layer_forward_op().call(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask,
+                                  reset_state, nonlinearity, reverse, backend);
     }
+    // An unused output or h_n gets no zero-filled gradient: the backward op
+    // takes h_n's as optional, and zeros for the output only when it must.
+    ctx->set_materialize_grads(false);
     ctx->save_for_backward({input, weight_ih, weight_hh, hx, value_or_undefined(mask),
                             value_or_undefined(reset_state), output});
     // needs_input_grad counts only the tensors given (its edges), so each
@@ -67,7 +72,7 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
     ctx->saved_data["nonlinearity"] = std::string(nonlinearity);
     ctx->saved_data["reverse"] = reverse;
     ctx->saved_data["backend"] = std::string(backend);
-    return output;
+    return {output, h_n};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
@@ -85,16 +90,19 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
         needs(kHx), mask.has_value() && needs(kResetState)};
     const std::string nonlinearity = ctx->saved_data["nonlinearity"].toStringRef();
     const bool reverse = ctx->saved_data["reverse"].toBool();
+    const at::Tensor grad_output =
+        grad_outputs[0].defined() ? grad_outputs[0] : at::zeros_like(output);
+    const c10::optional<at::Tensor> grad_h_n = defined_or_none(grad_outputs[1]);
 
     LayerGradients grads;
     if (at::GradMode::is_enabled()) {
-      grads = differentiable_layer_backward(grad_outputs[0], input, weight_ih, weight_hh, hx,
-                                            mask, reset_state, output,
+      grads = differentiable_layer_backward(grad_output, grad_h_n, input, weight_ih, weight_hh,
+                                            hx, mask, reset_state, output,
                                             parse_activation(nonlinearity), reverse, wanted);
     } else {
       const at::AutoDispatchBelowADInplaceOrView below_autograd;
-      grads = layer_backward_op().call(grad_outputs[0], input, weight_ih, weight_hh, hx, mask,
-                                       reset_state, output, nonlinearity, reverse,
+      grads = layer_backward_op().call(grad_output, grad_h_n, input, weight_ih, weight_hh, hx,
+                                       mask, reset_state, output, nonlinearity, reverse,
                                        ctx->saved_data["backend"].toStringRef(), wanted);
     }
     const auto& [grad_input, grad_weight_ih, grad_weight_hh, grad_bias, grad_hx, grad_reset] =
@@ -117,7 +125,7 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
   }
 };
 
-at::Tensor layer_forward_autograd(const at::Tensor& input, const at::Tensor& weight_ih,
+LayerOutputs layer_forward_autograd(const at::Tensor& input, const at::Tensor& weight_ih,
                                   const at::Tensor& weight_hh,
                                   const c10::optional<at::Tensor>& bias_ih,
                                   const c10::optional<at::Tensor>& bias_hh,
@@ -138,8 +146,10 @@ at::Tensor layer_forward_autograd(const at::Tensor& input, const at::Tensor& wei
     return layer_forward_op().call(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask,
                                    reset_state, nonlinearity, reverse, backend);
   }
-  return LayerFunction::apply(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask,
-                              reset_state, nonlinearity, reverse, backend);
+  const variable_list outputs = LayerFunction::apply(
+      input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state, nonlinearity,
+      reverse, backend);
+  return {outputs[0], outputs[1]};
 }
 
 }  // namespace

@@ -19,7 +19,8 @@ at::Tensor activation_grad(Activation act, const at::Tensor& h) {
 }  // namespace
 
 LayerGradients differentiable_layer_backward(
-    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& weight_ih,
+    const at::Tensor& grad_output, const c10::optional<at::Tensor>& grad_h_n,
+    const at::Tensor& input, const at::Tensor& weight_ih,
     const at::Tensor& weight_hh, const at::Tensor& hx, const c10::optional<at::Tensor>& mask,
     const c10::optional<at::Tensor>& reset_state, const at::Tensor& output, Activation act,
     bool reverse, std::array<bool, 6> wanted) {
@@ -36,6 +37,7 @@ LayerGradients differentiable_layer_backward(
   for (int64_t s = T - 1; s >= 0; --s) {
     const int64_t t = reverse ? T - 1 - s : s;
     at::Tensor dh = grad_output[t];
+    if (s == T - 1 && grad_h_n.has_value()) dh = dh + *grad_h_n;
     if (dcarry.defined()) {
       if (m.defined()) {
         dh = dh + m[t] * dcarry;

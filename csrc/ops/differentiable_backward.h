@@ -17,7 +17,8 @@ namespace rnn_fused {
 // kernel. `output` is the forward's saved h_t, through which autograd reaches
 // the forward again.
 LayerGradients differentiable_layer_backward(
-    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& weight_ih,
+    const at::Tensor& grad_output, const c10::optional<at::Tensor>& grad_h_n,
+    const at::Tensor& input, const at::Tensor& weight_ih,
     const at::Tensor& weight_hh, const at::Tensor& hx, const c10::optional<at::Tensor>& mask,
     const c10::optional<at::Tensor>& reset_state, const at::Tensor& output, Activation act,
     bool reverse, std::array<bool, 6> wanted);

@@ -21,6 +21,10 @@
 
 namespace rnn_fused {
 
+inline int64_t last_processed_step(int64_t steps, bool reverse) {
+  return reverse ? 0 : steps - 1;
+}
+
 inline c10::optional<at::Tensor> contiguous(const c10::optional<at::Tensor>& t) {
   if (!t.has_value()) return c10::nullopt;
   return t->contiguous();
@@ -42,7 +46,7 @@ RecurrenceParams layer_params(const LayerSizes& n, const at::Tensor& input,
 }
 
 template <typename Device>
-at::Tensor layer_forward(const at::Tensor& input, const at::Tensor& weight_ih,
+std::tuple<at::Tensor, at::Tensor> layer_forward(const at::Tensor& input, const at::Tensor& weight_ih,
                          const at::Tensor& weight_hh, const c10::optional<at::Tensor>& bias_ih,
                          const c10::optional<at::Tensor>& bias_hh, const at::Tensor& hx,
                          const c10::optional<at::Tensor>& mask,
@@ -66,7 +70,7 @@ at::Tensor layer_forward(const at::Tensor& input, const at::Tensor& weight_ih,
   p.mask = contiguous(mask);
   if (mask.has_value()) p.reset = reset_state->contiguous();
   Device::forward(p);
-  return p.out;
+  return {p.out, p.out[last_processed_step(n.steps, reverse)].clone()};
 }
 
 // Returns the gradients of input, weight_ih, weight_hh, the bias (shared by
@@ -74,8 +78,9 @@ at::Tensor layer_forward(const at::Tensor& input, const at::Tensor& weight_ih,
 // out (and reset_state's without a mask) is an empty tensor.
 template <typename Device>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
-layer_backward(const at::Tensor& grad_output, const at::Tensor& input,
-               const at::Tensor& weight_ih, const at::Tensor& weight_hh, const at::Tensor& hx,
+layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tensor>& grad_h_n,
+               const at::Tensor& input, const at::Tensor& weight_ih,
+               const at::Tensor& weight_hh, const at::Tensor& hx,
                const c10::optional<at::Tensor>& mask,
                const c10::optional<at::Tensor>& reset_state, const at::Tensor& output,
                c10::string_view nonlinearity, bool reverse, c10::string_view backend,
@@ -85,6 +90,7 @@ layer_backward(const at::Tensor& grad_output, const at::Tensor& input,
   const int64_t T = n.steps, B = n.batch, H = n.hidden_size;
   check_like_input(grad_output, "grad_output", input, {T, B, H});
   check_like_input(output, "output", input, {T, B, H});
+  if (grad_h_n.has_value()) check_like_input(*grad_h_n, "grad_h_n", input, {B, H});
   const c10::DeviceGuard device_guard(input.device());
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
 
@@ -95,6 +101,9 @@ layer_backward(const at::Tensor& grad_output, const at::Tensor& input,
   p.w_hh = weight_hh.contiguous();
   p.mask = contiguous(mask);
   p.grad_out = grad_output.contiguous();
+  if (grad_h_n.has_value()) {
+    p.grad_last_step = p.grad_out[last_processed_step(T, reverse)] + *grad_h_n;
+  }
   p.grad_pre = at::empty({T, B, H}, p.out.options());
   // Summed over all steps, so kept in float32 for float16/bfloat16.
   const auto acc_options = p.out.options().dtype(at::toOpMathType(p.out.scalar_type()));

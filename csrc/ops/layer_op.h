@@ -11,8 +11,11 @@
 
 namespace rnn_fused {
 
+// (output, h_n)
+using LayerOutputs = std::tuple<at::Tensor, at::Tensor>;
+
 using LayerForwardSignature =
-    at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+    LayerOutputs(const at::Tensor&, const at::Tensor&, const at::Tensor&,
                const c10::optional<at::Tensor>&, const c10::optional<at::Tensor>&,
                const at::Tensor&, const c10::optional<at::Tensor>&,
                const c10::optional<at::Tensor>&, c10::string_view, bool, c10::string_view);
@@ -21,10 +24,11 @@ using LayerGradients =
     std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 
 using LayerBackwardSignature =
-    LayerGradients(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                   const at::Tensor&, const c10::optional<at::Tensor>&,
-                   const c10::optional<at::Tensor>&, const at::Tensor&, c10::string_view, bool,
-                   c10::string_view, std::array<bool, 6>);
+    LayerGradients(const at::Tensor&, const c10::optional<at::Tensor>&, const at::Tensor&,
+                   const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                   const c10::optional<at::Tensor>&, const c10::optional<at::Tensor>&,
+                   const at::Tensor&, c10::string_view, bool, c10::string_view,
+                   std::array<bool, 6>);
 
 inline const c10::TypedOperatorHandle<LayerForwardSignature>& layer_forward_op() {
   static const auto op = c10::Dispatcher::singleton()

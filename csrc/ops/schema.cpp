@@ -12,19 +12,21 @@ PyMODINIT_FUNC PyInit__C(void) {
 }
 
 TORCH_LIBRARY(rnn_fused, m) {
-  // One layer, one direction, time-major. Returns h_t for every step. `backend`
-  // is 'auto', 'per-step' or 'persistent' (csrc/engine/plan.h).
+  // One layer, one direction, time-major. Returns h_t for every step, and h_n,
+  // a copy of h_t at the last processed step. `backend` is 'auto', 'per-step' or
+  // 'persistent' (csrc/engine/plan.h).
   m.def(
       "rnn_layer_forward(Tensor input, Tensor weight_ih, Tensor weight_hh, Tensor? bias_ih, "
       "Tensor? bias_hh, Tensor hx, Tensor? mask, Tensor? reset_state, str nonlinearity, "
-      "bool reverse, str backend) -> Tensor");
+      "bool reverse, str backend) -> (Tensor output, Tensor h_n)");
   // Returns the gradients of input, weight_ih, weight_hh, the bias (shared by
   // bias_ih and bias_hh), hx and reset_state; each one that output_mask leaves
-  // out (and reset_state's without a mask) is an empty tensor.
+  // out (and reset_state's without a mask) is an empty tensor. grad_h_n adds to
+  // grad_output at the last processed step.
   m.def(
-      "rnn_layer_backward(Tensor grad_output, Tensor input, Tensor weight_ih, "
-      "Tensor weight_hh, Tensor hx, Tensor? mask, Tensor? reset_state, Tensor output, "
-      "str nonlinearity, bool reverse, str backend, bool[6] output_mask) "
+      "rnn_layer_backward(Tensor grad_output, Tensor? grad_h_n, Tensor input, "
+      "Tensor weight_ih, Tensor weight_hh, Tensor hx, Tensor? mask, Tensor? reset_state, "
+      "Tensor output, str nonlinearity, bool reverse, str backend, bool[6] output_mask) "
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
   // The path ('per-step', 'persistent', or '' where the call would raise) that a
   // layer call with these sizes takes on `device`, and the reason in words.

@@ -26,6 +26,8 @@ void backward_loop(const RecurrenceGradParams& p) {
   acc_t* dreset = kMasked ? p.grad_reset.data_ptr<acc_t>() : nullptr;
   scalar_t* dpre_ptr = p.grad_pre.data_ptr<scalar_t>();
   const scalar_t* gout_ptr = p.grad_out.data_ptr<scalar_t>();
+  const scalar_t* last_ptr =
+      p.grad_last_step.has_value() ? p.grad_last_step->data_ptr<scalar_t>() : nullptr;
   const scalar_t* out_ptr = p.out.data_ptr<scalar_t>();
   const acc_t* dcarry_ptr = dcarry.data_ptr<acc_t>();
 
@@ -33,7 +35,7 @@ void backward_loop(const RecurrenceGradParams& p) {
     const int64_t t = p.reverse ? T - 1 - s : s;
     const int64_t offset = t * B * H;
     scalar_t* dpre_t = dpre_ptr + offset;
-    const scalar_t* gout_t = gout_ptr + offset;
+    const scalar_t* gout_t = s == T - 1 && last_ptr != nullptr ? last_ptr : gout_ptr + offset;
     const scalar_t* out_t = out_ptr + offset;
     const scalar_t* mask_t = kMasked ? mask_ptr + t * B : nullptr;
     // The last step's carry feeds nothing, so its gradient is zero.

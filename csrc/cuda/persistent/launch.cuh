@@ -189,7 +189,14 @@ void persistent_forward(const RecurrenceParams& p) {
 template <typename scalar_t>
 void persistent_backward(const RecurrenceGradParams& p) {
   auto a = persistent::common_args<scalar_t>(p);
-  a.grad_out = p.grad_out.data_ptr<scalar_t>();
+  // The kernel reads every step's gradient from one tensor: with h_n's gradient,
+  // a copy that holds the last processed step's combined gradient.
+  at::Tensor grad_out = p.grad_out;
+  if (p.grad_last_step.has_value()) {
+    grad_out = p.grad_out.clone();
+    grad_out[p.reverse ? 0 : p.steps - 1].copy_(*p.grad_last_step);
+  }
+  a.grad_out = grad_out.data_ptr<scalar_t>();
   a.grad_pre = p.grad_pre.data_ptr<scalar_t>();
   a.grad_reset =
       p.mask.has_value() ? p.grad_reset.data_ptr<at::opmath_type<scalar_t>>() : nullptr;

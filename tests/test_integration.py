@@ -10,7 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from rnn_fused import FusedRNN
+from rnn_fused import FusedRNN, fused_rnn, ops
 
 from helpers import report
 
@@ -67,6 +67,34 @@ def test_cpu_autocast_computes_in_float32():
         assert torch.equal(rnn(x, h0)[0], expected)
     out.sum().backward()
     assert all(p.grad.dtype == torch.float32 for p in rnn.parameters())
+
+
+def test_autocast_is_the_op_s_so_every_front_behaves_alike():
+    """fused_rnn, FusedRNN and a direct op call compute alike under CPU autocast."""
+    rnn = FusedRNN(4, 8)
+    x, h0 = torch.randn(5, 3, 4).bfloat16(), torch.randn(3, 8).bfloat16()
+    mask = torch.rand(5, 3) > 0.2
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        module = rnn(x, h0[None], mask=mask)
+        functional = fused_rnn(x, *rnn.layer_weights(0), hx=h0, mask=mask)
+        direct = ops.rnn_layer(x, *rnn.layer_weights(0), h0, mask.bfloat16(), h0, "tanh", False)
+    for out in (module[0], functional[0], direct[0]):
+        assert out.dtype == torch.float32
+        assert torch.equal(out, module[0])
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_torch_export_runs_the_exported_program(bidirectional):
+    model = FusedRNN(4, 8, num_layers=2, batch_first=True, bidirectional=bidirectional)
+    x, mask = torch.randn(3, 5, 4), torch.rand(3, 5) > 0.2
+    batch, steps = torch.export.Dim("batch"), torch.export.Dim("steps")
+    exported = torch.export.export(model, (x,), dict(mask=mask),
+                                   dynamic_shapes=dict(input={0: batch, 1: steps},
+                                                       mask={0: batch, 1: steps}))
+    for shape in ((3, 5), (2, 9)):
+        x, mask = torch.randn(*shape, 4), torch.rand(*shape) > 0.2
+        for a, b in zip(exported.module()(x, mask=mask), model(x, mask=mask)):
+            assert torch.equal(a, b)
 
 
 def test_state_dict_save_load_deepcopy_and_to():

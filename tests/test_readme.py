@@ -13,7 +13,7 @@ def integration_snippets():
 
 def test_integration_snippets_run(capsys):
     snippets = integration_snippets()
-    assert len(snippets) == 4
+    assert len(snippets) == 5
     namespace = {}
     for snippet in snippets:
         exec(compile(snippet, str(README), "exec"), namespace)

@@ -145,8 +145,9 @@ class FusedRNN(nn.RNN):
         if hx is not None and hx.dim() != dim:
             raise RuntimeError(f"For {'batched 3-D' if batched else 'unbatched 2-D'} input, hx "
                                f"should also be {dim}-D but got {hx.dim()}-D tensor")
-        layout = "[B, T]" if batched and self.batch_first else "[T, B]" if batched else "[T]"
-        mask = prepare_mask(mask, input, layout)
+        if mask is not None:
+            layout = "[B, T]" if batched and self.batch_first else "[T, B]" if batched else "[T]"
+            mask = prepare_mask(mask, input, layout)
         reset_tensor, reset_value = split_reset_state(reset_state)
         if not batched:
             if reset_tensor is not None and reset_tensor.dim() != 2:
@@ -196,8 +197,7 @@ class FusedRNN(nn.RNN):
         hx and reset_tensor [L·dirs, B, H], mask [T, B]."""
         steps, batch, features = input.shape
         weights = self._current_weights()
-        autocast = torch._C._is_any_autocast_enabled()
-        if input.dtype != weights[0].dtype and not autocast:
+        if input.dtype != weights[0].dtype and not torch._C._is_any_autocast_enabled():
             raise ValueError(f"FusedRNN input dtype ({input.dtype}) does not match weight dtype "
                              f"({weights[0].dtype}). Convert input: input.to({weights[0].dtype}), "
                              f"or convert model: model.to({input.dtype})")
@@ -214,7 +214,7 @@ class FusedRNN(nn.RNN):
             if hx.shape != expected_hx:
                 raise RuntimeError(f"Expected hidden size {expected_hx}, got {list(hx.shape)}")
             check_same_device(hx, "hidden", input)
-            if hx.dtype != input.dtype and not autocast:
+            if hx.dtype != input.dtype and not torch._C._is_any_autocast_enabled():
                 raise RuntimeError(f"FusedRNN: expected hx of dtype {input.dtype} (the input's), "
                                    f"got {hx.dtype}")
         reset = reset_like(reset_tensor, reset_value, hx)

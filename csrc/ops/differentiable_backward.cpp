@@ -26,9 +26,13 @@ LayerGradients differentiable_layer_backward(
     bool reverse, std::array<bool, 6> wanted) {
   const int64_t T = output.size(0), B = output.size(1), H = output.size(2);
   const int64_t D = input.size(2);
-  const at::Tensor phi_grad = activation_grad(act, output);
   // [T, B, 1]: the mask applied after each step.
   const at::Tensor m = mask.has_value() ? mask->unsqueeze(-1) : at::Tensor();
+  // Per-step slices through one unbind each: indexing step by step would make
+  // the double backward fill a [T, B, H] gradient for every step.
+  const std::vector<at::Tensor> grad_out_t = grad_output.unbind(0);
+  const std::vector<at::Tensor> phi_grad_t = activation_grad(act, output).unbind(0);
+  const std::vector<at::Tensor> m_t = m.defined() ? m.unbind(0) : std::vector<at::Tensor>();
 
   // Backward through time in reverse processing order; dcarry is the gradient
   // reaching the carry that step t handed on.
@@ -36,18 +40,18 @@ LayerGradients differentiable_layer_backward(
   at::Tensor dcarry, grad_reset;
   for (int64_t s = T - 1; s >= 0; --s) {
     const int64_t t = reverse ? T - 1 - s : s;
-    at::Tensor dh = grad_output[t];
+    at::Tensor dh = grad_out_t[t];
     if (s == T - 1 && grad_h_n.has_value()) dh = dh + *grad_h_n;
     if (dcarry.defined()) {
       if (m.defined()) {
-        dh = dh + m[t] * dcarry;
-        const at::Tensor to_reset = (1 - m[t]) * dcarry;
+        dh = dh + m_t[t] * dcarry;
+        const at::Tensor to_reset = (1 - m_t[t]) * dcarry;
         grad_reset = grad_reset.defined() ? grad_reset + to_reset : to_reset;
       } else {
         dh = dh + dcarry;
       }
     }
-    grad_pre[t] = dh * phi_grad[t];
+    grad_pre[t] = dh * phi_grad_t[t];
     if (s > 0) dcarry = at::mm(grad_pre[t], weight_hh);
   }
   const at::Tensor dpre = at::stack(grad_pre);

@@ -7,7 +7,7 @@ with a loop that calls the RNN once per step and multiplies the state by
 action needs the last state), but every training epoch re-evaluates the whole
 buffer with gradients, and that is where one call over the sequence pays.
 
-The convention is SPEC §1's: episode_start[t] resets the state to zeros before
+The convention is docs/semantics.md's: episode_start[t] resets the state to zeros before
 step t, so mask[t-1] = 1 - episode_start[t] with reset_state=0, and h_0 is the
 state carried over from the previous rollout, zeroed where episode_start[0] is set.
 

@@ -1,4 +1,4 @@
-"""The pure-PyTorch reference layer: semantics of SPEC §2, checked on its own."""
+"""The pure-PyTorch reference layer (docs/semantics.md), checked on its own."""
 import pytest
 import torch
 from torch import nn

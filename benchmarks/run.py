@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import re
+import subprocess
 
 import torch
 
@@ -26,6 +27,15 @@ COMPARE_TOLERANCE = {torch.float64: 1e-8, torch.float32: 2e-3, torch.float16: 5e
                      torch.bfloat16: 2e-1}
 
 
+def commit() -> str:
+    """The commit measured: $COMMIT (a device machine's copy may have no .git), else git's."""
+    if os.environ.get("COMMIT"):
+        return os.environ["COMMIT"]
+    found = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                           cwd=os.path.dirname(os.path.abspath(__file__)))
+    return found.stdout.strip() if found.returncode == 0 else "unknown"
+
+
 def environment(device: str, dtype: torch.dtype, args) -> dict:
     if device == "cuda":
         name = torch.cuda.get_device_name()
@@ -34,7 +44,7 @@ def environment(device: str, dtype: torch.dtype, args) -> dict:
         with open("/proc/cpuinfo") as f:
             found = re.search(r"model name\s*:\s*(.*)", f.read())
             name = found.group(1) if found else name
-    return dict(date=str(datetime.date.today()), device=device, device_name=name,
+    return dict(date=str(datetime.date.today()), commit=commit(), device=device, device_name=name,
                 dtype=str(dtype).replace("torch.", ""), torch=torch.__version__,
                 cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
                 cpu_threads=torch.get_num_threads(),
@@ -61,6 +71,7 @@ def check_agreement(case, dtype):
 
 def markdown(env, rows) -> str:
     lines = [f"# rnn_fused benchmark, {env['date']}", "",
+             f"- commit {env['commit']}",
              f"- device: {env['device']} ({env['device_name']}), CPU threads {env['cpu_threads']}",
              f"- torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}",
              f"- dtype {env['dtype']}, tanh, 1 layer, batch_first; TF32 matmul/cuDNN "
@@ -171,7 +182,10 @@ def main():
     with open(stem + ".json", "w") as f:
         json.dump(dict(environment=env, rows=rows, short_sequences=short_rows), f, indent=1)
     print(report)
-    plotted = bool(rows) and plot(env, rows, stem + ".png")
+    if not rows:
+        print(f"wrote {stem}.md and .json")
+        return
+    plotted = plot(env, rows, stem + ".png")
     print(f"wrote {stem}.md, .json" + (" and .png" if plotted else
                                        " (no .png: matplotlib is not installed)"))
 

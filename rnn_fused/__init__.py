@@ -1,7 +1,7 @@
 """rnn_fused: an Elman RNN whose recurrence runs in fused C++/CUDA kernels, with a
 per-timestep mask-reset. `FusedRNN` is an nn.RNN; docs/semantics.md is the contract.
 
-Where a call goes (csrc/README.md has the engine's side):
+Where a call goes (docs/architecture.md follows it into the kernels):
   module.py      FusedRNN: nn.RNN's checks, then functional.run_layers
   functional.py  fused_rnn and run_layers: one op call per layer and direction
   ops.py         the ops (torch.ops.rnn_fused.*), their fake kernels, plan()

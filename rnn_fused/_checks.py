@@ -11,10 +11,10 @@ BACKENDS = ("auto", "per-step", "persistent")
 PAD_POSITIONS = ("pre", "post")
 
 
-def check_choice(name: str, value, choices: Sequence[str], what: str = "") -> None:
+def check_choice(name: str, value, choices: Sequence[str]) -> None:
     if value not in choices:
         listed = ", ".join(map(repr, choices[:-1])) + f" or {choices[-1]!r}"
-        raise ValueError(f"Unknown {what or name} {value!r}. Select from {listed}.")
+        raise ValueError(f"Unknown {name} {value!r}. Select from {listed}.")
 
 
 def check_nonlinearity(nonlinearity: str) -> None:

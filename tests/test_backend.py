@@ -9,7 +9,7 @@ import threading
 import pytest
 import torch
 
-from rnn_fused import FusedRNN, fused_rnn, plan
+from rnn_fused import FusedRNN, plan
 
 from helpers import profiled_names
 
@@ -87,15 +87,23 @@ def run_concurrently(jobs, repeats):
     return outcomes
 
 
+def modules_with_backends(backends, hidden, device):
+    """FusedRNN modules sharing one set of weights, one per backend."""
+    first = FusedRNN(D, hidden, device=device, backend=backends[0])
+    others = [FusedRNN(D, hidden, device=device, backend=b) for b in backends[1:]]
+    for module in others:
+        module.load_state_dict(first.state_dict())
+    return [first, *others]
+
+
 def test_concurrent_calls_each_get_the_backend_they_ask_for_on_the_cpu():
-    """One thread asks for 'persistent', which the CPU refuses; the other runs
-    'auto'. A process-wide setting would let one thread's choice leak into the other's."""
-    module = FusedRNN(D, H)
+    """One thread's FusedRNN asks for 'persistent', which the CPU refuses; the
+    other's runs 'auto'. A process-wide setting would let one thread's choice leak
+    into the other's calls."""
+    persistent, auto = modules_with_backends(["persistent", "auto"], H, "cpu")
     x = torch.randn(T, B, D)
-    w = module.layer_weights(0)
-    expected = fused_rnn(x, *w)[0]
-    outcomes = run_concurrently([lambda: fused_rnn(x, *w, backend="persistent")[0],
-                                 lambda: fused_rnn(x, *w, backend="auto")[0]], repeats=200)
+    expected = auto(x)[0]
+    outcomes = run_concurrently([lambda: persistent(x)[0], lambda: auto(x)[0]], repeats=200)
     assert all(isinstance(o, ValueError) and "CUDA kernel" in str(o) for o in outcomes[0])
     assert all(isinstance(o, torch.Tensor) and torch.equal(o, expected) for o in outcomes[1])
 
@@ -104,18 +112,16 @@ def test_concurrent_calls_each_get_the_backend_they_ask_for_on_the_cpu():
 def test_concurrent_calls_each_get_the_backend_they_ask_for_on_cuda():
     """The two CUDA paths round differently and each is deterministic, so a
     thread that ran the other path would return different bits."""
-    module = FusedRNN(D, 256, device="cuda")
+    backends = ["per-step", "persistent"]
+    modules = modules_with_backends(backends, 256, "cuda")
     x = torch.randn(T, 8, D, device="cuda")
-    w = module.layer_weights(0)
     assert plan(8, 256, steps=T, device="cuda", backend="persistent").backend == "persistent"
-    expected = {b: fused_rnn(x, *w, backend=b)[0] for b in ("per-step", "persistent")}
-    assert not torch.equal(expected["per-step"], expected["persistent"])
-    outcomes = run_concurrently(
-        [lambda: fused_rnn(x, *w, backend="per-step")[0],
-         lambda: fused_rnn(x, *w, backend="persistent")[0]], repeats=100)
+    expected = [module(x)[0] for module in modules]
+    assert not torch.equal(*expected)
+    outcomes = run_concurrently([lambda m=m: m(x)[0] for m in modules], repeats=100)
     torch.cuda.synchronize()
-    for backend, results in zip(("per-step", "persistent"), outcomes):
-        assert all(torch.equal(r, expected[backend]) for r in results), backend
+    for backend, results, want in zip(backends, outcomes, expected):
+        assert all(torch.equal(r, want) for r in results), backend
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

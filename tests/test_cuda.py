@@ -162,10 +162,14 @@ def test_forward_and_backward_replay_in_a_cuda_graph():
 
 def test_device_mismatch_is_a_clear_error():
     fused = FusedRNN(D, H)
-    with pytest.raises(RuntimeError, match="expected parameters on device cuda:0"):
+    with pytest.raises(RuntimeError, match="Input and parameter tensors are not at the same "
+                                           "device, found input tensor at cuda:0 and "
+                                           "parameter tensor at cpu"):
         fused(torch.randn(T, B, D, device="cuda"))
     cuda = FusedRNN(D, H, device="cuda")
-    with pytest.raises(RuntimeError, match="expected hx on device cuda:0"):
+    with pytest.raises(RuntimeError, match="Input and hidden tensors are not at the same "
+                                           "device, found input tensor at cuda:0 and hidden "
+                                           "tensor at cpu"):
         cuda(torch.randn(T, B, D, device="cuda"), torch.zeros(1, B, H))
 
 

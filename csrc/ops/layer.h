@@ -45,14 +45,14 @@ RecurrenceParams layer_params(const LayerSizes& n, const at::Tensor& input,
   return p;
 }
 
+// Returns (output, h_n): h_t for every step, and a copy of the last processed one.
 template <typename Device>
-std::tuple<at::Tensor, at::Tensor> layer_forward(const at::Tensor& input, const at::Tensor& weight_ih,
-                         const at::Tensor& weight_hh, const c10::optional<at::Tensor>& bias_ih,
-                         const c10::optional<at::Tensor>& bias_hh, const at::Tensor& hx,
-                         const c10::optional<at::Tensor>& mask,
-                         const c10::optional<at::Tensor>& reset_state,
-                         c10::string_view nonlinearity, bool reverse,
-                         c10::string_view backend) {
+std::tuple<at::Tensor, at::Tensor> layer_forward(
+    const at::Tensor& input, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+    const c10::optional<at::Tensor>& bias_ih, const c10::optional<at::Tensor>& bias_hh,
+    const at::Tensor& hx, const c10::optional<at::Tensor>& mask,
+    const c10::optional<at::Tensor>& reset_state, c10::string_view nonlinearity, bool reverse,
+    c10::string_view backend) {
   const LayerSizes n = check_layer_inputs(input, weight_ih, weight_hh, bias_ih, bias_hh, hx,
                                           mask, reset_state);
   const c10::DeviceGuard device_guard(input.device());
@@ -75,7 +75,8 @@ std::tuple<at::Tensor, at::Tensor> layer_forward(const at::Tensor& input, const 
 
 // Returns the gradients of input, weight_ih, weight_hh, the bias (shared by
 // bias_ih and bias_hh), hx and reset_state; each one that output_mask leaves
-// out (and reset_state's without a mask) is an empty tensor.
+// out (and reset_state's without a mask) is an empty tensor. grad_h_n, where
+// given, adds to grad_output at the last processed step.
 template <typename Device>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
 layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tensor>& grad_h_n,

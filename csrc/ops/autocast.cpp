@@ -13,14 +13,12 @@ namespace rnn_fused {
 namespace {
 
 template <c10::DeviceType kDevice>
-LayerOutputs layer_forward_autocast(const at::Tensor& input, const at::Tensor& weight_ih,
-                                  const at::Tensor& weight_hh,
-                                  const c10::optional<at::Tensor>& bias_ih,
-                                  const c10::optional<at::Tensor>& bias_hh,
-                                  const at::Tensor& hx, const c10::optional<at::Tensor>& mask,
-                                  const c10::optional<at::Tensor>& reset_state,
-                                  c10::string_view nonlinearity, bool reverse,
-                                  c10::string_view backend) {
+LayerOutputs layer_forward_autocast(
+    const at::Tensor& input, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+    const c10::optional<at::Tensor>& bias_ih, const c10::optional<at::Tensor>& bias_hh,
+    const at::Tensor& hx, const c10::optional<at::Tensor>& mask,
+    const c10::optional<at::Tensor>& reset_state, c10::string_view nonlinearity, bool reverse,
+    c10::string_view backend) {
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   if (input.scalar_type() == at::kDouble) {
     return layer_forward_op().call(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask,

@@ -125,14 +125,12 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
   }
 };
 
-LayerOutputs layer_forward_autograd(const at::Tensor& input, const at::Tensor& weight_ih,
-                                  const at::Tensor& weight_hh,
-                                  const c10::optional<at::Tensor>& bias_ih,
-                                  const c10::optional<at::Tensor>& bias_hh,
-                                  const at::Tensor& hx, const c10::optional<at::Tensor>& mask,
-                                  const c10::optional<at::Tensor>& reset_state,
-                                  c10::string_view nonlinearity, bool reverse,
-                                  c10::string_view backend) {
+LayerOutputs layer_forward_autograd(
+    const at::Tensor& input, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+    const c10::optional<at::Tensor>& bias_ih, const c10::optional<at::Tensor>& bias_hh,
+    const at::Tensor& hx, const c10::optional<at::Tensor>& mask,
+    const c10::optional<at::Tensor>& reset_state, c10::string_view nonlinearity, bool reverse,
+    c10::string_view backend) {
   const auto requires_grad = [](const c10::optional<at::Tensor>& t) {
     return t.has_value() && t->requires_grad();
   };

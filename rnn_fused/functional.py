@@ -96,7 +96,8 @@ def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Ten
                          f"{tuple(weight_hh.shape)}")
     if hx is None:
         hx = input.new_zeros(input.shape[1], weight_hh.shape[0])
-    reset = reset_like(reset_tensor, reset_value, hx)
+    # Without a mask nothing resets: a tensor is still checked, a number needs none.
+    reset = reset_like(reset_tensor, None if mask is None else reset_value, hx)
     output, h_n = rnn_layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask,
                             None if mask is None else reset, nonlinearity, reverse, backend)
     if unbatched:

@@ -217,7 +217,8 @@ class FusedRNN(nn.RNN):
             if hx.dtype != input.dtype and not torch._C._is_any_autocast_enabled():
                 raise RuntimeError(f"FusedRNN: expected hx of dtype {input.dtype} (the input's), "
                                    f"got {hx.dtype}")
-        reset = reset_like(reset_tensor, reset_value, hx)
+        # Without a mask nothing resets: a tensor is still checked, a number needs none.
+        reset = reset_like(reset_tensor, None if mask is None else reset_value, hx)
         return run_layers(input, hx, weights, mask, None if mask is None else reset,
                           self.nonlinearity, self.num_layers, self.bidirectional, self.bias,
                           self.dropout, self.training, self.backend, last_steps)

@@ -86,7 +86,7 @@ def markdown(env, rows) -> str:
             scenario = row["scenario"]
             lines += ["", f"## {scenario}", "",
                       "| case | implementation | fwd ms | bwd ms | fwd+bwd ms | FusedRNN speedup "
-                      "(fwd / bwd / fwd+bwd) | cuDNN algorithm |",
+                      "(fwd / bwd / fwd+bwd) | cuDNN algorithm (a guess, not observed) |",
                       "|---|---|---|---|---|---|---|"]
         ms = [f"{row[p] * 1e3:.2f}" for p in PHASES]
         speedup = " / ".join(f"{row['speedup'][p]:.2f}x" for p in PHASES)

@@ -31,7 +31,8 @@ class Case:
 
 
 def cudnn_algorithm(batch, features, hidden, dtype, device) -> str:
-    """The algorithm cuDNN is expected to choose for nn.RNN here (FACTS.md rules)."""
+    """A guess at the algorithm cuDNN chooses for nn.RNN here, from FACTS.md's rules;
+    nothing in the benchmark observes it."""
     if device != "cuda":
         return "-"
     if (dtype == torch.float16 and hidden <= 1024 and hidden % 128 == 0

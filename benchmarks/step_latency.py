@@ -1,5 +1,5 @@
-"""Forward per-step latency on CUDA: the persistent kernel, the per-step loop and
-cuDNN, side by side in one run. (RNN_FUSED_PERSISTENT_ROWS pins the persistent
+"""Forward per-step latency on CUDA: the per-step loop, the persistent and the
+cluster kernel, and cuDNN, side by side in one run. (RNN_FUSED_PERSISTENT_ROWS pins the persistent
 kernel's rows per block; it is read once, so compare settings in separate runs.)
 
 Per-step latency = (time at T=1024 − time at T=128) / 896, forward under
@@ -18,7 +18,7 @@ from rnn_fused import FusedRNN, plan
 LONG, SHORT = 1024, 128
 BATCHES = (1, 8, 32, 64, 256)
 HIDDEN = (256, 512, 1024)
-BACKENDS = ("per-step", "persistent")
+BACKENDS = ("per-step", "persistent", "cluster")
 
 
 def median_ms(fn, repeats=7):
@@ -52,7 +52,7 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(0)
-    header = ["B", "H", "cuDNN", *BACKENDS, "persistent + resets"]
+    header = ["B", "H", "cuDNN", *BACKENDS, "auto + resets", "auto path"]
     lines = [f"# Forward per-step latency, µs ({torch.cuda.get_device_name()}, {args.dtype}, "
              f"torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, TF32 off)", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -62,16 +62,17 @@ def main():
             fused = FusedRNN(hidden, hidden, device="cuda", dtype=dtype)
             rnn = fused.to_rnn()
             cells = [per_step_us(lambda x: rnn(x), batch, hidden, dtype)]
-            fits = plan(batch, hidden, LONG, dtype, "cuda", "persistent").backend is not None
             for backend in BACKENDS:
                 fused.backend = backend
-                runs = backend == "per-step" or fits
-                cells.append(per_step_us(lambda x: fused(x), batch, hidden, dtype) if runs else None)
+                fits = plan(batch, hidden, LONG, dtype, "cuda", backend).backend is not None
+                cells.append(per_step_us(lambda x: fused(x), batch, hidden, dtype) if fits else None)
+            fused.backend = "auto"
             masks = {s: torch.rand(s, batch, device="cuda") > 0.01 for s in (LONG, SHORT)}
             cells.append(per_step_us(lambda x: fused(x, mask=masks[x.shape[0]]), batch, hidden,
-                                     dtype) if fits else None)
+                                     dtype))
+            auto_path = plan(batch, hidden, LONG, dtype, "cuda").backend
             row = f"| {batch} | {hidden} | " + " | ".join(
-                "-" if c is None else f"{c:.2f}" for c in cells) + " |"
+                "-" if c is None else f"{c:.2f}" for c in cells) + f" | {auto_path} |"
             lines.append(row)
             print(row, flush=True)
     if args.out:

@@ -6,7 +6,7 @@ Where a call goes (docs/architecture.md follows it into the kernels):
   functional.py  fused_rnn and run_layers: one op call per layer and direction
   ops.py         the ops (torch.ops.rnn_fused.*), their fake kernels, plan()
   csrc/ops/      the ops' autograd, autocast and per-device layer code
-  csrc/cpu/, csrc/cuda/per_step/, csrc/cuda/persistent/   the recurrence kernels
+  csrc/cpu/, csrc/cuda/{per_step,persistent,cluster}/   the recurrence kernels
 """
 from . import reference
 from .functional import fused_rnn

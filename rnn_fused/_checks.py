@@ -7,7 +7,7 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 
 NONLINEARITIES = ("tanh", "relu", "identity")
-BACKENDS = ("auto", "per-step", "persistent")
+BACKENDS = ("auto", "per-step", "persistent", "cluster")
 PAD_POSITIONS = ("pre", "post")
 
 

@@ -64,8 +64,8 @@ def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Ten
     mask shaped like input's leading dims ([T, B], [B, T] or [T]), bool or float:
     after step t the carried state is mask_t·h_t + (1 − mask_t)·reset_state;
     reset_state shaped like hx, or a number; default hx.
-    reverse processes t = T−1 … 0. backend: 'auto', 'per-step' or 'persistent'
-    (see rnn_fused.plan).
+    reverse processes t = T−1 … 0. backend: 'auto', 'per-step', 'persistent' or
+    'cluster' (see rnn_fused.plan).
 
     Returns (output [T, B, H] ([B, T, H] with batch_first, [T, H] unbatched),
     h_n [B, H]): h_n is the state after the last processed step, before reset.

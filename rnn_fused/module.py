@@ -34,9 +34,10 @@ class FusedRNN(nn.RNN):
       init: 'orthogonal' (default): W_ih Xavier-uniform, W_hh orthogonal, biases
         zero; 'xavier': W_ih and W_hh Xavier-uniform, biases zero; 'torch':
         nn.RNN's uniform(−1/√H, 1/√H) for every parameter;
-      backend: 'auto' (default), 'per-step' or 'persistent': which recurrence
-        runs on CUDA (rnn_fused.plan says which one a call takes, and why); an
-        attribute, so it can change between calls.
+      backend: 'auto' (default), 'per-step', 'persistent' or 'cluster': which
+        recurrence runs on CUDA (rnn_fused.plan says which one a call takes, and
+        why; 'auto' never picks 'cluster' yet); an attribute, so it can change
+        between calls.
 
     forward(input, hx=None, mask=None, reset_state=None) -> (output, h_n):
     mask has the shape of input's leading dims ([T, B], [B, T] with batch_first,

@@ -33,7 +33,7 @@ def rnn_layer(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Ten
 
 
 class Plan(NamedTuple):
-    """What a layer call runs: `backend` is 'per-step' or 'persistent', or None
+    """What a layer call runs: `backend` is 'per-step', 'persistent' or 'cluster', or None
     where the call would raise; `reason` says why, in words."""
     backend: Optional[str]
     reason: str

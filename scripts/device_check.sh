@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # One prepared run on a GPU machine (no internet; torch, nvcc, ninja and pytest
 # installed): builds the extension against that machine's torch, runs the CUDA
-# tests, and benchmarks against cuDNN in float32 and bfloat16. The full logs and
-# results go to one archive in $OUT (default benchmarks/out), since the device
-# tool brings back at most 8 files; a compact summary is printed last.
-# Budget: about 6 minutes on an H100 host. BENCH_ARGS=--quick shortens the benchmark.
+# tests, the targets grid against cuDNN, the step latencies and
+# compute-sanitizer. Full logs and results go to one archive in $OUT (default
+# benchmarks/out), since the device tool brings back few files; a compact
+# summary is printed last.
+# Budget: about 8 minutes on an H100 host; stages that would start after
+# DEADLINE seconds (default 420) are skipped, most important first.
 # COMMIT names the commit under test in the logs (the device machine's copy of the
 # tree may have no .git): COMMIT=$(git rev-parse HEAD) scripts/device_check.sh
 set -uo pipefail
@@ -14,11 +16,9 @@ PY=${PY:-python3}
 mkdir -p "$OUT"
 LOGS=$(mktemp -d)
 start=$(date +%s)
-# Stages that would start after DEADLINE seconds are skipped, so that the logs
-# are packed before the device tool's own limit stops the script.
-in_time() { [ $(( $(date +%s) - start )) -lt "${DEADLINE:-400}" ]; }
-
-COMMIT=${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+in_time() { [ $(( $(date +%s) - start )) -lt "${DEADLINE:-420}" ]; }
+export COMMIT=${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+export PYTHONPATH=.
 {
   echo "commit $COMMIT"
   date -u
@@ -28,67 +28,68 @@ COMMIT=${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
   nvcc --version | tail -1
 } > "$LOGS/env.log" 2>&1
 
-FORCE_CUDA=1 MAX_JOBS=$(nproc) timeout 120 "$PY" setup.py build_ext --inplace \
+FORCE_CUDA=1 MAX_JOBS=$(nproc) timeout 150 "$PY" setup.py build_ext --inplace \
   > "$LOGS/build.log" 2>&1
 build_rc=$?
 build_s=$(( $(date +%s) - start ))
 
+# xdist spreads test cases over processes where the machine has it.
+xdist=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")
+# Every CUDA test once per recurrence that 'auto' can be made to take
+# (RNN_FUSED_BACKEND replaces 'auto'); test_persistent.py names its kernels
+# itself, so it runs once. Other test files need packages the GPU machine may lack.
+GENERAL_TESTS="tests/test_cuda.py tests/test_ops.py tests/test_fused_rnn.py tests/test_backend.py \
+tests/test_double_backward.py"
+run_tests() {  # name, RNN_FUSED_BACKEND, pytest arguments...
+  local name=$1 backend=$2
+  shift 2
+  in_time || return 0
+  RNN_FUSED_BACKEND=$backend timeout "${TEST_TIMEOUT:-150}" "$PY" -m pytest -q -rs $xdist "$@" \
+    > "$LOGS/tests_$name.log" 2>&1 || test_rc=1
+}
 test_rc=skipped
 if [ "$build_rc" -eq 0 ]; then
-  # Every CUDA test (test_cuda.py, test_persistent.py and the device-parametrized
-  # tests on CUDA) once per recurrence: RNN_FUSED_BACKEND makes 'auto' the per-step
-  # loop, then the persistent kernel. Other test files need packages the GPU
-  # machine may lack.
-  # xdist spreads the cases over processes where the machine has it.
-  xdist=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")
   test_rc=0
-  for path in per-step persistent; do
-    in_time || continue
-    RNN_FUSED_BACKEND=$path PYTHONPATH=. timeout "${TEST_TIMEOUT:-150}" "$PY" -m pytest \
-      -q -rs $xdist -k "cuda or persistent" tests/test_cuda.py tests/test_persistent.py tests/test_ops.py \
-      tests/test_fused_rnn.py tests/test_backend.py tests/test_double_backward.py \
-      > "$LOGS/tests_$path.log" 2>&1 || test_rc=1
-  done
-  for dtype in float32 bfloat16; do
-    in_time || continue
-    PYTHONPATH=. timeout 50 "$PY" benchmarks/step_latency.py --dtype "$dtype" --out "$LOGS" \
+  run_tests kernels "" tests/test_persistent.py
+  in_time && timeout 200 "$PY" benchmarks/gpu_targets.py --repeats 15 --out "$LOGS" \
+    > "$LOGS/targets.log" 2>&1
+  run_tests persistent persistent -k "cuda or persistent" $GENERAL_TESTS
+  run_tests per-step per-step -k "cuda or persistent" $GENERAL_TESTS
+  for dtype in bfloat16 float32; do
+    in_time && timeout 50 "$PY" benchmarks/step_latency.py --dtype "$dtype" --out "$LOGS" \
       > "$LOGS/step_latency_$dtype.log" 2>&1
   done
-  for dtype in float32 bfloat16; do
-    in_time || continue
-    PYTHONPATH=. timeout "${BENCH_TIMEOUT:-90}" "$PY" benchmarks/run.py ${BENCH_ARGS:-} \
-      --dtype "$dtype" --repeats 5 --out "$LOGS" > "$LOGS/bench_$dtype.log" 2>&1
-  done
-  for tool in memcheck racecheck; do
-    in_time || continue
-    PYTHONPATH=. timeout 60 compute-sanitizer --tool $tool \
-      --kernel-name kns=persistent_recurrence_kernel "$PY" scripts/sanitize_persistent.py \
-      > "$LOGS/sanitizer_$tool.log" 2>&1
+  for backend in persistent cluster; do
+    for tool in memcheck racecheck synccheck; do
+      in_time && SANITIZE_BACKEND=$backend timeout 60 compute-sanitizer --tool $tool \
+        --kernel-name kns=persistent_recurrence_kernel "$PY" scripts/sanitize_persistent.py \
+        > "$LOGS/sanitizer_${tool}_$backend.log" 2>&1
+    done
   done
 fi
 
 summary() {
   # Most important last: the reply shows only the end of the output.
   echo "==== device_check summary ($(( $(date +%s) - start )) s, logs in $OUT/device_check.tar.gz)"
-  for dtype in float32 bfloat16; do
-    [ -f "$LOGS/bench_$dtype.log" ] && grep -E "^(- device|## |\| B=)" "$LOGS/bench_$dtype.log" \
-      | grep -vE "reference|random resets" | cut -c1-150
-    tail -2 "$LOGS/bench_$dtype.log" | grep -iE "error|Traceback" || true
-  done
-  cat "$LOGS"/*step-latency-*.md 2>/dev/null | grep "|"
+  cat "$LOGS"/cuda-step-latency-*.md 2>/dev/null | grep "|"
+  grep -E "^(## |\| [0-9])" "$LOGS/targets.log" 2>/dev/null
+  tail -3 "$LOGS/targets.log" 2>/dev/null | grep -iE "error|Traceback" || true
   grep -v "^$" "$LOGS/env.log"
   echo "build: exit $build_rc after $build_s s"
   [ "$build_rc" -eq 0 ] || tail -20 "$LOGS/build.log"
-  for tool in memcheck racecheck; do
-    echo "compute-sanitizer $tool: $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY|workload done" \
-      "$LOGS/sanitizer_$tool.log" | tr '\n' ' ')"
+  for log in "$LOGS"/sanitizer_*.log; do
+    [ -f "$log" ] || continue
+    echo "$(basename "$log" .log): $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY|workload done" \
+      "$log" | tr '\n' ' ')"
   done
-  for path in per-step persistent; do
-    echo "tests ($path): $(grep -E "^[0-9]+ (passed|failed|skipped|deselected|error)" \
-      "$LOGS/tests_$path.log" | tr '\n' ' ')"
-    grep -E "^(FAILED|ERROR)" "$LOGS/tests_$path.log" 2>/dev/null | cut -c1-200 | head -12
+  for log in "$LOGS"/tests_*.log; do
+    [ -f "$log" ] || continue
+    echo "$(basename "$log" .log): $(grep -E "^[0-9]+ (passed|failed|skipped|deselected|error)" \
+      "$log" | tr '\n' ' ')"
+    grep -E "^(FAILED|ERROR)" "$log" | cut -c1-200 | head -12
   done
 }
 summary | tee "$LOGS/summary.txt"
+cp "$LOGS"/cuda-targets-*.md "$OUT"/ 2>/dev/null
 tar czf "$OUT/device_check.tar.gz" -C "$LOGS" .
 [ "$build_rc" -eq 0 ] && [ "$test_rc" -eq 0 ]

@@ -62,7 +62,8 @@ def test_the_environment_variable_replaces_auto_for_the_process():
     assert "backend='per-step'" in explicit.stdout
     bad = run_in_process(CALL.format(backend="auto"), "fast")
     assert bad.returncode != 0
-    assert "RNN_FUSED_BACKEND must be 'auto', 'per-step' or 'persistent', got 'fast'" in bad.stderr
+    assert ("RNN_FUSED_BACKEND must be 'auto', 'per-step', 'persistent' or 'cluster', got 'fast'"
+            in bad.stderr)
 
 
 def run_concurrently(jobs, repeats):

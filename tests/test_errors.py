@@ -53,7 +53,7 @@ def test_constructor_rejects_unknown_choices():
                                          "'xavier' or 'torch'."):
         FusedRNN(D, H, init="kaiming")
     with pytest.raises(ValueError, match="Unknown backend 'fast'. Select from 'auto', "
-                                         "'per-step' or 'persistent'."):
+                                         "'per-step', 'persistent' or 'cluster'."):
         FusedRNN(D, H, backend="fast")
 
 
@@ -165,14 +165,15 @@ def test_mask_on_another_device(rnn):
 
 def test_unknown_backend_set_after_construction(rnn):
     rnn.backend = "fast"
-    with pytest.raises(ValueError, match="backend must be 'auto', 'per-step' or 'persistent', "
-                                         "got 'fast'"):
+    with pytest.raises(ValueError, match="backend must be 'auto', 'per-step', 'persistent' or "
+                                         "'cluster', got 'fast'"):
         rnn(torch.randn(T, B, D))
 
 
-def test_persistent_backend_on_the_cpu_is_a_clear_error(rnn):
-    rnn.backend = "persistent"
-    with pytest.raises(ValueError, match="the 'persistent' backend is a CUDA kernel"):
+@pytest.mark.parametrize("backend", ["persistent", "cluster"])
+def test_cuda_backends_on_the_cpu_are_a_clear_error(rnn, backend):
+    rnn.backend = backend
+    with pytest.raises(ValueError, match=f"the '{backend}' backend is a CUDA kernel"):
         rnn(torch.randn(T, B, D))
 
 

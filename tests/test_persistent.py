@@ -1,19 +1,39 @@
-"""The persistent CUDA kernel against the float64 per-step path, at the sizes it
-is built for. Every other CUDA test runs on it too when scripts/device_check.sh
-sets RNN_FUSED_BACKEND=persistent."""
+"""The one-launch CUDA kernels, persistent (grid barrier) and cluster (one
+thread-block cluster per batch tile), against the float64 per-step path at the
+sizes they are built for. Every other CUDA test runs on the persistent kernel
+too when scripts/device_check.sh sets RNN_FUSED_BACKEND=persistent."""
+import threading
+
 import pytest
 import torch
 
-from rnn_fused import FusedRNN, plan
+import rnn_fused
+from rnn_fused import FusedRNN, ops, plan
 
-from helpers import TOLERANCES, make_mask, report
+from helpers import MASK_KINDS, TOLERANCES, make_mask, report
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 
 T, D = 12, 24
 # (B, H): full warps, partly filled warps (H=1000), scalar loads (H % 8 != 0),
 # one block per row (H=6), the largest H that fits, and a wide batch.
-SHAPES = [(1, 256), (8, 512), (32, 512), (5, 1000), (7, 300), (2, 6), (64, 1024), (200, 128)]
+PERSISTENT_SHAPES = [(1, 256), (8, 512), (32, 512), (5, 1000), (7, 300), (2, 6), (64, 1024),
+                     (200, 128)]
+# The cluster kernel holds W_hh in one cluster, so H <= 512: each of its row
+# counts (J = 8: H=6, 100, 128; 16: 256, 300; 32: 512), a cluster of 13 blocks
+# (H=100), scalar loads (H=300, 100), and batches split into several tiles
+# (200 rows; 70 rows of a J=32 tile, which holds at most 64).
+CLUSTER_SHAPES = [(1, 256), (8, 512), (32, 512), (70, 512), (7, 300), (2, 6), (5, 100),
+                  (200, 128)]
+CASES = ([("persistent", *shape) for shape in PERSISTENT_SHAPES]
+         + [("cluster", *shape) for shape in CLUSTER_SHAPES])
+
+
+def require(backend, batch, hidden, dtype):
+    """These shapes fit on the Hopper GPUs this project targets; a plan that
+    says otherwise is a failure, not a skip."""
+    chosen = plan(batch, hidden, steps=T, dtype=dtype, device="cuda", backend=backend)
+    assert chosen.backend == backend, chosen.reason
 
 
 def inputs(batch, hidden, mask_kind):
@@ -34,12 +54,13 @@ def outputs_and_grads(module, x, h0, reset, mask, backend):
     return [out, h_n] + grads + [p.grad for p in module.parameters()]
 
 
-@pytest.mark.parametrize("batch, hidden", SHAPES)
+@pytest.mark.parametrize("backend, batch, hidden", CASES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("mask_kind", ["none", "resets", "blend"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_persistent_matches_float64(batch, hidden, dtype, mask_kind, bidirectional):
+def test_kernel_matches_float64(backend, batch, hidden, dtype, mask_kind, bidirectional):
     """Outputs and every gradient, relative to each tensor's largest entry."""
+    require(backend, batch, hidden, dtype)
     expected_module = FusedRNN(D, hidden, bidirectional=bidirectional, device="cuda",
                                dtype=torch.float64)
     module = FusedRNN(D, hidden, bidirectional=bidirectional, device="cuda", dtype=dtype)
@@ -55,17 +76,47 @@ def test_persistent_matches_float64(batch, hidden, dtype, mask_kind, bidirection
     expected = outputs_and_grads(expected_module, *(t.double() for t in rounded),
                                  None if mask is None else mask.double(), "per-step")
     torch.manual_seed(1)
-    actual = outputs_and_grads(module, *rounded, mask, "persistent")
+    actual = outputs_and_grads(module, *rounded, mask, backend)
     for k, (a, b) in enumerate(zip(actual, expected)):
         scale = max(b.abs().max().item(), 1.0)
-        report(f"{dtype} B={batch} H={hidden} tensor {k} / {scale:.2f}", a / scale, b / scale,
-               **TOLERANCES[dtype])
+        report(f"{backend} {dtype} B={batch} H={hidden} tensor {k} / {scale:.2f}", a / scale,
+               b / scale, **TOLERANCES[dtype])
 
 
+@pytest.mark.parametrize("backend", ["persistent", "cluster"])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("mask_kind", MASK_KINDS)
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu", "identity"])
+def test_kernel_gradcheck(backend, nonlinearity, mask_kind, reverse):
+    """float64 gradcheck of the layer op on the kernel itself (three blocks of
+    W_hh rows, a partly filled warp)."""
+    batch, hidden, steps = 3, 20, 5
+    require(backend, batch, hidden, torch.float64)
+
+    def rand(*shape, scale=1.0):
+        return (torch.randn(*shape, device="cuda", dtype=torch.float64) * scale).requires_grad_()
+    mask = make_mask(mask_kind, batch, steps, "cuda")
+    args = dict(input=rand(steps, batch, 4), weight_ih=rand(hidden, 4, scale=0.5),
+                weight_hh=rand(hidden, hidden, scale=0.3), bias_ih=rand(hidden),
+                bias_hh=rand(hidden), hx=rand(batch, hidden),
+                mask=None if mask is None else mask.t().double(),
+                reset_state=None if mask is None else rand(batch, hidden))
+    names = [k for k, v in args.items() if isinstance(v, torch.Tensor) and v.requires_grad]
+
+    def fn(*tensors):
+        call = dict(args, **dict(zip(names, tensors)))
+        return ops.rnn_layer(**call, nonlinearity=nonlinearity, reverse=reverse, backend=backend)
+
+    assert torch.autograd.gradcheck(fn, [args[n] for n in names])
+
+
+@pytest.mark.parametrize("backend", ["persistent", "cluster"])
 @pytest.mark.parametrize("nonlinearity", ["relu", "identity"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_persistent_other_nonlinearities(nonlinearity, dtype):
-    batch, hidden = 4, 512
+def test_kernel_other_nonlinearities(backend, nonlinearity, dtype):
+    # float64 clusters hold W_hh up to H=256.
+    batch, hidden = 4, 512 if backend == "persistent" else 256
+    require(backend, batch, hidden, dtype)
     expected_module = FusedRNN(D, hidden, nonlinearity=nonlinearity, device="cuda",
                                dtype=torch.float64)
     module = FusedRNN(D, hidden, nonlinearity=nonlinearity, device="cuda", dtype=dtype)
@@ -75,27 +126,29 @@ def test_persistent_other_nonlinearities(nonlinearity, dtype):
     expected = outputs_and_grads(expected_module, x, h0, reset, mask, "per-step")
     torch.manual_seed(1)
     actual = outputs_and_grads(module, x.to(dtype), h0.to(dtype), reset.to(dtype),
-                               mask.to(dtype), "persistent")
+                               mask.to(dtype), backend)
     for k, (a, b) in enumerate(zip(actual, expected)):
         scale = max(b.abs().max().item(), 1.0)
-        report(f"{nonlinearity} {dtype} tensor {k} / {scale:.2f}", a / scale, b / scale,
-               **TOLERANCES[dtype])
+        report(f"{backend} {nonlinearity} {dtype} tensor {k} / {scale:.2f}", a / scale,
+               b / scale, **TOLERANCES[dtype])
 
 
-def test_persistent_is_deterministic():
+@pytest.mark.parametrize("backend", ["persistent", "cluster"])
+def test_kernel_is_deterministic(backend):
     """No atomics in the sums: the same inputs give bit-identical results."""
     module = FusedRNN(D, 512, device="cuda")
     x, h0, reset, mask = (t.cuda().float() for t in inputs(16, 512, "resets"))
     runs = []
     for _ in range(3):
         torch.manual_seed(2)
-        runs.append(outputs_and_grads(module, x, h0, reset, mask, "persistent"))
+        runs.append(outputs_and_grads(module, x, h0, reset, mask, backend))
         module.zero_grad()
     for first, *others in zip(*runs):
         assert all(torch.equal(first, other) for other in others)
 
 
-def test_persistent_and_per_step_agree_over_long_sequences():
+@pytest.mark.parametrize("backend", ["persistent", "cluster"])
+def test_kernel_and_per_step_agree_over_long_sequences(backend):
     """T=2000: errors do not grow along the sequence (each step's exchange is complete)."""
     module = FusedRNN(64, 512, device="cuda")
     x = torch.randn(2000, 8, 64, device="cuda")
@@ -103,17 +156,59 @@ def test_persistent_and_per_step_agree_over_long_sequences():
     with torch.no_grad():
         module.backend = "per-step"
         expected = module(x, mask=mask)[0]
-        module.backend = "persistent"
+        module.backend = backend
         actual = module(x, mask=mask)[0]
     report("T=2000 output", actual, expected, atol=1e-4, rtol=1e-4)
     report("T=2000 last 100 steps", actual[-100:], expected[-100:], atol=1e-4, rtol=1e-4)
 
 
-def test_forced_persistent_that_does_not_fit_is_a_clear_error():
-    module = FusedRNN(8, 4096, device="cuda", backend="persistent")
-    assert plan(2, 4096, dtype=torch.float32, device="cuda", backend="persistent").backend is None
-    with pytest.raises(ValueError, match="does not fit B=2, H=4096"):
+@pytest.mark.parametrize("backend, hidden", [("persistent", 4096), ("cluster", 1024)])
+def test_a_kernel_that_does_not_fit_raises_and_the_context_stays_usable(backend, hidden):
+    """Refused before launch: a ValueError, and CUDA keeps working (a launch
+    that trapped would poison the context for the rest of the process)."""
+    module = FusedRNN(8, hidden, device="cuda", backend=backend)
+    assert plan(2, hidden, dtype=torch.float32, device="cuda", backend=backend).backend is None
+    with pytest.raises(ValueError, match=f"does not fit B=2, H={hidden}"):
         module(torch.randn(3, 2, 8, device="cuda"))
+    module.backend = "auto"
+    out = module(torch.randn(3, 2, 8, device="cuda"))[0]
+    torch.cuda.synchronize()
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("backend", ["persistent", "cluster"])
+def test_concurrent_launches_of_different_sizes(backend):
+    """Launch limits are set once per device and cached under a lock: threads
+    launching the same kernel with different shared memory (batch sizes) at
+    once all get their single-threaded results."""
+    module = FusedRNN(D, 256, device="cuda", backend=backend)
+    inputs_by_thread = [torch.randn(T, batch, D, device="cuda") for batch in (1, 24, 60, 9)]
+    with torch.no_grad():
+        expected = [module(x)[0] for x in inputs_by_thread]
+    failures = []
+
+    def run(x, want):
+        with torch.no_grad():
+            for _ in range(50):
+                if not torch.equal(module(x)[0], want):
+                    failures.append(x.shape[1])
+
+    threads = [threading.Thread(target=run, args=pair)
+               for pair in zip(inputs_by_thread, expected)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    torch.cuda.synchronize()
+    assert not failures
+
+
+def test_cluster_plan_says_why_it_does_not_fit():
+    reason = plan(8, 1024, dtype=torch.float32, device="cuda", backend="cluster").reason
+    assert "H <= 512 in this dtype" in reason
+    reason = plan(8, 512, dtype=torch.float64, device="cuda", backend="cluster").reason
+    assert "H <= 256 in this dtype" in reason
+    assert rnn_fused.plan(8, 256, device="cuda").backend != "cluster", "auto never picks it yet"
 
 
 @pytest.mark.parametrize("batch, hidden, dtype", [(8, 512, torch.float32), (64, 1024, torch.float32),

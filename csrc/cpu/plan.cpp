@@ -1,5 +1,7 @@
 // The CPU has one recurrence, the per-step loop; the plan says how its step
 // product runs.
+#include <string>
+
 #include "../engine/plan.h"
 #include "isa.h"
 #include "small_gemm.h"
@@ -16,10 +18,12 @@ constexpr int64_t kTransposeElementsPerStep = 2048;
 
 Plan plan_cpu(const PlanQuery& query, std::string* why) {
   Plan plan;
-  if (resolve_backend(query.backend) == Backend::Persistent) {
+  const Backend backend = resolve_backend(query.backend);
+  if (backend == Backend::Persistent || backend == Backend::Cluster) {
     if (why != nullptr) {
-      *why = "the 'persistent' backend is a CUDA kernel; on the CPU, 'auto' and 'per-step' "
-             "both run the per-step loop";
+      *why = std::string("the '") + (backend == Backend::Persistent ? "persistent" : "cluster") +
+             "' backend is a CUDA kernel; on the CPU, 'auto' and 'per-step' both run the "
+             "per-step loop";
     }
     return plan;
   }

@@ -1,11 +1,15 @@
 // Which CUDA recurrence runs a layer: the per-step loop (a cuBLAS product and a
-// pointwise kernel per step) or the persistent kernel (one launch for the whole
-// sequence), by the backend asked for and, under 'auto', by size.
+// pointwise kernel per step), the persistent kernel (one launch for the whole
+// sequence, blocks meeting at a grid barrier) or the cluster kernel (the same,
+// one thread-block cluster per batch tile), by the backend asked for and, under
+// 'auto', by size. 'auto' never takes the cluster kernel: it has not yet been
+// measured against the other two on a GPU.
 #include <string>
 
 #include <ATen/Dispatch.h>
 
 #include "../engine/plan.h"
+#include "cluster/entry_points.h"
 #include "persistent/entry_points.h"
 
 namespace rnn_fused {
@@ -19,11 +23,25 @@ namespace {
 constexpr int64_t kAutoPersistentElements = 65536;
 constexpr int64_t kAutoPersistentElementsHalf = 32768;
 
+Plan plan_cluster(const PlanQuery& query, std::string* why) {
+  Plan plan;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, query.dtype, "rnn_fused::plan_cuda",
+                                  [&] {
+    plan.rows_per_block = cluster_rows<scalar_t>(query.batch, query.hidden, why);
+  });
+  if (plan.rows_per_block > 0) {
+    plan.path = Path::CudaCluster;
+    if (why != nullptr) *why += ", as asked for";
+  }
+  return plan;
+}
+
 }  // namespace
 
 Plan plan_cuda(const PlanQuery& query, std::string* why) {
   Plan plan;
   const Backend backend = resolve_backend(query.backend);
+  if (backend == Backend::Cluster) return plan_cluster(query, why);
   if (backend == Backend::PerStep) {
     plan.path = Path::CudaPerStep;
     if (why != nullptr) *why = "the per-step loop, as asked for";

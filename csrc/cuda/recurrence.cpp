@@ -4,11 +4,19 @@
 #include <ATen/record_function.h>
 
 #include "per_step/recurrence.h"
+#include "cluster/entry_points.h"
 #include "persistent/entry_points.h"
 
 namespace rnn_fused {
 
 void CudaRecurrence::forward(const RecurrenceParams& p) {
+  if (p.plan.path == Path::CudaCluster) {
+    RECORD_FUNCTION("rnn_fused::cuda_forward(cluster)", std::vector<c10::IValue>());
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.out.scalar_type(),
+                                    "rnn_fused::cluster_forward",
+                                    [&] { cluster_forward<scalar_t>(p); });
+    return;
+  }
   if (p.plan.path != Path::CudaPersistent) {
     RECORD_FUNCTION("rnn_fused::cuda_forward(per-step)", std::vector<c10::IValue>());
     return per_step_forward(p);
@@ -20,6 +28,13 @@ void CudaRecurrence::forward(const RecurrenceParams& p) {
 }
 
 void CudaRecurrence::backward(const RecurrenceGradParams& p) {
+  if (p.plan.path == Path::CudaCluster) {
+    RECORD_FUNCTION("rnn_fused::cuda_backward(cluster)", std::vector<c10::IValue>());
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.out.scalar_type(),
+                                    "rnn_fused::cluster_backward",
+                                    [&] { cluster_backward<scalar_t>(p); });
+    return;
+  }
   if (p.plan.path != Path::CudaPersistent) {
     RECORD_FUNCTION("rnn_fused::cuda_backward(per-step)", std::vector<c10::IValue>());
     return per_step_backward(p);

@@ -17,6 +17,7 @@ std::optional<Backend> backend_named(std::string_view name) {
   if (name == "auto") return Backend::Auto;
   if (name == "per-step") return Backend::PerStep;
   if (name == "persistent") return Backend::Persistent;
+  if (name == "cluster") return Backend::Cluster;
   return std::nullopt;
 }
 
@@ -35,6 +36,7 @@ const char* path_name(Path path) {
     case Path::CpuLoop:
     case Path::CudaPerStep: return "per-step";
     case Path::CudaPersistent: return "persistent";
+    case Path::CudaCluster: return "cluster";
     case Path::Unavailable: return "";
   }
   return "";
@@ -65,8 +67,8 @@ std::tuple<std::string, std::string> plan_op(int64_t steps, int64_t batch, int64
 
 Backend parse_backend(std::string_view name) {
   const std::optional<Backend> backend = backend_named(name);
-  TORCH_CHECK_VALUE(backend.has_value(), "rnn_fused: backend must be 'auto', 'per-step' or "
-                    "'persistent', got '", name, "'");
+  TORCH_CHECK_VALUE(backend.has_value(), "rnn_fused: backend must be 'auto', 'per-step', "
+                    "'persistent' or 'cluster', got '", name, "'");
   return *backend;
 }
 
@@ -75,7 +77,7 @@ Backend resolve_backend(Backend requested) {
   if (requested != Backend::Auto || variable.empty()) return requested;
   const std::optional<Backend> backend = backend_named(variable);
   TORCH_CHECK_VALUE(backend.has_value(), "rnn_fused: ", kBackendVariable, " must be 'auto', "
-                    "'per-step' or 'persistent', got '", variable, "'");
+                    "'per-step', 'persistent' or 'cluster', got '", variable, "'");
   return *backend;
 }
 

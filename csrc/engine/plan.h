@@ -13,7 +13,7 @@
 
 namespace rnn_fused {
 
-enum class Backend { Auto, PerStep, Persistent };
+enum class Backend { Auto, PerStep, Persistent, Cluster };
 
 // ValueError naming the choices for anything else.
 Backend parse_backend(std::string_view name);
@@ -22,7 +22,7 @@ Backend parse_backend(std::string_view name);
 // debugging and for running a whole test suite on one path) replaces Auto.
 Backend resolve_backend(Backend requested);
 
-enum class Path { Unavailable, CpuLoop, CudaPerStep, CudaPersistent };
+enum class Path { Unavailable, CpuLoop, CudaPerStep, CudaPersistent, CudaCluster };
 
 struct PlanQuery {
   int64_t steps, batch, hidden;
@@ -34,7 +34,7 @@ struct Plan {
   Path path = Path::Unavailable;
   // CPU: the step product in AVX-512 register tiles instead of a BLAS call.
   bool small_product = false;
-  // CUDA persistent: rows of W_hh that each block keeps in registers.
+  // CUDA persistent and cluster: rows of W_hh that each block keeps in registers.
   int rows_per_block = 0;
 };
 

@@ -1,14 +1,22 @@
-// The persistent recurrence kernel: one cooperative launch runs every step of
-// one layer in one direction. Block x keeps J rows of W_hh (forward) or J
-// columns of it, i.e. rows of W_hhᵀ (backward), in registers for the whole
-// sequence; per step it reads the whole B×H vector of the previous step from
-// L2, writes its B×J slice of the next one, and meets the other blocks at a
-// grid barrier. Per-step cost is then a barrier and an L2 round trip instead of
-// a GEMM launch plus a pointwise launch.
+// The persistent recurrence kernel: one launch runs every step of one layer in
+// one direction. Block x keeps J rows of W_hh (forward) or J columns of it, i.e.
+// rows of W_hhᵀ (backward), in registers for the whole sequence; per step it
+// reads its batch tile's whole vector of the previous step from L2, writes its
+// tile×J slice of the next one, and meets the other blocks of the tile at a
+// barrier. Per-step cost is then a barrier and an L2 round trip instead of a
+// GEMM launch plus a pointwise launch.
+//
+// Two ways to meet (kClustered):
+// - grid: one tile, the whole batch; a cooperative launch makes every block
+//   resident, and they meet at a counter in global memory;
+// - cluster: each batch tile is one thread-block cluster of ceil(H / J) <= 16
+//   blocks, which the hardware co-schedules; blocks meet at the cluster barrier
+//   (sm_90) and tiles never wait for each other, so they may run in waves.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include <ATen/OpMathType.h>
 
@@ -19,34 +27,33 @@ namespace persistent {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-// Each lane holds lane_span consecutive k of its warp's 32·lane_span slice:
-// 32 bytes of weights per row in the accumulation type (8 floats, 4 doubles).
+// Each lane holds L consecutive k of its warp's 32·L slice for each of its J
+// rows. The grid kernel takes L = lane_span: 32 bytes of weights per row in the
+// accumulation type (8 floats, 4 doubles). The cluster kernel trades L for J so
+// that a cluster of at most 16 blocks holds all of W_hh (cluster_lane_span).
 template <typename acc_t>
 constexpr int lane_span() { return 32 / sizeof(acc_t); }
-template <typename acc_t>
-constexpr int warp_span() { return 32 * lane_span<acc_t>(); }
+template <typename acc_t, int J>
+constexpr int cluster_lane_span() { return 256 / (J * int(sizeof(acc_t))); }
 // (b, j) outputs per thread per step, prefetched into registers.
 constexpr int kMaxOutputsPerThread = 8;
 // Rows of the B×H step vector each warp loads before using any, so that L2
 // latency is paid once per group, not once per row: 8 where the registers allow.
-template <int J, typename acc_t>
+template <int J, int L, typename acc_t>
 constexpr int row_group() {
-  return (J + 8) * lane_span<acc_t>() * sizeof(acc_t) <= 96 * sizeof(float) ? 8 : 4;
+  return (J + 8) * L * sizeof(acc_t) <= 96 * sizeof(float) ? 8 : 4;
 }
-// A block that waits this long at one barrier traps instead of hanging. Real
-// time, not a count of polls: tools such as compute-sanitizer slow the other
-// blocks down by orders of magnitude.
-constexpr unsigned long long kBarrierTimeoutNs = 20'000'000'000ull;
 
 // The kernel's arguments: RecurrenceParams as raw pointers, plus its layout.
 template <typename scalar_t>
 struct KernelArgs {
   using acc_t = at::opmath_type<scalar_t>;
   int64_t steps, batch, hidden;
-  int warps_k;        // warps that split k: ceil(H / warp_span)
-  int warps_b;        // warps that split the batch: kWarps / warps_k
+  int64_t batch_tile;  // batch rows per tile: blockIdx.y's rows start at y·batch_tile
+  int warps_k;         // warps that split k: ceil(H / (32·L))
+  int warps_b;         // warps that split the batch: kWarps / warps_k
   bool reverse;
-  bool vector_loads;  // H % lane_span == 0 and every row 16-byte aligned
+  bool vector_loads;  // H % L == 0 and every tensor 16-byte aligned
   Activation act;
   const scalar_t* w_hh;   // [H, H]
   scalar_t* out;          // [T, B, H] forward: projection in, h_t out; backward: h_t
@@ -56,7 +63,8 @@ struct KernelArgs {
   const scalar_t* grad_out;  // [T, B, H] backward
   scalar_t* grad_pre;        // [T, B, H] backward
   acc_t* grad_reset;         // [B, H] backward, with a mask
-  unsigned* barrier;         // one zeroed counter
+  // Grid kernel: one zeroed counter; 64 bits, so that T·blocks cannot wrap it.
+  unsigned long long* barrier;
 };
 
 // Loads that bypass L1: rows written by other blocks in the previous step may
@@ -73,15 +81,23 @@ __device__ __forceinline__ scalar_t load_cg(const scalar_t* p) {
   }
 }
 
+// The widest load of up to 16 bytes that `bytes` (a power of two) is made of.
+template <int bytes>
+using chunk_t = std::conditional_t<
+    bytes >= 16, uint4,
+    std::conditional_t<bytes == 8, uint2,
+                       std::conditional_t<bytes == 4, unsigned, unsigned short>>>;
+
 // v[i] = row[k0 + i] for k0 + i < H, else 0, in the accumulation type.
-template <typename scalar_t, typename acc_t, int kLaneSpan = lane_span<acc_t>()>
+template <typename scalar_t, typename acc_t, int kLaneSpan>
 __device__ __forceinline__ void load_lane(acc_t (&v)[kLaneSpan], const scalar_t* row, int k0,
                                           int64_t hidden, bool vector_loads) {
   if (vector_loads) {
     if (k0 < hidden) {
-      constexpr int kChunks = kLaneSpan * sizeof(scalar_t) / 16;
-      uint4 raw[kChunks];
-      const uint4* src = reinterpret_cast<const uint4*>(row + k0);
+      using chunk = chunk_t<kLaneSpan * sizeof(scalar_t)>;
+      constexpr int kChunks = kLaneSpan * sizeof(scalar_t) / sizeof(chunk);
+      chunk raw[kChunks];
+      const chunk* src = reinterpret_cast<const chunk*>(row + k0);
 #pragma unroll
       for (int c = 0; c < kChunks; ++c) raw[c] = __ldcg(src + c);
       scalar_t s[kLaneSpan];
@@ -102,8 +118,29 @@ __device__ __forceinline__ void load_lane(acc_t (&v)[kLaneSpan], const scalar_t*
 
 template <int J>
 constexpr int log2_rows() {
-  static_assert(J == 1 || J == 2 || J == 4 || J == 8 || J == 16, "J must be a power of two");
-  return J == 1 ? 0 : J == 2 ? 1 : J == 4 ? 2 : J == 8 ? 3 : 4;
+  static_assert(J == 1 || J == 2 || J == 4 || J == 8 || J == 16 || J == 32,
+                "J must be a power of two up to 32");
+  return J == 1 ? 0 : J == 2 ? 1 : J == 4 ? 2 : J == 8 ? 3 : J == 16 ? 4 : 5;
+}
+
+// One butterfly level that halves the values a lane carries: lanes with the
+// `16 >> kLevel` bit set keep the upper half of acc and send the lower. A
+// template per level, so that every index is a constant and acc stays in
+// registers (a runtime level count left J ≥ 16 accumulators in local memory).
+template <int kLevel, int J, typename acc_t>
+__device__ __forceinline__ void fold_rows(acc_t (&acc)[J], int lane) {
+  if constexpr (kLevel < log2_rows<J>()) {
+    constexpr int kOffset = 16 >> kLevel;
+    constexpr int kHalf = J >> (kLevel + 1);
+    const bool upper = lane & kOffset;
+#pragma unroll
+    for (int i = 0; i < kHalf; ++i) {
+      const acc_t send = upper ? acc[i] : acc[i + kHalf];
+      const acc_t keep = upper ? acc[i + kHalf] : acc[i];
+      acc[i] = keep + __shfl_xor_sync(0xffffffffu, send, kOffset);
+    }
+    fold_rows<kLevel + 1>(acc, lane);
+  }
 }
 
 // Sums acc[j] over the warp's 32 lanes. Each of the first log2(J) butterfly
@@ -111,51 +148,43 @@ constexpr int log2_rows() {
 // rather than 5·J. On return acc[0] holds row j = lane >> (5 − log2 J).
 template <int J, typename acc_t>
 __device__ __forceinline__ void warp_sum_rows(acc_t (&acc)[J], int lane) {
-  constexpr int kLog2 = log2_rows<J>();
+  fold_rows<0>(acc, lane);
 #pragma unroll
-  for (int level = 0; level < kLog2; ++level) {
-    const int offset = 16 >> level;
-    const int half = J >> (level + 1);
-    const bool upper = lane & offset;
-#pragma unroll
-    for (int i = 0; i < half; ++i) {
-      const acc_t send = upper ? acc[i] : acc[i + half];
-      const acc_t keep = upper ? acc[i + half] : acc[i];
-      acc[i] = keep + __shfl_xor_sync(0xffffffffu, send, offset);
-    }
-  }
-#pragma unroll
-  for (int level = kLog2; level < 5; ++level) {
+  for (int level = log2_rows<J>(); level < 5; ++level) {
     acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], 16 >> level);
   }
 }
 
-__device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
-  unsigned v;
-  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+__device__ __forceinline__ unsigned long long load_acquire(const unsigned long long* p) {
+  unsigned long long v;
+  asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
   return v;
-}
-
-__device__ __forceinline__ unsigned long long global_time_ns() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
 }
 
 // Every block arrives, then waits for all gridDim.x arrivals of this round.
 // The fences make each block's step output visible before its arrival counts.
-__device__ __forceinline__ void grid_barrier(unsigned* counter, unsigned target) {
+// It cannot deadlock: the cooperative launch refuses a grid that is not all
+// resident, and the host checks residency before it launches.
+__device__ __forceinline__ void grid_barrier(unsigned long long* counter,
+                                             unsigned long long target) {
   __syncthreads();
   if (threadIdx.x == 0) {
     __threadfence();
-    atomicAdd(counter, 1u);
-    const unsigned long long since = global_time_ns();
+    atomicAdd(counter, 1ull);
     while (load_acquire(counter) < target) {
-      if (global_time_ns() - since > kBarrierTimeoutNs) __trap();
     }
     __threadfence();
   }
   __syncthreads();
+}
+
+// Every thread of every block of the cluster arrives and waits. Release and
+// acquire at cluster scope order the step's global writes before the peers'
+// reads of them (and make it a block barrier too).
+__device__ __forceinline__ void cluster_barrier() {
+  asm volatile(
+      "barrier.cluster.arrive.release.aligned;\n\t"
+      "barrier.cluster.wait.acquire.aligned;" ::: "memory");
 }
 
 // Forward, per processed step: h = the cell's step of the projection and
@@ -163,21 +192,23 @@ __device__ __forceinline__ void grid_barrier(unsigned* counter, unsigned target)
 // previous step's mask. Backward, per step in reverse processing order:
 // dcarry = dpre_next · W_hh, dpre = the cell's backward of grad_out + m·dcarry,
 // dreset += (1 − m)·dcarry.
-template <typename scalar_t, int J, bool kBackward>
+template <typename scalar_t, int J, int kLaneSpan, bool kBackward, bool kClustered>
 __global__ void __launch_bounds__(kThreads, 1)
 persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
   using acc_t = at::opmath_type<scalar_t>;
   constexpr int kLog2 = log2_rows<J>();
-  constexpr int kRowGroup = row_group<J, acc_t>();
-  constexpr int kLaneSpan = lane_span<acc_t>();
+  constexpr int kRowGroup = row_group<J, kLaneSpan, acc_t>();
   extern __shared__ __align__(16) unsigned char shared_raw[];
   // partial[warp_k][b][j]: each k-warp's share of every output of this block.
   acc_t* partial = reinterpret_cast<acc_t*>(shared_raw);
 
   const int64_t T = p.steps, B = p.batch, H = p.hidden;
+  // This block's batch tile: global rows b_base + b for b < Bt.
+  const int64_t b_base = int64_t(blockIdx.y) * p.batch_tile;
+  const int64_t Bt = B - b_base < p.batch_tile ? B - b_base : p.batch_tile;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int warp_k = warp % p.warps_k, warp_b = warp / p.warps_k;
-  const int k0 = warp_k * warp_span<acc_t>() + lane * kLaneSpan;
+  const int k0 = warp_k * 32 * kLaneSpan + lane * kLaneSpan;
   const int64_t j0 = int64_t(blockIdx.x) * J;
   const ElmanCell<RuntimeAct> cell{RuntimeAct{p.act}};
 
@@ -193,7 +224,7 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
     }
   }
 
-  const int outputs = static_cast<int>(B) * J;
+  const int outputs = static_cast<int>(Bt) * J;
   for (int64_t s = 0; s < T; ++s) {
     // q: position in processing order; t: time index; link: the step this one
     // reads (forward: the previous processed step; backward: the next one).
@@ -212,11 +243,12 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
       const int b = idx >> kLog2, j = idx & (J - 1);
       first[e] = second[e] = acc_t(0);
       if (idx < outputs && j0 + j < H) {
-        const int64_t g = (t * B + b) * H + j0 + j;
+        const int64_t g = (t * B + b_base + b) * H + j0 + j;
         if constexpr (kBackward) {
           first[e] = static_cast<acc_t>(load_cg(p.grad_out + g));
           second[e] = static_cast<acc_t>(load_cg(p.out + g));
-          mask[e] = p.mask != nullptr ? static_cast<acc_t>(load_cg(p.mask + t * B + b)) : acc_t(1);
+          mask[e] = p.mask != nullptr ? static_cast<acc_t>(load_cg(p.mask + t * B + b_base + b))
+                                      : acc_t(1);
         } else {
           first[e] = static_cast<acc_t>(load_cg(p.out + g));
         }
@@ -224,24 +256,25 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
     }
 
     if (has_link && warp_b < p.warps_b) {
-      for (int64_t b_first = warp_b; b_first < B; b_first += int64_t(kRowGroup) * p.warps_b) {
+      for (int64_t b_first = warp_b; b_first < Bt; b_first += int64_t(kRowGroup) * p.warps_b) {
         const bool blend = !kBackward && q > 0 && p.mask != nullptr;
         acc_t m[kRowGroup];
         if (blend) {
 #pragma unroll
           for (int r = 0; r < kRowGroup; ++r) {
             const int64_t b = b_first + int64_t(r) * p.warps_b;
-            m[r] = b < B ? static_cast<acc_t>(load_cg(p.mask + link * B + b)) : acc_t(1);
+            m[r] = b < Bt ? static_cast<acc_t>(load_cg(p.mask + link * B + b_base + b)) : acc_t(1);
           }
         }
         acc_t v[kRowGroup][kLaneSpan];
 #pragma unroll
         for (int r = 0; r < kRowGroup; ++r) {
           const int64_t b = b_first + int64_t(r) * p.warps_b;
-          if (b >= B) continue;
-          const scalar_t* row = kBackward ? p.grad_pre + (link * B + b) * H
-                                : q == 0  ? p.hx + b * H
-                                          : p.out + (link * B + b) * H;
+          if (b >= Bt) continue;
+          const int64_t row_b = b_base + b;
+          const scalar_t* row = kBackward ? p.grad_pre + (link * B + row_b) * H
+                                : q == 0  ? p.hx + row_b * H
+                                          : p.out + (link * B + row_b) * H;
           load_lane(v[r], row, k0, H, p.vector_loads);
         }
         if (blend) {
@@ -249,9 +282,9 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
           for (int r = 0; r < kRowGroup; ++r) {
             const int64_t b = b_first + int64_t(r) * p.warps_b;
             // Rows that keep their state (m = 1, the common case) read no reset.
-            if (b >= B || m[r] == acc_t(1)) continue;
+            if (b >= Bt || m[r] == acc_t(1)) continue;
             acc_t reset[kLaneSpan];
-            load_lane(reset, p.reset + b * H, k0, H, p.vector_loads);
+            load_lane(reset, p.reset + (b_base + b) * H, k0, H, p.vector_loads);
 #pragma unroll
             for (int i = 0; i < kLaneSpan; ++i) {
               v[r][i] = m[r] * v[r][i] + (acc_t(1) - m[r]) * reset[i];
@@ -261,7 +294,7 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
 #pragma unroll
         for (int r = 0; r < kRowGroup; ++r) {
           const int64_t b = b_first + int64_t(r) * p.warps_b;
-          if (b >= B) continue;
+          if (b >= Bt) continue;
           acc_t acc[J];
 #pragma unroll
           for (int j = 0; j < J; ++j) {
@@ -271,7 +304,7 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
           }
           warp_sum_rows<J>(acc, lane);
           if ((lane & ((32 >> kLog2) - 1)) == 0) {
-            partial[(warp_k * B + b) * J + (lane >> (5 - kLog2))] = acc[0];
+            partial[(warp_k * Bt + b) * J + (lane >> (5 - kLog2))] = acc[0];
           }
         }
       }
@@ -285,22 +318,28 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
       if (idx >= outputs || j0 + j >= H) continue;
       acc_t y = acc_t(0);
       if (has_link) {
-        for (int k = 0; k < p.warps_k; ++k) y += partial[(k * B + b) * J + j];
+        for (int k = 0; k < p.warps_k; ++k) y += partial[(k * Bt + b) * J + j];
       }
-      const int64_t g = (t * B + b) * H + j0 + j;
+      const int64_t g = (t * B + b_base + b) * H + j0 + j;
       if constexpr (kBackward) {
         acc_t grad = first[e];
         if (has_link) {
           const acc_t m = mask[e];
           grad += m * y;
-          if (p.mask != nullptr) p.grad_reset[b * H + j0 + j] += (acc_t(1) - m) * y;
+          if (p.mask != nullptr) p.grad_reset[(b_base + b) * H + j0 + j] += (acc_t(1) - m) * y;
         }
         p.grad_pre[g] = static_cast<scalar_t>(cell.backward(grad, second[e]));
       } else {
         p.out[g] = static_cast<scalar_t>(cell.forward(first[e], y));
       }
     }
-    if (s + 1 < T) grid_barrier(p.barrier, static_cast<unsigned>(s + 1) * gridDim.x);
+    if (s + 1 < T) {
+      if constexpr (kClustered) {
+        cluster_barrier();
+      } else {
+        grid_barrier(p.barrier, static_cast<unsigned long long>(s + 1) * gridDim.x);
+      }
+    }
   }
 }
 

@@ -1,7 +1,7 @@
-// Chooses the rows of W_hh per block for the persistent kernel and launches it
-// cooperatively, which guarantees that every block is resident at once (the
-// grid barrier would deadlock otherwise) and can be captured in a CUDA graph.
-// Included by the per-dtype .cu files.
+// Chooses the rows of W_hh per block for the grid-barrier persistent kernel and
+// launches it cooperatively, which guarantees that every block is resident at
+// once (the grid barrier would deadlock otherwise) and can be captured in a
+// CUDA graph. Included by the per-dtype .cu files.
 #pragma once
 
 #include <cstdint>
@@ -12,13 +12,13 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 
+#include "../launch_limits.h"
+#include "args.cuh"
 #include "entry_points.h"
 #include "kernel.cuh"
 
 namespace rnn_fused {
 namespace persistent {
-
-inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // RNN_FUSED_PERSISTENT_ROWS pins the rows per block (1, 2, 4, 8) for tuning;
 // unset, persistent_rows() picks them. Read once, as RNN_FUSED_BACKEND is.
@@ -34,39 +34,31 @@ inline int pinned_rows() {
   return std::stoi(value);
 }
 
-template <typename scalar_t>
-int warps_k(int64_t hidden) {
-  constexpr int64_t kWarpSpan = warp_span<at::opmath_type<scalar_t>>();
-  return static_cast<int>((hidden + kWarpSpan - 1) / kWarpSpan);
+template <typename scalar_t, int J, bool kBackward>
+const void* grid_kernel() {
+  constexpr int L = lane_span<at::opmath_type<scalar_t>>();
+  return reinterpret_cast<const void*>(&persistent_recurrence_kernel<scalar_t, J, L, kBackward,
+                                                                     /*kClustered=*/false>);
 }
 
-template <typename scalar_t, int J>
-size_t shared_bytes(int64_t batch, int64_t hidden) {
-  return size_t(warps_k<scalar_t>(hidden)) * batch * J * sizeof(at::opmath_type<scalar_t>);
+// Blocks the grid needs beyond what the GPU holds at once: 0 where it fits.
+template <typename scalar_t, int J, bool kBackward>
+int64_t blocks_short(int64_t batch, int64_t hidden) {
+  constexpr int L = lane_span<at::opmath_type<scalar_t>>();
+  const size_t shared = shared_bytes<scalar_t, J, L>(batch, hidden);
+  const int per_sm = resident_blocks_per_sm(grid_kernel<scalar_t, J, kBackward>(), kThreads,
+                                            shared);
+  const int64_t resident = int64_t(per_sm) * at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+  const int64_t blocks = (hidden + J - 1) / J;
+  return blocks > resident ? blocks - resident : 0;
 }
 
 // Whether the kernel with J rows per block launches at these sizes: all its
 // ceil(H / J) blocks resident at once on the current GPU.
 template <typename scalar_t, int J, bool kBackward>
 bool fits(int64_t batch, int64_t hidden) {
-  using acc_t = at::opmath_type<scalar_t>;
-  // A lane holds J·lane_span weights in the accumulation type: at most 64 registers.
-  if constexpr (J * lane_span<acc_t>() * sizeof(acc_t) > 64 * 4) {
-    return false;
-  } else {
-    if (batch * J > int64_t(kMaxOutputsPerThread) * kThreads) return false;
-    const size_t shared = shared_bytes<scalar_t, J>(batch, hidden);
-    const cudaDeviceProp* device = at::cuda::getCurrentDeviceProperties();
-    if (shared > device->sharedMemPerBlockOptin) return false;
-    auto kernel = persistent_recurrence_kernel<scalar_t, J, kBackward>;
-    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(shared)));
-    int per_sm = 0;
-    C10_CUDA_CHECK(
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, shared));
-    const int64_t blocks = (hidden + J - 1) / J;
-    return blocks <= int64_t(per_sm) * device->multiProcessorCount;
-  }
+  if (batch * J > int64_t(kMaxOutputsPerThread) * kThreads) return false;
+  return blocks_short<scalar_t, J, kBackward>(batch, hidden) == 0;
 }
 
 template <typename scalar_t, int J>
@@ -96,33 +88,36 @@ int choose_rows(int64_t batch, int64_t hidden) {
 
 template <typename scalar_t, int J, bool kBackward>
 void launch(KernelArgs<scalar_t> p) {
-  const size_t shared = shared_bytes<scalar_t, J>(p.batch, p.hidden);
-  auto kernel = persistent_recurrence_kernel<scalar_t, J, kBackward>;
-  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      static_cast<int>(shared)));
+  constexpr int L = lane_span<at::opmath_type<scalar_t>>();
+  set_layout<scalar_t, L>(p, p.batch);
+  // The plan ran on this device moments ago; checked again here (cached) so
+  // that a grid which cannot be all resident raises before anything starts.
+  const int64_t short_by = blocks_short<scalar_t, J, kBackward>(p.batch, p.hidden);
+  TORCH_CHECK_VALUE(short_by == 0, "rnn_fused: the persistent kernel needs ",
+                    (p.hidden + J - 1) / J, " blocks resident at once, ", short_by,
+                    " more than this GPU holds at B=", p.batch, ", H=", p.hidden);
   // Freed when this returns; the caching allocator keeps it for the kernel's
   // stream until the kernel is done.
   const at::Tensor counter = at::zeros(
-      {1}, at::TensorOptions().device(at::kCUDA, at::cuda::current_device()).dtype(at::kInt));
-  p.barrier = reinterpret_cast<unsigned*>(counter.data_ptr<int>());
+      {1}, at::TensorOptions().device(at::kCUDA, at::cuda::current_device()).dtype(at::kLong));
+  p.barrier = reinterpret_cast<unsigned long long*>(counter.data_ptr<int64_t>());
   cudaLaunchAttribute cooperative{};
   cooperative.id = cudaLaunchAttributeCooperative;
   cooperative.val.cooperative = 1;
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(static_cast<unsigned>((p.hidden + J - 1) / J));
   config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = shared;
+  config.dynamicSmemBytes = shared_bytes<scalar_t, J, L>(p.batch, p.hidden);
   config.stream = at::cuda::getCurrentCUDAStream();
   config.attrs = &cooperative;
   config.numAttrs = 1;
-  C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p));
+  C10_CUDA_CHECK(cudaLaunchKernelEx(
+      &config, persistent_recurrence_kernel<scalar_t, J, L, kBackward, false>, p));
 }
 
 template <typename scalar_t, bool kBackward>
 void launch_with_rows(KernelArgs<scalar_t> p, int rows) {
   if (p.batch * p.hidden == 0) return;  // nothing to compute
-  p.warps_k = warps_k<scalar_t>(p.hidden);
-  p.warps_b = kWarps / p.warps_k;
   switch (rows) {
     case 1: return launch<scalar_t, 1, kBackward>(p);
     case 2: return launch<scalar_t, 2, kBackward>(p);
@@ -132,26 +127,12 @@ void launch_with_rows(KernelArgs<scalar_t> p, int rows) {
   TORCH_CHECK(false, "rnn_fused: no persistent kernel with ", rows, " rows per block");
 }
 
-template <typename scalar_t>
-KernelArgs<scalar_t> common_args(const RecurrenceParams& p) {
-  KernelArgs<scalar_t> a{};
-  a.steps = p.steps;
-  a.batch = p.batch;
-  a.hidden = p.hidden;
-  a.reverse = p.reverse;
-  a.act = p.activation;
-  a.w_hh = p.w_hh.data_ptr<scalar_t>();
-  a.out = p.out.data_ptr<scalar_t>();
-  a.mask = p.mask.has_value() ? p.mask->data_ptr<scalar_t>() : nullptr;
-  return a;
-}
-
 }  // namespace persistent
 
 template <typename scalar_t>
 int persistent_rows(int64_t batch, int64_t hidden, std::string* why) {
   using acc_t = at::opmath_type<scalar_t>;
-  constexpr int64_t kMaxHidden = persistent::kWarps * persistent::warp_span<acc_t>();
+  constexpr int64_t kMaxHidden = persistent::kWarps * 32 * persistent::lane_span<acc_t>();
   constexpr int64_t kMaxOutputs = int64_t(persistent::kMaxOutputsPerThread) * persistent::kThreads;
   const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
   int rows = 0;
@@ -177,32 +158,14 @@ int persistent_rows(int64_t batch, int64_t hidden, std::string* why) {
 
 template <typename scalar_t>
 void persistent_forward(const RecurrenceParams& p) {
-  auto a = persistent::common_args<scalar_t>(p);
-  a.hx = p.hx.data_ptr<scalar_t>();
-  a.reset = p.mask.has_value() ? p.reset->data_ptr<scalar_t>() : nullptr;
-  a.vector_loads = a.hidden % persistent::lane_span<at::opmath_type<scalar_t>>() == 0 &&
-                   persistent::aligned16(a.out) && persistent::aligned16(a.hx) &&
-                   (a.reset == nullptr || persistent::aligned16(a.reset));
-  persistent::launch_with_rows<scalar_t, false>(a, p.plan.rows_per_block);
+  persistent::launch_with_rows<scalar_t, false>(persistent::forward_args<scalar_t>(p),
+                                                p.plan.rows_per_block);
 }
 
 template <typename scalar_t>
 void persistent_backward(const RecurrenceGradParams& p) {
-  auto a = persistent::common_args<scalar_t>(p);
-  // The kernel reads every step's gradient from one tensor: with h_n's gradient,
-  // a copy that holds the last processed step's combined gradient.
-  at::Tensor grad_out = p.grad_out;
-  if (p.grad_last_step.has_value()) {
-    grad_out = p.grad_out.clone();
-    grad_out[p.reverse ? 0 : p.steps - 1].copy_(*p.grad_last_step);
-  }
-  a.grad_out = grad_out.data_ptr<scalar_t>();
-  a.grad_pre = p.grad_pre.data_ptr<scalar_t>();
-  a.grad_reset =
-      p.mask.has_value() ? p.grad_reset.data_ptr<at::opmath_type<scalar_t>>() : nullptr;
-  a.vector_loads = a.hidden % persistent::lane_span<at::opmath_type<scalar_t>>() == 0 &&
-                   persistent::aligned16(a.grad_pre);
-  persistent::launch_with_rows<scalar_t, true>(a, p.plan.rows_per_block);
+  const auto [args, grad_out] = persistent::backward_args<scalar_t>(p);
+  persistent::launch_with_rows<scalar_t, true>(args, p.plan.rows_per_block);
 }
 
 }  // namespace rnn_fused

@@ -1,0 +1,155 @@
+// The cluster recurrence: the persistent kernel with the cluster barrier. Each
+// batch tile is one thread-block cluster of ceil(H / J) <= 16 blocks that holds
+// all of W_hh in registers (J rows per block, each lane J × L of them), so no
+// barrier spans the grid and tiles need not be resident together. Included by
+// the per-dtype .cu files.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+
+#include "../launch_limits.h"
+#include "../persistent/args.cuh"
+#include "../persistent/kernel.cuh"
+#include "entry_points.h"
+
+namespace rnn_fused {
+namespace cluster {
+
+using persistent::KernelArgs;
+using persistent::kMaxOutputsPerThread;
+using persistent::kThreads;
+using persistent::kWarps;
+
+// The most blocks a cluster may have on Hopper (with the non-portable opt-in).
+constexpr int64_t kMaxClusterBlocks = 16;
+// gridDim.y, which counts the tiles.
+constexpr int64_t kMaxTiles = 65535;
+
+template <typename scalar_t, int J>
+constexpr int lane_span() {
+  return persistent::cluster_lane_span<at::opmath_type<scalar_t>, J>();
+}
+
+template <typename scalar_t, int J, bool kBackward>
+const void* kernel() {
+  return reinterpret_cast<const void*>(
+      &persistent::persistent_recurrence_kernel<scalar_t, J, lane_span<scalar_t, J>(), kBackward,
+                                                /*kClustered=*/true>);
+}
+
+// Batch rows per cluster with J rows of W_hh per block, or 0 where the cluster
+// does not fit. As many tiles as clusters are resident at once, so that every
+// multiprocessor they can use works; more where a tile would hold more outputs
+// than its threads do (those tiles run in later waves).
+template <typename scalar_t, int J, bool kBackward>
+int64_t batch_tile(int64_t batch, int64_t hidden) {
+  constexpr int L = lane_span<scalar_t, J>();
+  const int64_t blocks = (hidden + J - 1) / J;
+  if (hidden > int64_t(kWarps) * 32 * L || blocks > kMaxClusterBlocks) return 0;
+  const int64_t max_tile = int64_t(kMaxOutputsPerThread) * kThreads / J;
+  const int64_t widest = std::min(batch, max_tile);
+  const int clusters =
+      resident_clusters(kernel<scalar_t, J, kBackward>(), kThreads,
+                        persistent::shared_bytes<scalar_t, J, L>(widest, hidden),
+                        static_cast<int>(blocks));
+  if (clusters == 0) return 0;
+  const int64_t tiles =
+      std::max((batch + max_tile - 1) / max_tile, std::min<int64_t>(batch, clusters));
+  const int64_t tile = (batch + tiles - 1) / tiles;
+  return (batch + tile - 1) / tile <= kMaxTiles ? tile : 0;
+}
+
+template <typename scalar_t, int J>
+bool both_fit(int64_t batch, int64_t hidden) {
+  return batch_tile<scalar_t, J, false>(batch, hidden) > 0 &&
+         batch_tile<scalar_t, J, true>(batch, hidden) > 0;
+}
+
+// The fewest rows per block, i.e. the most blocks per cluster (up to 16).
+template <typename scalar_t>
+int choose_rows(int64_t batch, int64_t hidden) {
+  if (both_fit<scalar_t, 8>(batch, hidden)) return 8;
+  if (both_fit<scalar_t, 16>(batch, hidden)) return 16;
+  if (both_fit<scalar_t, 32>(batch, hidden)) return 32;
+  return 0;
+}
+
+template <typename scalar_t, int J, bool kBackward>
+void launch(KernelArgs<scalar_t> p) {
+  constexpr int L = lane_span<scalar_t, J>();
+  const int64_t tile = batch_tile<scalar_t, J, kBackward>(p.batch, p.hidden);
+  TORCH_CHECK_VALUE(tile > 0, "rnn_fused: the cluster kernel with ", J,
+                    " rows of W_hh per block does not fit B=", p.batch, ", H=", p.hidden,
+                    " on this GPU");
+  persistent::set_layout<scalar_t, L>(p, tile);
+  const unsigned blocks = static_cast<unsigned>((p.hidden + J - 1) / J);
+  cudaLaunchAttribute cluster{};
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = blocks;
+  cluster.val.clusterDim.y = 1;
+  cluster.val.clusterDim.z = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(blocks, static_cast<unsigned>((p.batch + tile - 1) / tile));
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = persistent::shared_bytes<scalar_t, J, L>(tile, p.hidden);
+  config.stream = at::cuda::getCurrentCUDAStream();
+  config.attrs = &cluster;
+  config.numAttrs = 1;
+  C10_CUDA_CHECK(cudaLaunchKernelEx(
+      &config, persistent::persistent_recurrence_kernel<scalar_t, J, L, kBackward, true>, p));
+}
+
+template <typename scalar_t, bool kBackward>
+void launch_with_rows(KernelArgs<scalar_t> p, int rows) {
+  if (p.batch * p.hidden == 0) return;  // nothing to compute
+  switch (rows) {
+    case 8: return launch<scalar_t, 8, kBackward>(p);
+    case 16: return launch<scalar_t, 16, kBackward>(p);
+    case 32: return launch<scalar_t, 32, kBackward>(p);
+  }
+  TORCH_CHECK(false, "rnn_fused: no cluster kernel with ", rows, " rows per block");
+}
+
+}  // namespace cluster
+
+template <typename scalar_t>
+int cluster_rows(int64_t batch, int64_t hidden, std::string* why) {
+  const cudaDeviceProp* device = at::cuda::getCurrentDeviceProperties();
+  const int rows = batch * hidden == 0 ? 8 : cluster::choose_rows<scalar_t>(batch, hidden);
+  if (why != nullptr) {
+    const int64_t max_hidden = std::min<int64_t>(
+        cluster::kMaxClusterBlocks * 32, int64_t(cluster::kWarps) * 32 *
+                                             cluster::lane_span<scalar_t, 32>());
+    *why = rows > 0
+               ? "the cluster kernel, " + std::to_string(rows) + " rows of W_hh per block: " +
+                     "clusters of " + std::to_string((hidden + rows - 1) / rows) +
+                     " blocks, one per batch tile"
+               : "the cluster kernel does not fit B=" + std::to_string(batch) + ", H=" +
+                     std::to_string(hidden) + " on this GPU (compute capability " +
+                     std::to_string(device->major) + "." + std::to_string(device->minor) +
+                     "): it needs compute capability 9.0 or newer, H <= " +
+                     std::to_string(max_hidden) + " in this dtype, so that clusters of at most " +
+                     "16 blocks hold all of W_hh in registers, and one such cluster resident";
+  }
+  return rows;
+}
+
+template <typename scalar_t>
+void cluster_forward(const RecurrenceParams& p) {
+  cluster::launch_with_rows<scalar_t, false>(persistent::forward_args<scalar_t>(p),
+                                             p.plan.rows_per_block);
+}
+
+template <typename scalar_t>
+void cluster_backward(const RecurrenceGradParams& p) {
+  const auto [args, grad_out] = persistent::backward_args<scalar_t>(p);
+  cluster::launch_with_rows<scalar_t, true>(args, p.plan.rows_per_block);
+}
+
+}  // namespace rnn_fused

@@ -51,6 +51,14 @@ test_rc=skipped
 if [ "$build_rc" -eq 0 ]; then
   test_rc=0
   run_tests kernels "" tests/test_persistent.py
+  # The cluster kernel's first runs: the sanitizers before the benchmarks.
+  for backend in cluster persistent; do
+    for tool in memcheck racecheck synccheck; do
+      in_time && SANITIZE_BACKEND=$backend timeout 60 compute-sanitizer --tool $tool \
+        --kernel-name kns=persistent_recurrence_kernel "$PY" scripts/sanitize_persistent.py \
+        > "$LOGS/sanitizer_${tool}_$backend.log" 2>&1
+    done
+  done
   in_time && timeout 200 "$PY" benchmarks/gpu_targets.py --repeats 15 --out "$LOGS" \
     > "$LOGS/targets.log" 2>&1
   run_tests persistent persistent -k "cuda or persistent" $GENERAL_TESTS
@@ -58,13 +66,6 @@ if [ "$build_rc" -eq 0 ]; then
   for dtype in bfloat16 float32; do
     in_time && timeout 50 "$PY" benchmarks/step_latency.py --dtype "$dtype" --out "$LOGS" \
       > "$LOGS/step_latency_$dtype.log" 2>&1
-  done
-  for backend in persistent cluster; do
-    for tool in memcheck racecheck synccheck; do
-      in_time && SANITIZE_BACKEND=$backend timeout 60 compute-sanitizer --tool $tool \
-        --kernel-name kns=persistent_recurrence_kernel "$PY" scripts/sanitize_persistent.py \
-        > "$LOGS/sanitizer_${tool}_$backend.log" 2>&1
-    done
   done
 fi
 

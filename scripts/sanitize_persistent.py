@@ -10,7 +10,10 @@ import torch
 from rnn_fused import FusedRNN
 
 backend = os.environ.get("SANITIZE_BACKEND", "persistent")
+# Scalar loads: H=300 in the grid kernel (300 % 8 != 0); H=250 and 301 in the
+# cluster kernel (J=16 and J=32, H % L != 0).
 for hidden, batch, dtype in ((512, 3, torch.float32), (300, 3, torch.float32),
+                             (250, 3, torch.float32), (301, 2, torch.float32),
                              (256, 3, torch.bfloat16), (128, 40, torch.float32)):
     module = FusedRNN(16, hidden, bidirectional=True, device="cuda", dtype=dtype,
                       backend=backend)

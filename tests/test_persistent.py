@@ -20,11 +20,13 @@ T, D = 12, 24
 PERSISTENT_SHAPES = [(1, 256), (8, 512), (32, 512), (5, 1000), (7, 300), (2, 6), (64, 1024),
                      (200, 128)]
 # The cluster kernel holds W_hh in one cluster, so H <= 512: each of its row
-# counts (J = 8: H=6, 100, 128; 16: 256, 300; 32: 512), a cluster of 13 blocks
-# (H=100), scalar loads (H=300, 100), and batches split into several tiles
-# (200 rows; 70 rows of a J=32 tile, which holds at most 64).
+# counts (J = 8 at H=6, 100, 128; 16 at 250, 256; 32 at 300, 301, 512), a cluster
+# of 13 blocks (H=100), scalar loads at each J (H % L != 0: 6, 100, 250, 301),
+# batches split into tiles (200 rows; 70 rows of a J=32 tile, which holds at
+# most 64) and more tiles than clusters resident at once (600 rows at H=512: ten
+# tiles run in waves).
 CLUSTER_SHAPES = [(1, 256), (8, 512), (32, 512), (70, 512), (7, 300), (2, 6), (5, 100),
-                  (200, 128)]
+                  (200, 128), (3, 250), (3, 301), (600, 512)]
 CASES = ([("persistent", *shape) for shape in PERSISTENT_SHAPES]
          + [("cluster", *shape) for shape in CLUSTER_SHAPES])
 
@@ -112,7 +114,7 @@ def test_kernel_gradcheck(backend, nonlinearity, mask_kind, reverse):
 
 @pytest.mark.parametrize("backend", ["persistent", "cluster"])
 @pytest.mark.parametrize("nonlinearity", ["relu", "identity"])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
 def test_kernel_other_nonlinearities(backend, nonlinearity, dtype):
     # float64 clusters hold W_hh up to H=256.
     batch, hidden = 4, 512 if backend == "persistent" else 256

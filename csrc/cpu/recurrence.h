@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "../engine/gated_step.h"
 #include "../engine/params.h"
 
 namespace rnn_fused {
@@ -13,6 +14,9 @@ struct CpuRecurrence {
   static Plan plan(const PlanQuery& query, std::string* why) { return plan_cpu(query, why); }
   static void forward(const RecurrenceParams& p);
   static void backward(const RecurrenceGradParams& p);
+  // The pointwise pass of one GRU or LSTM step (the loop is csrc/ops/gated_layer.h).
+  static void gated_forward_step(const GatedForwardStep& s);
+  static void gated_backward_step(const GatedBackwardStep& s);
 };
 
 }  // namespace rnn_fused

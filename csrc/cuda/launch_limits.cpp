@@ -19,15 +19,19 @@ std::mutex& cache_mutex() {
 }
 
 // Raises a kernel's dynamic shared-memory limit to the device's opt-in maximum,
-// once per device: the limit then never changes under a launch. Caller holds
-// the mutex.
-void allow_all_shared_memory(const void* kernel, int device) {
-  static std::set<std::pair<int, const void*>> done;
-  if (!done.insert({device, kernel}).second) return;
+// once per device: the limit then never changes under a launch. Clustered
+// kernels also get the non-portable opt-in that clusters of 16 need (it only
+// permits them). Caller holds the mutex.
+void prepare_kernel(const void* kernel, int device, bool clustered) {
+  static std::set<std::tuple<int, const void*, bool>> done;
+  if (done.count({device, kernel, clustered}) != 0) return;
   const int optin = static_cast<int>(at::cuda::getDeviceProperties(device)->sharedMemPerBlockOptin);
   C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
-  // Clusters of 16 need the non-portable opt-in; it only permits them.
-  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+  if (clustered) {
+    C10_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+  }
+  done.insert({device, kernel, clustered});
 }
 
 }  // namespace
@@ -41,7 +45,7 @@ int resident_blocks_per_sm(const void* kernel, int threads, size_t shared) {
   const Key key{device, kernel, threads, shared};
   const auto found = cache.find(key);
   if (found != cache.end()) return found->second;
-  allow_all_shared_memory(kernel, device);
+  prepare_kernel(kernel, device, /*clustered=*/false);
   int blocks = 0;
   C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, shared));
   cache.emplace(key, blocks);
@@ -58,7 +62,7 @@ int resident_clusters(const void* kernel, int threads, size_t shared, int cluste
   const Key key{device, kernel, threads, shared, cluster};
   const auto found = cache.find(key);
   if (found != cache.end()) return found->second;
-  allow_all_shared_memory(kernel, device);
+  prepare_kernel(kernel, device, /*clustered=*/true);
   cudaLaunchAttribute attribute{};
   attribute.id = cudaLaunchAttributeClusterDimension;
   attribute.val.clusterDim.x = static_cast<unsigned>(cluster);
@@ -71,9 +75,11 @@ int resident_clusters(const void* kernel, int threads, size_t shared, int cluste
   config.attrs = &attribute;
   config.numAttrs = 1;
   int clusters = 0;
-  // An unsupported cluster shape is an answer (none fits), not an error.
+  // An unsupported cluster shape is an answer (none fits), not an error; an
+  // error that was pending before the query is left for its owner.
+  const bool pending = cudaPeekAtLastError() != cudaSuccess;
   if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) != cudaSuccess) {
-    (void)cudaGetLastError();
+    if (!pending) (void)cudaGetLastError();
     clusters = 0;
   }
   cache.emplace(key, clusters);

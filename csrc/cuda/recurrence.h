@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "../engine/gated_step.h"
 #include "../engine/params.h"
 
 namespace rnn_fused {
@@ -12,6 +13,9 @@ struct CudaRecurrence {
   static Plan plan(const PlanQuery& query, std::string* why) { return plan_cuda(query, why); }
   static void forward(const RecurrenceParams& p);
   static void backward(const RecurrenceGradParams& p);
+  // The pointwise pass of one GRU or LSTM step (the loop is csrc/ops/gated_layer.h).
+  static void gated_forward_step(const GatedForwardStep& s);
+  static void gated_backward_step(const GatedBackwardStep& s);
 };
 
 }  // namespace rnn_fused

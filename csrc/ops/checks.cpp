@@ -38,7 +38,7 @@ LayerSizes check_layer_inputs(const at::Tensor& input, const at::Tensor& weight_
                               const c10::optional<at::Tensor>& bias_hh,
                               const at::Tensor& hx,
                               const c10::optional<at::Tensor>& mask,
-                              const c10::optional<at::Tensor>& reset_state) {
+                              const c10::optional<at::Tensor>& reset_state, int64_t gates) {
   TORCH_CHECK_VALUE(input.dim() == 3,
                     "rnn_fused: expected input of shape [T, B, input_size], got ",
                     shape_str(input.sizes()));
@@ -52,18 +52,20 @@ LayerSizes check_layer_inputs(const at::Tensor& input, const at::Tensor& weight_
     TORCH_CHECK_TYPE(full_precision, "rnn_fused: on CPU the input must be float32 or float64, "
                      "got ", dtype);
   }
-  TORCH_CHECK_VALUE(weight_hh.dim() == 2, "rnn_fused: expected weight_hh of shape [H, H], got ",
-                    shape_str(weight_hh.sizes()));
-  const LayerSizes n{input.size(0), input.size(1), input.size(2), weight_hh.size(0)};
+  const char* rows = gates == 1 ? "H" : gates == 3 ? "3·H" : "4·H";
+  TORCH_CHECK_VALUE(weight_hh.dim() == 2, "rnn_fused: expected weight_hh of shape [", rows,
+                    ", H], got ", shape_str(weight_hh.sizes()));
+  const LayerSizes n{input.size(0), input.size(1), input.size(2), weight_hh.size(0) / gates};
   TORCH_CHECK(n.steps >= 1, "rnn_fused: expected sequence length to be larger than 0, got input "
               "of shape ", shape_str(input.sizes()));
-  check_like_input(weight_hh, "weight_hh", input, {n.hidden_size, n.hidden_size});
-  check_like_input(weight_ih, "weight_ih", input, {n.hidden_size, n.input_size});
+  const int64_t gate_rows = gates * n.hidden_size;
+  check_like_input(weight_hh, "weight_hh", input, {gate_rows, n.hidden_size});
+  check_like_input(weight_ih, "weight_ih", input, {gate_rows, n.input_size});
   TORCH_CHECK_VALUE(bias_ih.has_value() == bias_hh.has_value(),
                     "rnn_fused: bias_ih and bias_hh must be given together");
   if (bias_ih.has_value()) {
-    check_like_input(*bias_ih, "bias_ih", input, {n.hidden_size});
-    check_like_input(*bias_hh, "bias_hh", input, {n.hidden_size});
+    check_like_input(*bias_ih, "bias_ih", input, {gate_rows});
+    check_like_input(*bias_hh, "bias_hh", input, {gate_rows});
   }
   check_like_input(hx, "hx", input, {n.batch, n.hidden_size});
   if (mask.has_value()) {

@@ -28,6 +28,26 @@ TORCH_LIBRARY(rnn_fused, m) {
       "Tensor weight_ih, Tensor weight_hh, Tensor hx, Tensor? mask, Tensor? reset_state, "
       "Tensor output, str nonlinearity, bool reverse, str backend, bool[6] output_mask) "
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+  // One GRU ('gru') or LSTM ('lstm') layer, one direction, time-major: h_t for
+  // every step, copies of the last processed h_t and c_t, and what the backward
+  // reads: c_t for every step and the saved gates [T, B, 4·H]. The GRU takes
+  // cx = reset_c = None and returns empty c_n and cells. `backend` is 'auto' or
+  // 'per-step'.
+  m.def(
+      "gated_layer_forward(Tensor input, Tensor weight_ih, Tensor weight_hh, Tensor? bias_ih, "
+      "Tensor? bias_hh, Tensor hx, Tensor? cx, Tensor? mask, Tensor? reset_h, Tensor? reset_c, "
+      "str cell, bool reverse, str backend) -> (Tensor output, Tensor h_n, Tensor c_n, "
+      "Tensor cells, Tensor saved)");
+  // The gradients of input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx,
+  // reset_h and reset_c; those that do not exist are empty tensors. grad_cells
+  // (LSTM) is the gradient of every step's c_t.
+  m.def(
+      "gated_layer_backward(Tensor grad_output, Tensor? grad_h_n, Tensor? grad_c_n, "
+      "Tensor? grad_cells, "
+      "Tensor input, Tensor weight_ih, Tensor weight_hh, Tensor hx, Tensor? cx, Tensor? mask, "
+      "Tensor? reset_h, Tensor? reset_c, Tensor output, Tensor cells, Tensor saved, str cell, "
+      "bool reverse, bool has_bias) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, "
+      "Tensor, Tensor)");
   // The path ('per-step', 'persistent', or '' where the call would raise) that a
   // layer call with these sizes takes on `device`, and the reason in words.
   m.def(

@@ -121,7 +121,11 @@ void launch_with_rows(KernelArgs<scalar_t> p, int rows) {
 template <typename scalar_t>
 int cluster_rows(int64_t batch, int64_t hidden, std::string* why) {
   const cudaDeviceProp* device = at::cuda::getCurrentDeviceProperties();
-  const int rows = batch * hidden == 0 ? 8 : cluster::choose_rows<scalar_t>(batch, hidden);
+  if (batch * hidden == 0) {
+    if (why != nullptr) *why = "the cluster kernel (nothing to launch at B·H = 0)";
+    return 8;
+  }
+  const int rows = cluster::choose_rows<scalar_t>(batch, hidden);
   if (why != nullptr) {
     const int64_t max_hidden = std::min<int64_t>(
         cluster::kMaxClusterBlocks * 32, int64_t(cluster::kWarps) * 32 *

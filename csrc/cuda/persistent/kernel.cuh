@@ -182,9 +182,16 @@ __device__ __forceinline__ void grid_barrier(unsigned long long* counter,
 // acquire at cluster scope order the step's global writes before the peers'
 // reads of them (and make it a block barrier too).
 __device__ __forceinline__ void cluster_barrier() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+  // Unreachable: the planner refuses the cluster kernel below compute
+  // capability 9.0, and a cluster launch would fail there anyway. The branch
+  // only keeps builds for older architectures compiling.
+  __trap();
+#else
   asm volatile(
       "barrier.cluster.arrive.release.aligned;\n\t"
       "barrier.cluster.wait.acquire.aligned;" ::: "memory");
+#endif
 }
 
 // Forward, per processed step: h = the cell's step of the projection and

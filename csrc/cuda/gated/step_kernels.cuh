@@ -1,0 +1,127 @@
+// The CUDA pointwise pass of one gated-cell step: one thread per (b, j), the
+// cell functor in the accumulation type. Included by forward.cu and backward.cu.
+#pragma once
+
+#include <cstdint>
+
+#include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+
+#include "../../cells/gate_math.h"
+#include "../../cells/gru.h"
+#include "../../cells/lstm.h"
+#include "../../engine/gated_step.h"
+
+namespace rnn_fused {
+namespace gated {
+
+constexpr int kThreads = 256;
+
+template <typename T>
+__device__ __forceinline__ const T* typed(const void* p) { return static_cast<const T*>(p); }
+template <typename T>
+__device__ __forceinline__ T* typed(void* p) { return static_cast<T*>(p); }
+
+template <typename scalar_t, typename Cell>
+__global__ void __launch_bounds__(kThreads)
+forward_step_kernel(const GatedForwardStep s) {
+  using acc_t = at::opmath_type<scalar_t>;
+  constexpr int G = Cell::kGates;
+  const int64_t H = s.hidden;
+  const int64_t idx = int64_t(blockIdx.x) * kThreads + threadIdx.x;
+  if (idx >= s.batch * H) return;
+  const int64_t b = idx / H, j = idx - b * H;
+  acc_t x[G], r[G], v[kSavedPerUnit];
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    x[g] = static_cast<acc_t>(typed<scalar_t>(s.x_gates)[b * G * H + g * H + j]);
+    r[g] = static_cast<acc_t>(typed<scalar_t>(s.h_gates)[b * G * H + g * H + j]);
+  }
+  const acc_t c_prev =
+      Cell::kHasCellState ? static_cast<acc_t>(typed<scalar_t>(s.c_prev)[idx]) : acc_t(0);
+  acc_t c = acc_t(0);
+  const acc_t h =
+      Cell{}.forward(x, r, static_cast<acc_t>(typed<scalar_t>(s.h_prev)[idx]), c_prev, c, v);
+#pragma unroll
+  for (int k = 0; k < kSavedPerUnit; ++k) {
+    typed<scalar_t>(s.saved)[b * kSavedPerUnit * H + k * H + j] = static_cast<scalar_t>(v[k]);
+  }
+  const acc_t m = s.mask_t != nullptr ? static_cast<acc_t>(typed<scalar_t>(s.mask_t)[b]) : acc_t(1);
+  // The carry may be the state read above: read, then written, by this thread only.
+  typed<scalar_t>(s.h)[idx] = static_cast<scalar_t>(h);
+  typed<scalar_t>(s.carry_h)[idx] = static_cast<scalar_t>(
+      m == acc_t(1) ? h : m * h + (acc_t(1) - m) * static_cast<acc_t>(typed<scalar_t>(s.reset_h)[idx]));
+  if constexpr (Cell::kHasCellState) {
+    typed<scalar_t>(s.c)[idx] = static_cast<scalar_t>(c);
+    typed<scalar_t>(s.carry_c)[idx] = static_cast<scalar_t>(
+        m == acc_t(1) ? c : m * c + (acc_t(1) - m) * static_cast<acc_t>(typed<scalar_t>(s.reset_c)[idx]));
+  }
+}
+
+template <typename scalar_t, typename Cell>
+__global__ void __launch_bounds__(kThreads)
+backward_step_kernel(const GatedBackwardStep s) {
+  using acc_t = at::opmath_type<scalar_t>;
+  constexpr int G = Cell::kGates;
+  const int64_t H = s.hidden;
+  const int64_t idx = int64_t(blockIdx.x) * kThreads + threadIdx.x;
+  if (idx >= s.batch * H) return;
+  const int64_t b = idx / H, j = idx - b * H;
+  const acc_t m = s.mask_t != nullptr ? static_cast<acc_t>(typed<scalar_t>(s.mask_t)[b]) : acc_t(1);
+  const acc_t carried_h = static_cast<acc_t>(typed<scalar_t>(s.carry_grad_h)[idx]);
+  const acc_t carried_c =
+      Cell::kHasCellState ? static_cast<acc_t>(typed<scalar_t>(s.carry_grad_c)[idx]) : acc_t(0);
+  const acc_t dh = static_cast<acc_t>(typed<scalar_t>(s.grad_h)[idx]) + m * carried_h;
+  acc_t dc = m * carried_c;
+  if (s.grad_c != nullptr) dc += static_cast<acc_t>(typed<scalar_t>(s.grad_c)[idx]);
+  if (s.mask_t != nullptr) {
+    typed<acc_t>(s.grad_reset_h)[idx] += (acc_t(1) - m) * carried_h;
+    if constexpr (Cell::kHasCellState) {
+      typed<acc_t>(s.grad_reset_c)[idx] += (acc_t(1) - m) * carried_c;
+    }
+  }
+  acc_t v[kSavedPerUnit], dx[G], dr[G];
+#pragma unroll
+  for (int k = 0; k < kSavedPerUnit; ++k) {
+    v[k] = static_cast<acc_t>(typed<scalar_t>(s.saved)[b * kSavedPerUnit * H + k * H + j]);
+  }
+  const acc_t c = Cell::kHasCellState ? static_cast<acc_t>(typed<scalar_t>(s.c)[idx]) : acc_t(0);
+  const acc_t c_prev =
+      Cell::kHasCellState ? static_cast<acc_t>(typed<scalar_t>(s.c_prev)[idx]) : acc_t(0);
+  acc_t dc_prev = acc_t(0);
+  const acc_t direct = Cell{}.backward(dh, dc, v, static_cast<acc_t>(typed<scalar_t>(s.h_prev)[idx]),
+                                       c_prev, c, dx, dr, dc_prev);
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    typed<scalar_t>(s.grad_x_gates)[b * G * H + g * H + j] = static_cast<scalar_t>(dx[g]);
+  }
+  if constexpr (Cell::kSeparateHiddenGrad) {
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      typed<scalar_t>(s.grad_h_gates)[b * G * H + g * H + j] = static_cast<scalar_t>(dr[g]);
+    }
+    typed<scalar_t>(s.grad_h_prev)[idx] = static_cast<scalar_t>(direct);
+  }
+  if constexpr (Cell::kHasCellState) {
+    typed<scalar_t>(s.carry_grad_c)[idx] = static_cast<scalar_t>(dc_prev);
+  }
+}
+
+inline unsigned blocks_for(const GatedStepSizes& s) {
+  return static_cast<unsigned>((s.batch * s.hidden + kThreads - 1) / kThreads);
+}
+
+// Calls f with the cell functor of `cell`, in exact gate math.
+template <typename F>
+void dispatch_cell(GatedCell cell, F&& f) {
+  if (cell == GatedCell::Gru) {
+    f(GruCell<ExactGateMath>{});
+  } else {
+    f(LstmCell<ExactGateMath>{});
+  }
+}
+
+}  // namespace gated
+}  // namespace rnn_fused

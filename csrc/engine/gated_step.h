@@ -1,0 +1,76 @@
+// One step of a gated cell (GRU, LSTM) as every device's pointwise pass takes
+// it: raw pointers into the layer's tensors, so that the loop around it
+// (csrc/ops/gated_layer.h: one product with W_hh, then this pass, per step)
+// builds no tensor views per step. Rows are contiguous [B, ·] blocks of the
+// input's dtype; the c-pointers are null for the GRU.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include <c10/core/ScalarType.h>
+#include <c10/util/Exception.h>
+
+namespace rnn_fused {
+
+enum class GatedCell { Gru, Lstm };
+
+inline GatedCell parse_gated_cell(std::string_view name) {
+  if (name == "gru") return GatedCell::Gru;
+  if (name == "lstm") return GatedCell::Lstm;
+  TORCH_CHECK_VALUE(false, "rnn_fused: unknown cell '", name, "'; expected 'gru' or 'lstm'");
+}
+
+// Gate rows per hidden unit in W_ih and W_hh, and values saved per unit and step.
+inline int64_t gate_count(GatedCell cell) { return cell == GatedCell::Gru ? 3 : 4; }
+constexpr int64_t kSavedPerUnit = 4;
+
+struct GatedStepSizes {
+  GatedCell cell;
+  at::ScalarType dtype;
+  int64_t batch, hidden;
+};
+
+struct GatedForwardStep : GatedStepSizes {
+  const void* x_gates;  // [B, G·H]: the input projection plus b_ih
+  const void* h_gates;  // [B, G·H]: h_prev·W_hhᵀ plus b_hh
+  const void* h_prev;   // [B, H]: the state this step reads
+  const void* c_prev;
+  // Written: h_t, c_t, the saved gates [B, 4, H], and the state the next step
+  // reads, mask_t·h_t + (1 − mask_t)·reset (h_t itself without a mask). The
+  // carry may be the state this step read: each element is read, then written.
+  void* h;
+  void* c;
+  void* saved;
+  void* carry_h;
+  void* carry_c;
+  const void* mask_t;  // [B], or null: nothing resets
+  const void* reset_h;  // [B, H], with a mask
+  const void* reset_c;
+};
+
+struct GatedBackwardStep : GatedStepSizes {
+  const void* grad_h;  // [B, H]: the output's gradient at this step (plus h_n's)
+  const void* grad_c;  // [B, H] or null: c_t's own gradient (c_n's at the last processed step)
+  // [B, H]: on entry the gradient of the state this step carried on (zero at
+  // the last processed step); on exit, for c, that of the state it read. For
+  // h, the share of the read state's gradient that bypasses W_hh goes to
+  // grad_h_prev (GRU); the loop adds the product with W_hh.
+  const void* carry_grad_h;
+  void* carry_grad_c;
+  void* grad_h_prev;
+  const void* mask_t;  // [B] or null
+  const void* saved;   // this step's saved gates [B, 4, H] and c_t
+  const void* c;
+  const void* h_prev;  // the state this step read
+  const void* c_prev;
+  // Written: the gate pre-activations' gradients [B, G·H], input side and (GRU)
+  // hidden side.
+  void* grad_x_gates;
+  void* grad_h_gates;
+  // Accumulated with a mask, in the accumulation type: (1 − mask_t)·carry_grad.
+  void* grad_reset_h;
+  void* grad_reset_c;
+};
+
+}  // namespace rnn_fused

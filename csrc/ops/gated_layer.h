@@ -1,0 +1,276 @@
+// The gated layer ops, gated_layer_forward and gated_layer_backward (GRU and
+// LSTM), for one layer in one direction, written once for every device. Per
+// step: one product with W_hh (ATen, so cuBLAS or the CPU's BLAS), then the
+// device's pointwise pass (Device::gated_forward_step / gated_backward_step).
+// Everything parallel over time (the input projection, the weight gradients) is
+// one large product around the loop. Each device instantiates these templates
+// and registers them (csrc/cpu/register.cpp, csrc/cuda/register.cpp).
+#pragma once
+
+#include <tuple>
+
+#include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
+#include <c10/core/DeviceGuard.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+
+#include "../engine/gated_step.h"
+#include "../engine/plan.h"
+#include "checks.h"
+
+namespace rnn_fused {
+
+// Only the per-step loop runs gated cells; the one-launch kernels hold an
+// Elman W_hh (H × H) and have no gated form yet.
+inline void check_gated_backend(c10::string_view backend) {
+  const Backend chosen = resolve_backend(parse_backend(backend));
+  TORCH_CHECK_VALUE(chosen == Backend::Auto || chosen == Backend::PerStep,
+                    "rnn_fused: GRU and LSTM run the per-step loop only; backend must be "
+                    "'auto' or 'per-step', got '", backend, "'");
+}
+
+struct GatedSizes : LayerSizes {
+  GatedCell cell;
+  int64_t gates;
+  bool lstm() const { return cell == GatedCell::Lstm; }
+};
+
+inline GatedSizes check_gated_inputs(
+    c10::string_view cell_name, const at::Tensor& input, const at::Tensor& weight_ih,
+    const at::Tensor& weight_hh, const c10::optional<at::Tensor>& bias_ih,
+    const c10::optional<at::Tensor>& bias_hh, const at::Tensor& hx,
+    const c10::optional<at::Tensor>& cx, const c10::optional<at::Tensor>& mask,
+    const c10::optional<at::Tensor>& reset_h, const c10::optional<at::Tensor>& reset_c) {
+  GatedSizes n;
+  n.cell = parse_gated_cell(cell_name);
+  n.gates = gate_count(n.cell);
+  static_cast<LayerSizes&>(n) = check_layer_inputs(input, weight_ih, weight_hh, bias_ih, bias_hh,
+                                                   hx, mask, reset_h, n.gates);
+  if (n.lstm()) {
+    TORCH_CHECK_VALUE(cx.has_value(), "rnn_fused: an LSTM needs cx of shape [B, H]");
+    check_like_input(*cx, "cx", input, {n.batch, n.hidden_size});
+    TORCH_CHECK_VALUE(reset_h.has_value() == reset_c.has_value(),
+                      "rnn_fused: an LSTM resets h and c together: give both reset states "
+                      "or neither");
+    if (reset_c.has_value()) {
+      check_like_input(*reset_c, "reset_c", input, {n.batch, n.hidden_size});
+    }
+  } else {
+    TORCH_CHECK_VALUE(!cx.has_value() && !reset_c.has_value(),
+                      "rnn_fused: a GRU has no cell state: cx and reset_c must be None");
+  }
+  return n;
+}
+
+inline char* element(const at::Tensor& t, int64_t offset) {
+  return static_cast<char*>(t.data_ptr()) + offset * t.element_size();
+}
+
+inline const void* element_or_null(const at::Tensor& t, int64_t offset) {
+  return t.defined() ? element(t, offset) : nullptr;
+}
+
+// The state each step read, [T, B, H], from the states it wrote, [T, B, H]:
+// `first` at the first processed step; after that the previous processed
+// step's carry, mask·value + (1 − mask)·reset.
+inline at::Tensor states_read(const at::Tensor& values, const at::Tensor& first,
+                              const c10::optional<at::Tensor>& mask,
+                              const c10::optional<at::Tensor>& reset, bool reverse) {
+  const int64_t T = values.size(0);
+  at::Tensor read = at::empty_like(values);
+  const int64_t head = reverse ? T - 1 : 0;
+  read[head].copy_(first);
+  if (T == 1) return read;
+  // Forward: read[1:] carries values[:-1]; reverse: read[:-1] carries values[1:].
+  const at::Tensor source = reverse ? values.narrow(0, 1, T - 1) : values.narrow(0, 0, T - 1);
+  at::Tensor target = reverse ? read.narrow(0, 0, T - 1) : read.narrow(0, 1, T - 1);
+  if (!mask.has_value()) {
+    target.copy_(source);
+  } else {
+    const at::Tensor m =
+        (reverse ? mask->narrow(0, 1, T - 1) : mask->narrow(0, 0, T - 1)).unsqueeze(-1);
+    target.copy_(at::lerp(*reset, source, m));
+  }
+  return read;
+}
+
+// Returns (output, h_n, c_n, cells, saved): h_t for every step; copies of the
+// last processed h_t and c_t; and for the backward, c_t for every step [T, B, H]
+// and the saved gates [T, B, 4·H]. The GRU's c_n and cells are empty.
+template <typename Device>
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_layer_forward(
+    const at::Tensor& input, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+    const c10::optional<at::Tensor>& bias_ih, const c10::optional<at::Tensor>& bias_hh,
+    const at::Tensor& hx, const c10::optional<at::Tensor>& cx,
+    const c10::optional<at::Tensor>& mask, const c10::optional<at::Tensor>& reset_h,
+    const c10::optional<at::Tensor>& reset_c, c10::string_view cell, bool reverse,
+    c10::string_view backend) {
+  const GatedSizes n = check_gated_inputs(cell, input, weight_ih, weight_hh, bias_ih, bias_hh,
+                                          hx, cx, mask, reset_h, reset_c);
+  check_gated_backend(backend);
+  const c10::DeviceGuard device_guard(input.device());
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  const int64_t T = n.steps, B = n.batch, H = n.hidden_size, GH = n.gates * n.hidden_size;
+
+  const at::Tensor x2d = input.contiguous().view({T * B, n.input_size});
+  const at::Tensor x_gates = bias_ih.has_value() ? at::addmm(*bias_ih, x2d, weight_ih.t())
+                                                 : at::mm(x2d, weight_ih.t());
+  const at::Tensor w_hh_t = weight_hh.t();
+  const auto options = input.options();
+  at::Tensor output = at::empty({T, B, H}, options);
+  at::Tensor cells = n.lstm() ? at::empty({T, B, H}, options) : at::empty({0}, options);
+  at::Tensor saved = at::empty({T, B, kSavedPerUnit * H}, options);
+  at::Tensor h_gates = at::empty({B, GH}, options);
+  at::Tensor carry_h = at::empty({B, H}, options);
+  at::Tensor carry_c = n.lstm() ? at::empty({B, H}, options) : at::Tensor();
+  const at::Tensor mask_c = mask.has_value() ? mask->contiguous() : at::Tensor();
+  const at::Tensor reset_h_c = reset_h.has_value() ? reset_h->contiguous() : at::Tensor();
+  const at::Tensor reset_c_c = reset_c.has_value() ? reset_c->contiguous() : at::Tensor();
+
+  GatedForwardStep s;
+  s.cell = n.cell;
+  s.dtype = input.scalar_type();
+  s.batch = B;
+  s.hidden = H;
+  s.h_gates = h_gates.data_ptr();
+  s.carry_h = carry_h.data_ptr();
+  s.carry_c = n.lstm() ? carry_c.data_ptr() : nullptr;
+  s.reset_h = mask.has_value() ? reset_h_c.data_ptr() : nullptr;
+  s.reset_c = mask.has_value() && n.lstm() ? reset_c_c.data_ptr() : nullptr;
+  at::Tensor h_prev = hx.contiguous();
+  at::Tensor c_prev = n.lstm() ? cx->contiguous() : at::Tensor();
+  for (int64_t q = 0; q < T; ++q) {
+    const int64_t t = reverse ? T - 1 - q : q;
+    if (bias_hh.has_value()) {
+      at::addmm_out(h_gates, *bias_hh, h_prev, w_hh_t);
+    } else {
+      at::mm_out(h_gates, h_prev, w_hh_t);
+    }
+    s.x_gates = element(x_gates, t * B * GH);
+    s.h_prev = h_prev.data_ptr();
+    s.c_prev = n.lstm() ? c_prev.data_ptr() : nullptr;
+    s.h = element(output, t * B * H);
+    s.c = n.lstm() ? element(cells, t * B * H) : nullptr;
+    s.saved = element(saved, t * B * kSavedPerUnit * H);
+    s.mask_t = element_or_null(mask_c, t * B);
+    Device::gated_forward_step(s);
+    h_prev = carry_h;
+    c_prev = carry_c;
+  }
+  const int64_t last = reverse ? 0 : T - 1;
+  return {output, output[last].clone(),
+          n.lstm() ? cells[last].clone() : at::empty({0}, options), cells, saved};
+}
+
+// Returns the gradients of input, weight_ih, weight_hh, bias_ih, bias_hh, hx,
+// cx, reset_h and reset_c; those that do not exist (biases without bias, the
+// GRU's c, resets without a mask) are empty tensors.
+template <typename Device>
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor,
+           at::Tensor, at::Tensor>
+gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tensor>& grad_h_n,
+                     const c10::optional<at::Tensor>& grad_c_n,
+                     const c10::optional<at::Tensor>& grad_cells, const at::Tensor& input,
+                     const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+                     const at::Tensor& hx, const c10::optional<at::Tensor>& cx,
+                     const c10::optional<at::Tensor>& mask,
+                     const c10::optional<at::Tensor>& reset_h,
+                     const c10::optional<at::Tensor>& reset_c, const at::Tensor& output,
+                     const at::Tensor& cells, const at::Tensor& saved, c10::string_view cell,
+                     bool reverse, bool has_bias) {
+  const GatedSizes n = check_gated_inputs(cell, input, weight_ih, weight_hh, c10::nullopt,
+                                          c10::nullopt, hx, cx, mask, reset_h, reset_c);
+  const int64_t T = n.steps, B = n.batch, H = n.hidden_size, GH = n.gates * n.hidden_size;
+  check_like_input(grad_output, "grad_output", input, {T, B, H});
+  check_like_input(output, "output", input, {T, B, H});
+  check_like_input(saved, "saved", input, {T, B, kSavedPerUnit * H});
+  if (n.lstm()) check_like_input(cells, "cells", input, {T, B, H});
+  if (grad_h_n.has_value()) check_like_input(*grad_h_n, "grad_h_n", input, {B, H});
+  if (grad_c_n.has_value() || grad_cells.has_value()) {
+    TORCH_CHECK_VALUE(n.lstm(), "rnn_fused: a GRU has no cell state to take a gradient of");
+  }
+  if (grad_c_n.has_value()) check_like_input(*grad_c_n, "grad_c_n", input, {B, H});
+  if (grad_cells.has_value()) check_like_input(*grad_cells, "grad_cells", input, {T, B, H});
+  const c10::DeviceGuard device_guard(input.device());
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  const auto options = input.options();
+  const auto acc_options = options.dtype(at::toOpMathType(input.scalar_type()));
+
+  const at::Tensor mask_c = mask.has_value() ? mask->contiguous() : at::Tensor();
+  const at::Tensor h_read = states_read(output, hx, mask, reset_h, reverse);
+  const at::Tensor c_read =
+      n.lstm() ? states_read(cells, *cx, mask, reset_c, reverse) : at::Tensor();
+  const at::Tensor grad_out = grad_output.contiguous();
+  const at::Tensor saved_c = saved.contiguous();
+  const at::Tensor cells_c = cells.contiguous();
+  const int64_t last = reverse ? 0 : T - 1;
+  const at::Tensor grad_last =
+      grad_h_n.has_value() ? grad_out[last] + *grad_h_n : at::Tensor();
+  const at::Tensor grad_cells_c = grad_cells.has_value() ? grad_cells->contiguous() : at::Tensor();
+  at::Tensor grad_c_last;
+  if (grad_c_n.has_value()) {
+    grad_c_last = grad_cells.has_value() ? grad_cells_c[last] + *grad_c_n : grad_c_n->contiguous();
+  }
+
+  at::Tensor grad_x_gates = at::empty({T, B, GH}, options);
+  at::Tensor grad_h_gates = n.lstm() ? grad_x_gates : at::empty({T, B, GH}, options);
+  at::Tensor carry_grad_h = at::zeros({B, H}, options);
+  at::Tensor carry_grad_c = n.lstm() ? at::zeros({B, H}, options) : at::Tensor();
+  at::Tensor grad_h_prev = n.lstm() ? at::Tensor() : at::empty({B, H}, options);
+  at::Tensor grad_reset_h = mask.has_value() ? at::zeros({B, H}, acc_options) : at::Tensor();
+  at::Tensor grad_reset_c =
+      mask.has_value() && n.lstm() ? at::zeros({B, H}, acc_options) : at::Tensor();
+
+  GatedBackwardStep s;
+  s.cell = n.cell;
+  s.dtype = input.scalar_type();
+  s.batch = B;
+  s.hidden = H;
+  s.carry_grad_h = carry_grad_h.data_ptr();
+  s.carry_grad_c = n.lstm() ? carry_grad_c.data_ptr() : nullptr;
+  s.grad_h_prev = n.lstm() ? nullptr : grad_h_prev.data_ptr();
+  s.grad_reset_h = mask.has_value() ? grad_reset_h.data_ptr() : nullptr;
+  s.grad_reset_c = mask.has_value() && n.lstm() ? grad_reset_c.data_ptr() : nullptr;
+  for (int64_t q = T - 1; q >= 0; --q) {
+    const int64_t t = reverse ? T - 1 - q : q;
+    s.grad_h = q == T - 1 && grad_last.defined() ? grad_last.data_ptr()
+                                                 : element(grad_out, t * B * H);
+    s.grad_c = q == T - 1 && grad_c_last.defined() ? grad_c_last.data_ptr()
+               : grad_cells_c.defined()               ? element(grad_cells_c, t * B * H)
+                                                      : nullptr;
+    s.mask_t = element_or_null(mask_c, t * B);
+    s.saved = element(saved_c, t * B * kSavedPerUnit * H);
+    s.c = n.lstm() ? element(cells_c, t * B * H) : nullptr;
+    s.h_prev = element(h_read, t * B * H);
+    s.c_prev = n.lstm() ? element(c_read, t * B * H) : nullptr;
+    s.grad_x_gates = element(grad_x_gates, t * B * GH);
+    s.grad_h_gates = element(grad_h_gates, t * B * GH);
+    Device::gated_backward_step(s);
+    // The gradient of the state this step read: through W_hh, plus (GRU) the
+    // share that bypasses it.
+    if (n.lstm()) {
+      at::mm_out(carry_grad_h, grad_h_gates[t], weight_hh);
+    } else {
+      at::addmm_out(carry_grad_h, grad_h_prev, grad_h_gates[t], weight_hh);
+    }
+  }
+
+  const auto none = [&] { return at::empty({0}, options); };
+  const at::Tensor grad_x_2d = grad_x_gates.view({T * B, GH});
+  const at::Tensor grad_h_2d = grad_h_gates.view({T * B, GH});
+  const at::Tensor grad_input = at::mm(grad_x_2d, weight_ih).view({T, B, n.input_size});
+  const at::Tensor grad_weight_ih =
+      at::mm(grad_x_2d.t(), input.contiguous().view({T * B, n.input_size}));
+  const at::Tensor grad_weight_hh = at::mm(grad_h_2d.t(), h_read.view({T * B, H}));
+  return {grad_input,
+          grad_weight_ih,
+          grad_weight_hh,
+          has_bias ? grad_x_2d.sum(0) : none(),
+          has_bias ? grad_h_2d.sum(0) : none(),
+          carry_grad_h,
+          n.lstm() ? carry_grad_c : none(),
+          mask.has_value() ? grad_reset_h.to(input.scalar_type()) : none(),
+          mask.has_value() && n.lstm() ? grad_reset_c.to(input.scalar_type()) : none()};
+}
+
+}  // namespace rnn_fused

@@ -2,20 +2,24 @@
 per-timestep mask-reset. `FusedRNN` is an nn.RNN; docs/semantics.md is the contract.
 
 Where a call goes (docs/architecture.md follows it into the kernels):
-  module.py      FusedRNN: nn.RNN's checks, then functional.run_layers
-  functional.py  fused_rnn and run_layers: one op call per layer and direction
-  ops.py         the ops (torch.ops.rnn_fused.*), their fake kernels, plan()
+  base.py        the forward FusedRNN, FusedGRU and FusedLSTM share (nn.RNN's checks)
+  module.py      FusedRNN, then functional.run_layers
+  gated.py       FusedGRU and FusedLSTM, then functional.run_gated_layers
+  functional.py  fused_rnn and the layer stacks: one op call per layer and direction
+  ops.py         the Elman ops (torch.ops.rnn_fused.*), their fake kernels, plan()
+  gated_ops.py   the gated (GRU, LSTM) ops' fake kernels and autograd
   csrc/ops/      the ops' autograd, autocast and per-device layer code
   csrc/cpu/, csrc/cuda/{per_step,persistent,cluster}/   the recurrence kernels
 """
 from . import reference
 from .functional import fused_rnn
+from .gated import FusedGRU, FusedLSTM
 from .module import FusedRNN
 from .ops import Plan, plan
 from .utils import best_device, get_rnn_last_state, lengths_to_mask
 
 from_rnn = FusedRNN.from_rnn
 
-__all__ = ["FusedRNN", "Plan", "best_device", "fused_rnn", "from_rnn", "get_rnn_last_state",
+__all__ = ["FusedGRU", "FusedLSTM", "FusedRNN", "Plan", "best_device", "fused_rnn", "from_rnn", "get_rnn_last_state",
            "lengths_to_mask", "plan", "reference"]
 __version__ = "0.1.0"

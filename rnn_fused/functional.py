@@ -1,5 +1,5 @@
-"""fused_rnn, one RNN layer as a function, and run_layers, the stack of layers
-and directions that FusedRNN runs."""
+"""fused_rnn, one RNN layer as a function; run_layers and run_gated_layers, the
+stacks of layers and directions that FusedRNN, FusedGRU and FusedLSTM run."""
 from numbers import Number
 from typing import List, Optional, Tuple, Union
 
@@ -8,6 +8,7 @@ from torch.nn import functional as F
 
 from ._checks import (check_backend, check_nonlinearity, prepare_mask, reset_like,
                       split_reset_state)
+from .gated_ops import gated_layer
 from .ops import rnn_layer
 
 
@@ -47,6 +48,47 @@ def run_layers(input: torch.Tensor, hx: torch.Tensor, weights: List[torch.Tensor
             layer_input = F.dropout(layer_input, dropout, training=True)
     # One state needs no stack: h_n is the op's own tensor, not a view of output.
     return layer_input, finals[0].unsqueeze(0) if len(finals) == 1 else torch.stack(finals)
+
+
+def run_gated_layers(input: torch.Tensor, states: Tuple[torch.Tensor, ...],
+                     weights: List[torch.Tensor], mask: Optional[torch.Tensor],
+                     resets: Optional[Tuple[torch.Tensor, ...]], cell: str, num_layers: int,
+                     bidirectional: bool, bias: bool, dropout: float, training: bool,
+                     backend: str, last_steps: Optional[torch.Tensor] = None
+                     ) -> Tuple[torch.Tensor, Tuple[torch.Tensor, ...]]:
+    """run_layers for cell='gru' or 'lstm': states and resets are (h,) or (h, c),
+    each [L·dirs, B, H] (resets only with a mask); weights in nn.GRU's or
+    nn.LSTM's `_flat_weights` order. Returns (output [T, B, dirs·H], final
+    states, each [L·dirs, B, H])."""
+    lstm = cell == "lstm"
+    directions = 2 if bidirectional else 1
+    per_direction = 4 if bias else 2
+    finals_h, finals_c = [], []
+    layer_input = input
+    for layer in range(num_layers):
+        outputs = []
+        for direction in range(directions):
+            index = layer * directions + direction
+            w = weights[index * per_direction:(index + 1) * per_direction]
+            reverse = direction == 1
+            out, h_n, c_n, cells = gated_layer(
+                layer_input, w[0], w[1], w[2] if bias else None, w[3] if bias else None,
+                states[0][index], states[1][index] if lstm else None, mask,
+                None if resets is None else resets[0][index],
+                None if resets is None or not lstm else resets[1][index], cell, reverse,
+                backend)
+            outputs.append(out)
+            if last_steps is not None and not reverse:
+                rows = torch.arange(out.shape[1], device=out.device)
+                h_n = out[last_steps, rows]
+                c_n = cells[last_steps, rows] if lstm else c_n
+            finals_h.append(h_n)
+            finals_c.append(c_n)
+        layer_input = torch.cat(outputs, dim=-1) if bidirectional else outputs[0]
+        if dropout and training and layer < num_layers - 1:
+            layer_input = F.dropout(layer_input, dropout, training=True)
+    finals = (torch.stack(finals_h),) + ((torch.stack(finals_c),) if lstm else ())
+    return layer_input, finals
 
 
 def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor,

@@ -13,7 +13,8 @@ from torch import nn
 from ._checks import check_mask_shape, check_pad_position
 from .utils import get_rnn_last_state
 
-__all__ = ["SimpleRNNCell", "RNNLayer", "get_rnn_last_state", "layers_like"]
+__all__ = ["SimpleRNNCell", "RNNLayer", "get_rnn_last_state", "layers_like", "gru_step",
+           "lstm_step", "gated_stack"]
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "identity": nn.Identity}
 
@@ -159,3 +160,63 @@ def layers_like(rnn, dtype: Optional[torch.dtype] = None) -> List[RNNLayer]:
         layers.append(RNNLayer(tuple(cells) if rnn.bidirectional else cells[0],
                                bidirectional=rnn.bidirectional))
     return layers
+
+
+def gru_step(x_t, state, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One GRU step, PyTorch's equations: state = (h,) [B, H]; returns (h',)."""
+    (h,) = state
+    x_r, x_z, x_n = nn.functional.linear(x_t, w_ih, b_ih).chunk(3, dim=-1)
+    h_r, h_z, h_n = nn.functional.linear(h, w_hh, b_hh).chunk(3, dim=-1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)
+    return ((1 - z) * n + z * h,)
+
+
+def lstm_step(x_t, state, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One LSTM step, PyTorch's equations: state = (h, c) [B, H]; returns (h', c')."""
+    h, c = state
+    gates = nn.functional.linear(x_t, w_ih, b_ih) + nn.functional.linear(h, w_hh, b_hh)
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def gated_stack(cell: str, module, input: torch.Tensor, states, mask=None, resets=None):
+    """A FusedGRU/FusedLSTM (or nn.GRU/nn.LSTM) stack, one timestep at a time,
+    from `module`'s weights: input [T, B, D]; states (h0,) or (h0, c0), each
+    [L·dirs, B, H]; mask [T, B] or None; resets like states (default: states).
+    After step t each direction carries mask_t·state_t + (1 − mask_t)·reset.
+    Returns (output [T, B, dirs·H], final states before reset, each [L·dirs, B, H]).
+    No dropout."""
+    step = {"gru": gru_step, "lstm": lstm_step}[cell]
+    steps, batch = input.shape[:2]
+    mask = torch.ones(steps, batch, dtype=input.dtype, device=input.device) \
+        if mask is None else mask.to(input.dtype)
+    resets = states if resets is None else resets
+    directions = 2 if module.bidirectional else 1
+    finals = [[] for _ in states]
+    layer_input = input
+    for layer in range(module.num_layers):
+        outputs = []
+        for direction in range(directions):
+            index = layer * directions + direction
+            suffix = f"_l{layer}" + ("_reverse" if direction else "")
+            weights = [getattr(module, name + suffix) for name in ("weight_ih", "weight_hh")]
+            biases = [getattr(module, name + suffix) if module.bias else None
+                      for name in ("bias_ih", "bias_hh")]
+            state = tuple(s[index] for s in states)
+            reset = tuple(r[index] for r in resets)
+            times = range(steps - 1, -1, -1) if direction else range(steps)
+            out = [None] * steps
+            for t in times:
+                new = step(layer_input[t], state, *weights, *biases)
+                out[t] = new[0]
+                last = new
+                m = mask[t].unsqueeze(-1)
+                state = tuple(m * n + (1 - m) * r for n, r in zip(new, reset))
+            for k, value in enumerate(last):
+                finals[k].append(value)
+            outputs.append(torch.stack(out))
+        layer_input = torch.cat(outputs, dim=-1)
+    return layer_input, tuple(torch.stack(f) for f in finals)

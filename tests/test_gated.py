@@ -1,0 +1,276 @@
+"""FusedGRU and FusedLSTM: gradcheck of the gated op, parity with nn.GRU and
+nn.LSTM (outputs, final states, every gradient) after loading their state_dict,
+masked runs against a per-step loop on nn.GRUCell / nn.LSTMCell and against the
+reference equations, and nn's errors for bad input."""
+import itertools
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.testing._internal.optests import opcheck
+
+from rnn_fused import FusedGRU, FusedLSTM
+from rnn_fused.gated_ops import gated_layer
+from rnn_fused.reference import gated_stack
+
+from helpers import MASK_KINDS, TOLERANCES, make_mask, report
+
+T, B, D, H = 6, 3, 4, 5
+CELLS = {"gru": (FusedGRU, nn.GRU, nn.GRUCell, 3), "lstm": (FusedLSTM, nn.LSTM, nn.LSTMCell, 4)}
+
+
+def op_args(cell, device, mask_kind, bias=True):
+    gates = CELLS[cell][3]
+
+    def rand(*shape, scale=1.0):
+        return (torch.randn(*shape, device=device, dtype=torch.float64) * scale).requires_grad_()
+    mask = make_mask(mask_kind, B, T, device)
+    lstm = cell == "lstm"
+    return dict(
+        input=rand(T, B, D), weight_ih=rand(gates * H, D, scale=0.5),
+        weight_hh=rand(gates * H, H, scale=0.4), bias_ih=rand(gates * H) if bias else None,
+        bias_hh=rand(gates * H) if bias else None, hx=rand(B, H),
+        cx=rand(B, H) if lstm else None, mask=None if mask is None else mask.t().double(),
+        reset_h=None if mask is None else rand(B, H),
+        reset_c=None if mask is None or not lstm else rand(B, H))
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("mask_kind", MASK_KINDS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_op_gradcheck(device, cell, bias, mask_kind, reverse):
+    """Every output (h_t, h_n, and for the LSTM c_n and every c_t) against every input."""
+    args = op_args(cell, device, mask_kind, bias)
+    names = [k for k, v in args.items() if isinstance(v, torch.Tensor) and v.requires_grad]
+
+    def fn(*tensors):
+        call = dict(args, **dict(zip(names, tensors)))
+        out, h_n, c_n, cells = gated_layer(**call, cell=cell, reverse=reverse)
+        return (out, h_n, c_n, cells) if cell == "lstm" else (out, h_n)
+
+    assert torch.autograd.gradcheck(fn, [args[n] for n in names])
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_opcheck(device, cell):
+    args = op_args(cell, device, "resets")
+    opcheck(torch.ops.rnn_fused.gated_layer_forward.default,
+            tuple(args.values()) + (cell, False, "auto"))
+
+
+def nn_pair(cell, device, dtype=torch.float64, **config):
+    fused_cls, nn_cls = CELLS[cell][:2]
+    reference = nn_cls(D, H, device=device, dtype=dtype, **config)
+    fused = fused_cls(D, H, device=device, dtype=dtype, **config)
+    fused.load_state_dict(reference.state_dict())
+    return fused, reference
+
+
+def states_for(cell, shape, device, dtype=torch.float64):
+    h0 = torch.randn(shape, device=device, dtype=dtype)
+    return (h0, torch.randn(shape, device=device, dtype=dtype)) if cell == "lstm" else h0
+
+
+def flat(result):
+    """(output, h_n) or (output, (h_n, c_n)) -> a list of tensors."""
+    out, final = result
+    return [out] + (list(final) if isinstance(final, tuple) else [final])
+
+
+def compare_with_nn(fused, reference, inputs, call=lambda m, *a: m(*a), dtype=torch.float64):
+    """Runs both on copies of `inputs` (each tensor requiring grad), compares
+    outputs, final states and the gradients of the inputs and parameters."""
+    results = []
+    for module in (fused, reference):
+        copies = [t.detach().clone().requires_grad_() if isinstance(t, torch.Tensor) else
+                  tuple(s.detach().clone().requires_grad_() for s in t) for t in inputs]
+        values = flat(call(module, *copies))
+        torch.manual_seed(3)
+        weights = [torch.randn_like(v) for v in values]
+        sum((v * w).sum() for v, w in zip(values, weights)).backward()
+        leaves = [c for t in copies for c in ([t] if isinstance(t, torch.Tensor) else t)]
+        results.append((values, [leaf.grad for leaf in leaves],
+                        [p.grad for p in module.parameters()]))
+        module.zero_grad()
+    tol = TOLERANCES[dtype]
+    for kind, ours, theirs in zip(("value", "input grad", "parameter grad"), results[0],
+                                  results[1]):
+        for k, (a, b) in enumerate(zip(ours, theirs)):
+            report(f"{kind} {k}", a, b, **tol)
+
+
+CONFIGS = [dict(num_layers=layers, bidirectional=bidirectional, batch_first=batch_first,
+                bias=bias)
+           for layers, bidirectional, batch_first, bias
+           in itertools.product([1, 2], [False, True], [False, True], [True, False])]
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_matches_nn(device, cell, config):
+    fused, reference = nn_pair(cell, device, **config)
+    directions = 2 if config["bidirectional"] else 1
+    shape = (B, T, D) if config["batch_first"] else (T, B, D)
+    x = torch.randn(shape, device=device, dtype=torch.float64)
+    states = states_for(cell, (config["num_layers"] * directions, B, H), device)
+    compare_with_nn(fused, reference, [x, states])
+    compare_with_nn(fused, reference, [x])  # hx defaults to zeros
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_unbatched_matches_nn(device, cell):
+    fused, reference = nn_pair(cell, device, num_layers=2, bidirectional=True)
+    x = torch.randn(T, D, device=device, dtype=torch.float64)
+    compare_with_nn(fused, reference, [x, states_for(cell, (4, H), device)])
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_packed_sequence_matches_nn(device, cell, bidirectional):
+    fused, reference = nn_pair(cell, device, num_layers=2, bidirectional=bidirectional)
+    lengths = torch.tensor([4, T, 1])
+    x = torch.randn(T, B, D, device=device, dtype=torch.float64)
+    states = states_for(cell, (2 * (2 if bidirectional else 1), B, H), device)
+
+    def call(module, x, states):
+        packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+        out, final = module(packed, states)
+        return pad_packed_sequence(out)[0], final
+    compare_with_nn(fused, reference, [x, states], call)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_float32_against_float64(device, cell):
+    """The CPU evaluates float32 gates with a vectorized tanh; within float32's tolerance."""
+    fused64, _ = nn_pair(cell, device, num_layers=2, bidirectional=True)
+    fused32 = CELLS[cell][0](D, H, num_layers=2, bidirectional=True, device=device)
+    fused32.load_state_dict(fused64.state_dict())
+    x = torch.randn(T, B, D, device=device, dtype=torch.float64) * 3
+    mask = make_mask("resets", B, T, device).t()
+    expected = flat(fused64(x, mask=mask, reset_state=0.5))
+    actual = flat(fused32(x.float(), mask=mask, reset_state=0.5))
+    for k, (a, b) in enumerate(zip(actual, expected)):
+        report(f"float32 tensor {k}", a, b, **TOLERANCES[torch.float32])
+
+
+def cell_loop(cell_module, x, state, mask, reset):
+    """The loop RL code runs today: nn.GRUCell / nn.LSTMCell per step, the state
+    blended with the reset state by the mask after each step. x [T, B, D]."""
+    outputs = []
+    for t in range(x.shape[0]):
+        new = cell_module(x[t], state)
+        new = new if isinstance(new, tuple) else (new,)
+        outputs.append(new[0])
+        m = mask[t].unsqueeze(-1)
+        state = tuple(m * n + (1 - m) * r for n, r in zip(new, reset))
+        state = state if len(state) == 2 else state[0]
+    return torch.stack(outputs), new
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("mask_kind", ["pre_padding", "post_padding", "resets", "blend"])
+@pytest.mark.parametrize("reset_kind", ["initial", "tensor", "zero"])
+def test_masked_matches_cell_loop_and_reference(device, cell, mask_kind, reset_kind):
+    fused_cls, _, cell_cls, _ = CELLS[cell]
+    fused = fused_cls(D, H, device=device, dtype=torch.float64)
+    step = cell_cls(D, H, device=device, dtype=torch.float64)
+    step.load_state_dict({k[:-3]: v for k, v in fused.state_dict().items()})
+    mask = make_mask(mask_kind, B, T, device).t().double()
+    x = torch.randn(T, B, D, device=device, dtype=torch.float64, requires_grad=True)
+    states = tuple(torch.randn(B, H, device=device, dtype=torch.float64, requires_grad=True)
+                   for _ in range(2 if cell == "lstm" else 1))
+    resets = {"initial": states, "zero": tuple(torch.zeros_like(s) for s in states),
+              "tensor": tuple(torch.randn_like(s).requires_grad_() for s in states)}[reset_kind]
+    reset_arg = {"initial": None, "zero": 0.0,
+                 "tensor": resets if cell == "lstm" else resets[0]}[reset_kind]
+    hx = tuple(s.unsqueeze(0) for s in states) if cell == "lstm" else states[0].unsqueeze(0)
+    if reset_kind == "tensor":
+        reset_arg = tuple(r.unsqueeze(0) for r in resets) if cell == "lstm" \
+            else resets[0].unsqueeze(0)
+    out, final = fused(x, hx, mask=mask, reset_state=reset_arg)
+    finals = final if cell == "lstm" else (final,)
+    loop_out, loop_final = cell_loop(step, x, states if cell == "lstm" else states[0], mask,
+                                     resets)
+    ref_out, ref_finals = gated_stack(cell, fused, x, tuple(s.unsqueeze(0) for s in states),
+                                      mask, tuple(r.unsqueeze(0) for r in resets))
+    tol = TOLERANCES[torch.float64]
+    report("output vs cell loop", out, loop_out, **tol)
+    report("output vs reference", out, ref_out, **tol)
+    for k, (a, b, c) in enumerate(zip(finals, loop_final, ref_finals)):
+        report(f"final state {k} vs cell loop", a[0], b, **tol)
+        report(f"final state {k} vs reference", a, c, **tol)
+    leaves = [x, *states] + (list(resets) if reset_kind == "tensor" else [])
+    weights = torch.randn_like(out)
+    ours = torch.autograd.grad((out * weights).sum() + sum(f.sum() for f in finals),
+                               leaves + list(fused.parameters()))
+    theirs = torch.autograd.grad((loop_out * weights).sum() + sum(f.sum() for f in loop_final),
+                                 leaves + list(step.parameters()))
+    for k, (a, b) in enumerate(zip(ours, theirs)):
+        report(f"grad {k}", a, b, **tol)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_dropout_between_layers(cell):
+    fused = CELLS[cell][0](D, H, num_layers=2, dropout=0.5)
+    x = torch.randn(T, B, D)
+    fused.train()
+    a, b = fused(x)[0], fused(x)[0]
+    assert not torch.equal(a, b)
+    fused.eval()
+    assert torch.equal(fused(x)[0], fused(x)[0])
+
+
+def test_lstm_projections_are_not_implemented():
+    with pytest.raises(NotImplementedError, match="proj_size > 0"):
+        FusedLSTM(D, H, proj_size=2)
+
+
+@pytest.mark.parametrize("backend", ["persistent", "cluster", "fast"])
+def test_gated_backends(backend):
+    with pytest.raises(ValueError, match="Select from 'auto' or 'per-step'"):
+        FusedGRU(D, H, backend=backend)
+    module = FusedGRU(D, H)
+    module.backend = backend
+    with pytest.raises(ValueError, match="backend"):
+        module(torch.randn(T, B, D))
+
+
+def bad_inputs(cell):
+    lstm = cell == "lstm"
+
+    def state(*shape, dtype=torch.float32):
+        h = torch.randn(*shape, dtype=dtype)
+        return (h, torch.randn(*shape, dtype=dtype)) if lstm else h
+    return [
+        ("4-D input", (torch.randn(T, B, D, 1),)),
+        ("input size", (torch.randn(T, B, 7),)),
+        ("empty sequence", (torch.randn(0, B, D),)),
+        ("2-D state for 3-D input", (torch.randn(T, B, D), state(B, H))),
+        ("state batch", (torch.randn(T, B, D), state(1, B + 1, H))),
+        ("state size", (torch.randn(T, B, D), state(1, B, H + 1))),
+        ("state layers", (torch.randn(T, B, D), state(2, B, H))),
+        ("input dtype", (torch.randn(T, B, D, dtype=torch.float64),)),
+    ]
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_bad_inputs_raise_what_nn_raises(cell):
+    fused_cls, nn_cls = CELLS[cell][:2]
+    fused, reference = fused_cls(D, H), nn_cls(D, H)
+    for name, args in bad_inputs(cell):
+        with pytest.raises(Exception) as expected:
+            reference(*args)
+        with pytest.raises(type(expected.value)) as ours:
+            fused(*args)
+        print(f"{name}: nn {expected.value!r}; ours {ours.value!r}")
+
+
+def test_lstm_reset_state_must_be_a_pair():
+    module = FusedLSTM(D, H)
+    with pytest.raises(TypeError, match=r"reset_state must be an \(h, c\) pair"):
+        module(torch.randn(T, B, D), mask=torch.ones(T, B), reset_state=torch.zeros(1, B, H))
+    with pytest.raises(ValueError, match="expected reset_state of shape"):
+        module(torch.randn(T, B, D), mask=torch.ones(T, B),
+               reset_state=(torch.zeros(1, B, H), torch.zeros(1, B, H + 1)))

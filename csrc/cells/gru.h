@@ -5,7 +5,13 @@
 // where x_g is the input projection plus b_i·, and h_g = (h W_hgᵀ + b_hg): the
 // hidden side keeps its own bias because r multiplies it. Per hidden unit; the
 // CPU and CUDA per-step loops call it.
+//
+// A unit's values for gate g sit at [g · stride] of each pointer (gate rows of
+// one batch row). Pointers and scalars rather than arrays: GCC vectorizes the
+// CPU's unit loop only when its body holds no local arrays.
 #pragma once
+
+#include <cstdint>
 
 #include <c10/macros/Macros.h>
 
@@ -20,34 +26,37 @@ struct GruCell {
   // The hidden side's gate gradients differ from the input side's (in n).
   static constexpr bool kSeparateHiddenGrad = true;
 
-  template <typename T>
-  C10_HOST_DEVICE T forward(const T (&x)[kGates], const T (&h)[kGates], T h_prev, T /*c_prev*/,
-                            T& /*c*/, T (&saved)[kSaved]) const {
-    const T r = Math::sigmoid(x[0] + h[0]);
-    const T z = Math::sigmoid(x[1] + h[1]);
-    const T n = Math::tanh(x[2] + r * h[2]);
-    saved[0] = r;
-    saved[1] = z;
-    saved[2] = n;
-    saved[3] = h[2];
+  // T: the arithmetic type; S: the storage type of the pointers.
+  template <typename T, typename S>
+  C10_HOST_DEVICE C10_ALWAYS_INLINE T forward(const S* x, const S* h, int64_t stride, T h_prev,
+                                              T /*c_prev*/, T& /*c*/, S* saved) const {
+    const T h_n = T(h[2 * stride]);
+    const T r = Math::sigmoid(T(x[0]) + T(h[0]));
+    const T z = Math::sigmoid(T(x[stride]) + T(h[stride]));
+    const T n = Math::tanh(T(x[2 * stride]) + r * h_n);
+    saved[0] = S(r);
+    saved[stride] = S(z);
+    saved[2 * stride] = S(n);
+    saved[3 * stride] = S(h_n);
     return n + z * (h_prev - n);
   }
 
   // dh: all the gradient reaching h'. Writes the gate pre-activations'
   // gradients on the input side (dx) and the hidden side (dh_gates); returns
   // the share of h's gradient that bypasses W_hh (z ⊙ dh').
-  template <typename T>
-  C10_HOST_DEVICE T backward(T dh, T /*dc*/, const T (&saved)[kSaved], T h_prev, T /*c_prev*/,
-                             T /*c*/, T (&dx)[kGates], T (&dh_gates)[kGates],
-                             T& /*dc_prev*/) const {
-    const T r = saved[0], z = saved[1], n = saved[2], h_n = saved[3];
+  template <typename T, typename S>
+  C10_HOST_DEVICE C10_ALWAYS_INLINE T backward(T dh, T /*dc*/, const S* saved, int64_t stride,
+                                               T h_prev, T /*c_prev*/, T /*c*/, S* dx,
+                                               S* dh_gates, T& /*dc_prev*/) const {
+    const T r = T(saved[0]), z = T(saved[stride]), n = T(saved[2 * stride]);
+    const T h_n = T(saved[3 * stride]);
     const T dn = dh * (T(1) - z) * (T(1) - n * n);
     const T dz = dh * (h_prev - n) * z * (T(1) - z);
     const T dr = dn * h_n * r * (T(1) - r);
-    dx[0] = dh_gates[0] = dr;
-    dx[1] = dh_gates[1] = dz;
-    dx[2] = dn;
-    dh_gates[2] = dn * r;
+    dx[0] = dh_gates[0] = S(dr);
+    dx[stride] = dh_gates[stride] = S(dz);
+    dx[2 * stride] = S(dn);
+    dh_gates[2 * stride] = S(dn * r);
     return dh * z;
   }
 };

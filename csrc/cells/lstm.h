@@ -3,8 +3,11 @@
 //   i = σ(·), f = σ(·), g = tanh(·), o = σ(·) of x_gate + h_gate,
 //   c' = f ⊙ c + i ⊙ g,  h' = o ⊙ tanh(c'),
 // where x_gate is the input projection plus b_i· and h_gate = h W_h·ᵀ + b_h·.
-// Per hidden unit; the CPU and CUDA per-step loops call it.
+// Per hidden unit, gate values at [g · stride], as in gru.h; the CPU and CUDA
+// per-step loops call it.
 #pragma once
+
+#include <cstdint>
 
 #include <c10/macros/Macros.h>
 
@@ -19,35 +22,38 @@ struct LstmCell {
   // Both sides of every gate see the same pre-activation gradient.
   static constexpr bool kSeparateHiddenGrad = false;
 
-  template <typename T>
-  C10_HOST_DEVICE T forward(const T (&x)[kGates], const T (&h)[kGates], T /*h_prev*/, T c_prev,
-                            T& c, T (&saved)[kSaved]) const {
-    const T i = Math::sigmoid(x[0] + h[0]);
-    const T f = Math::sigmoid(x[1] + h[1]);
-    const T g = Math::tanh(x[2] + h[2]);
-    const T o = Math::sigmoid(x[3] + h[3]);
+  // T: the arithmetic type; S: the storage type of the pointers.
+  template <typename T, typename S>
+  C10_HOST_DEVICE C10_ALWAYS_INLINE T forward(const S* x, const S* h, int64_t stride,
+                                              T /*h_prev*/, T c_prev, T& c, S* saved) const {
+    const T i = Math::sigmoid(T(x[0]) + T(h[0]));
+    const T f = Math::sigmoid(T(x[stride]) + T(h[stride]));
+    const T g = Math::tanh(T(x[2 * stride]) + T(h[2 * stride]));
+    const T o = Math::sigmoid(T(x[3 * stride]) + T(h[3 * stride]));
     c = f * c_prev + i * g;
-    saved[0] = i;
-    saved[1] = f;
-    saved[2] = g;
-    saved[3] = o;
+    saved[0] = S(i);
+    saved[stride] = S(f);
+    saved[2 * stride] = S(g);
+    saved[3 * stride] = S(o);
     return o * Math::tanh(c);
   }
 
   // dh, dc: all the gradient reaching h' and c'. Writes the gate
-  // pre-activations' gradients (dx; dh_gates is the same) and c's gradient;
-  // returns 0, since h reaches h' only through W_hh.
-  template <typename T>
-  C10_HOST_DEVICE T backward(T dh, T dc, const T (&saved)[kSaved], T /*h_prev*/, T c_prev, T c,
-                             T (&dx)[kGates], T (&dh_gates)[kGates], T& dc_prev) const {
-    const T i = saved[0], f = saved[1], g = saved[2], o = saved[3];
+  // pre-activations' gradients (dx; the hidden side's are the same, so
+  // dh_gates is unused) and c's gradient; returns 0, since h reaches h' only
+  // through W_hh.
+  template <typename T, typename S>
+  C10_HOST_DEVICE C10_ALWAYS_INLINE T backward(T dh, T dc, const S* saved, int64_t stride,
+                                               T /*h_prev*/, T c_prev, T c, S* dx,
+                                               S* /*dh_gates*/, T& dc_prev) const {
+    const T i = T(saved[0]), f = T(saved[stride]), g = T(saved[2 * stride]);
+    const T o = T(saved[3 * stride]);
     const T tc = Math::tanh(c);
     const T dc_total = dc + dh * o * (T(1) - tc * tc);
-    dx[0] = dc_total * g * i * (T(1) - i);
-    dx[1] = dc_total * c_prev * f * (T(1) - f);
-    dx[2] = dc_total * i * (T(1) - g * g);
-    dx[3] = dh * tc * o * (T(1) - o);
-    for (int k = 0; k < kGates; ++k) dh_gates[k] = dx[k];
+    dx[0] = S(dc_total * g * i * (T(1) - i));
+    dx[stride] = S(dc_total * c_prev * f * (T(1) - f));
+    dx[2 * stride] = S(dc_total * i * (T(1) - g * g));
+    dx[3 * stride] = S(dh * tc * o * (T(1) - o));
     dc_prev = dc_total * f;
     return T(0);
   }

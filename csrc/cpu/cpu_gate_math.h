@@ -8,9 +8,10 @@
 
 namespace rnn_fused {
 
+// Always inlined, so that the cells' unit loops vectorize.
 struct CpuGateMath {
-  static float tanh(float a) { return fast_tanh(a); }
-  static float sigmoid(float a) { return 0.5f + 0.5f * fast_tanh(0.5f * a); }
+  C10_ALWAYS_INLINE static float tanh(float a) { return fast_tanh(a); }
+  C10_ALWAYS_INLINE static float sigmoid(float a) { return 0.5f + 0.5f * fast_tanh(0.5f * a); }
   static double tanh(double a) { return ExactGateMath::tanh(a); }
   static double sigmoid(double a) { return ExactGateMath::sigmoid(a); }
 };

@@ -13,7 +13,7 @@
 
 namespace rnn_fused {
 
-inline float fast_tanh(float x) {
+__attribute__((always_inline)) inline float fast_tanh(float x) {
   const float ax = x < 0.f ? -x : x;
   const float h = 0.5f * (ax > 10.f ? 10.f : ax);  // NaN stays NaN
   const float z = h * h;

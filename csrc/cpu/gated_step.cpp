@@ -1,6 +1,6 @@
 // The CPU pointwise pass of one gated-cell step, forward and backward: rows of
-// the batch in parallel, the hidden units of a row in a loop the compiler
-// vectorizes (with an AVX-512 twin, as in forward.cpp).
+// the batch in parallel, the hidden units of a row in one vectorized loop
+// (`omp simd`: no unit reads another's values; AVX-512 twin as in forward.cpp).
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
@@ -19,39 +19,34 @@ const T* typed(const void* p) { return static_cast<const T*>(p); }
 template <typename T>
 T* typed(void* p) { return static_cast<T*>(p); }
 
-// Rows [b0, b1) of a forward step. kBlend: the rows' mask is not 1, so the
-// carry blends in the reset state. Always inlined into the ISA wrappers below.
+// Row b of a forward step. kBlend: the row's mask is not 1, so the carry
+// blends in the reset state. Always inlined into the ISA wrappers below.
 template <typename scalar_t, typename Cell, bool kBlend>
 __attribute__((always_inline)) inline void forward_row(const Cell cell, const GatedForwardStep& s,
                                                        int64_t b) {
-  constexpr int G = Cell::kGates;
+  constexpr int64_t G = Cell::kGates;
+  constexpr bool kCell = Cell::kHasCellState;
   const int64_t H = s.hidden;
-  const scalar_t* xg = typed<scalar_t>(s.x_gates) + b * G * H;
-  const scalar_t* hg = typed<scalar_t>(s.h_gates) + b * G * H;
+  const scalar_t* x_gates = typed<scalar_t>(s.x_gates) + b * G * H;
+  const scalar_t* h_gates = typed<scalar_t>(s.h_gates) + b * G * H;
   const scalar_t* h_prev = typed<scalar_t>(s.h_prev) + b * H;
+  const scalar_t* c_prev = kCell ? typed<scalar_t>(s.c_prev) + b * H : nullptr;
   scalar_t* h = typed<scalar_t>(s.h) + b * H;
+  scalar_t* c = kCell ? typed<scalar_t>(s.c) + b * H : nullptr;
   scalar_t* saved = typed<scalar_t>(s.saved) + b * kSavedPerUnit * H;
   scalar_t* carry_h = typed<scalar_t>(s.carry_h) + b * H;
-  const scalar_t* c_prev = Cell::kHasCellState ? typed<scalar_t>(s.c_prev) + b * H : nullptr;
-  scalar_t* c = Cell::kHasCellState ? typed<scalar_t>(s.c) + b * H : nullptr;
-  scalar_t* carry_c = Cell::kHasCellState ? typed<scalar_t>(s.carry_c) + b * H : nullptr;
+  scalar_t* carry_c = kCell ? typed<scalar_t>(s.carry_c) + b * H : nullptr;
   const scalar_t m = kBlend ? typed<scalar_t>(s.mask_t)[b] : scalar_t(1);
   const scalar_t* reset_h = kBlend ? typed<scalar_t>(s.reset_h) + b * H : nullptr;
-  const scalar_t* reset_c =
-      kBlend && Cell::kHasCellState ? typed<scalar_t>(s.reset_c) + b * H : nullptr;
+  const scalar_t* reset_c = kBlend && kCell ? typed<scalar_t>(s.reset_c) + b * H : nullptr;
+#pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
-    scalar_t x[G], r[G], v[kSavedPerUnit];
-    for (int g = 0; g < G; ++g) {
-      x[g] = xg[g * H + j];
-      r[g] = hg[g * H + j];
-    }
     scalar_t c_new = scalar_t(0);
-    const scalar_t h_new =
-        cell.forward(x, r, h_prev[j], Cell::kHasCellState ? c_prev[j] : scalar_t(0), c_new, v);
-    for (int k = 0; k < kSavedPerUnit; ++k) saved[k * H + j] = v[k];
+    const scalar_t h_new = cell.forward(x_gates + j, h_gates + j, H, h_prev[j],
+                                        kCell ? c_prev[j] : scalar_t(0), c_new, saved + j);
     h[j] = h_new;
     carry_h[j] = kBlend ? m * h_new + (scalar_t(1) - m) * reset_h[j] : h_new;
-    if constexpr (Cell::kHasCellState) {
+    if constexpr (kCell) {
       c[j] = c_new;
       carry_c[j] = kBlend ? m * c_new + (scalar_t(1) - m) * reset_c[j] : c_new;
     }
@@ -77,52 +72,48 @@ template <typename scalar_t, typename Cell>
 __attribute__((always_inline)) inline void backward_rows(const Cell cell,
                                                          const GatedBackwardStep& s, int64_t b0,
                                                          int64_t b1) {
-  constexpr int G = Cell::kGates;
+  constexpr int64_t G = Cell::kGates;
+  constexpr bool kCell = Cell::kHasCellState;
   const int64_t H = s.hidden;
   const scalar_t* mask = typed<scalar_t>(s.mask_t);
   for (int64_t b = b0; b < b1; ++b) {
     const scalar_t m = mask != nullptr ? mask[b] : scalar_t(1);
     const scalar_t* grad_h = typed<scalar_t>(s.grad_h) + b * H;
-    const scalar_t* grad_c =
-        s.grad_c != nullptr ? typed<scalar_t>(s.grad_c) + b * H : nullptr;
+    const scalar_t* grad_c = kCell ? typed<scalar_t>(s.grad_c) + b * H : nullptr;
     const scalar_t* carry_grad_h = typed<scalar_t>(s.carry_grad_h) + b * H;
+    const scalar_t* carry_grad_c = kCell ? typed<scalar_t>(s.carry_grad_c) + b * H : nullptr;
     const scalar_t* saved = typed<scalar_t>(s.saved) + b * kSavedPerUnit * H;
     const scalar_t* h_prev = typed<scalar_t>(s.h_prev) + b * H;
+    const scalar_t* c = kCell ? typed<scalar_t>(s.c) + b * H : nullptr;
+    const scalar_t* c_prev = kCell ? typed<scalar_t>(s.c_prev) + b * H : nullptr;
     scalar_t* grad_x = typed<scalar_t>(s.grad_x_gates) + b * G * H;
     scalar_t* grad_hg =
         Cell::kSeparateHiddenGrad ? typed<scalar_t>(s.grad_h_gates) + b * G * H : nullptr;
     scalar_t* grad_h_prev =
         Cell::kSeparateHiddenGrad ? typed<scalar_t>(s.grad_h_prev) + b * H : nullptr;
-    scalar_t* carry_grad_c =
-        Cell::kHasCellState ? typed<scalar_t>(s.carry_grad_c) + b * H : nullptr;
-    const scalar_t* c = Cell::kHasCellState ? typed<scalar_t>(s.c) + b * H : nullptr;
-    const scalar_t* c_prev = Cell::kHasCellState ? typed<scalar_t>(s.c_prev) + b * H : nullptr;
-    scalar_t* reset_h = mask != nullptr ? typed<scalar_t>(s.grad_reset_h) + b * H : nullptr;
-    scalar_t* reset_c = mask != nullptr && Cell::kHasCellState
-                            ? typed<scalar_t>(s.grad_reset_c) + b * H
-                            : nullptr;
-    for (int64_t j = 0; j < H; ++j) {
-      const scalar_t carried_h = carry_grad_h[j];
-      const scalar_t carried_c = Cell::kHasCellState ? carry_grad_c[j] : scalar_t(0);
-      const scalar_t dh = grad_h[j] + m * carried_h;
-      scalar_t dc = m * carried_c;
-      if (grad_c != nullptr) dc += grad_c[j];
-      if (reset_h != nullptr) {
-        reset_h[j] += (scalar_t(1) - m) * carried_h;
-        if constexpr (Cell::kHasCellState) reset_c[j] += (scalar_t(1) - m) * carried_c;
+    scalar_t* grad_c_prev = kCell ? typed<scalar_t>(s.grad_c_prev) + b * H : nullptr;
+    if (mask != nullptr) {
+      // The reset states' gradients: what the carry passes on where it resets.
+      scalar_t* reset_h = typed<scalar_t>(s.grad_reset_h) + b * H;
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) reset_h[j] += (scalar_t(1) - m) * carry_grad_h[j];
+      if constexpr (kCell) {
+        scalar_t* reset_c = typed<scalar_t>(s.grad_reset_c) + b * H;
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) reset_c[j] += (scalar_t(1) - m) * carry_grad_c[j];
       }
-      scalar_t v[kSavedPerUnit], dx[G], dr[G];
-      for (int k = 0; k < kSavedPerUnit; ++k) v[k] = saved[k * H + j];
+    }
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const scalar_t dh = grad_h[j] + m * carry_grad_h[j];
+      const scalar_t dc = kCell ? m * carry_grad_c[j] + grad_c[j] : scalar_t(0);
       scalar_t dc_prev = scalar_t(0);
       const scalar_t direct = cell.backward(
-          dh, dc, v, h_prev[j], Cell::kHasCellState ? c_prev[j] : scalar_t(0),
-          Cell::kHasCellState ? c[j] : scalar_t(0), dx, dr, dc_prev);
-      for (int g = 0; g < G; ++g) grad_x[g * H + j] = dx[g];
-      if constexpr (Cell::kSeparateHiddenGrad) {
-        for (int g = 0; g < G; ++g) grad_hg[g * H + j] = dr[g];
-        grad_h_prev[j] = direct;
-      }
-      if constexpr (Cell::kHasCellState) carry_grad_c[j] = dc_prev;
+          dh, dc, saved + j, H, h_prev[j], kCell ? c_prev[j] : scalar_t(0),
+          kCell ? c[j] : scalar_t(0), grad_x + j,
+          Cell::kSeparateHiddenGrad ? grad_hg + j : nullptr, dc_prev);
+      if constexpr (Cell::kSeparateHiddenGrad) grad_h_prev[j] = direct;
+      if constexpr (kCell) grad_c_prev[j] = dc_prev;
     }
   }
 }

@@ -37,8 +37,8 @@ struct GatedForwardStep : GatedStepSizes {
   const void* h_prev;   // [B, H]: the state this step reads
   const void* c_prev;
   // Written: h_t, c_t, the saved gates [B, 4, H], and the state the next step
-  // reads, mask_t·h_t + (1 − mask_t)·reset (h_t itself without a mask). The
-  // carry may be the state this step read: each element is read, then written.
+  // reads, mask_t·h_t + (1 − mask_t)·reset (h_t itself without a mask). No
+  // written buffer overlaps a read one, so the CPU loops can vectorize.
   void* h;
   void* c;
   void* saved;
@@ -52,13 +52,14 @@ struct GatedForwardStep : GatedStepSizes {
 struct GatedBackwardStep : GatedStepSizes {
   const void* grad_h;  // [B, H]: the output's gradient at this step (plus h_n's)
   const void* grad_c;  // [B, H] or null: c_t's own gradient (c_n's at the last processed step)
-  // [B, H]: on entry the gradient of the state this step carried on (zero at
-  // the last processed step); on exit, for c, that of the state it read. For
-  // h, the share of the read state's gradient that bypasses W_hh goes to
-  // grad_h_prev (GRU); the loop adds the product with W_hh.
+  // [B, H]: the gradient of the state this step carried on (zero at the last
+  // processed step).
   const void* carry_grad_h;
-  void* carry_grad_c;
+  const void* carry_grad_c;
+  // Written, [B, H]: the gradient of the state this step read: for c all of it,
+  // for h the share that bypasses W_hh (GRU); the loop adds the product with W_hh.
   void* grad_h_prev;
+  void* grad_c_prev;
   const void* mask_t;  // [B] or null
   const void* saved;   // this step's saved gates [B, 4, H] and c_t
   const void* c;

@@ -121,8 +121,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   at::Tensor cells = n.lstm() ? at::empty({T, B, H}, options) : at::empty({0}, options);
   at::Tensor saved = at::empty({T, B, kSavedPerUnit * H}, options);
   at::Tensor h_gates = at::empty({B, GH}, options);
-  at::Tensor carry_h = at::empty({B, H}, options);
-  at::Tensor carry_c = n.lstm() ? at::empty({B, H}, options) : at::Tensor();
+  // Two carries each, used in turn: a step never writes the state it reads.
+  const at::Tensor carries_h[2] = {at::empty({B, H}, options), at::empty({B, H}, options)};
+  const at::Tensor carries_c[2] = {n.lstm() ? at::empty({B, H}, options) : at::Tensor(),
+                                   n.lstm() ? at::empty({B, H}, options) : at::Tensor()};
   const at::Tensor mask_c = mask.has_value() ? mask->contiguous() : at::Tensor();
   const at::Tensor reset_h_c = reset_h.has_value() ? reset_h->contiguous() : at::Tensor();
   const at::Tensor reset_c_c = reset_c.has_value() ? reset_c->contiguous() : at::Tensor();
@@ -133,8 +135,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   s.batch = B;
   s.hidden = H;
   s.h_gates = h_gates.data_ptr();
-  s.carry_h = carry_h.data_ptr();
-  s.carry_c = n.lstm() ? carry_c.data_ptr() : nullptr;
   s.reset_h = mask.has_value() ? reset_h_c.data_ptr() : nullptr;
   s.reset_c = mask.has_value() && n.lstm() ? reset_c_c.data_ptr() : nullptr;
   at::Tensor h_prev = hx.contiguous();
@@ -153,9 +153,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
     s.c = n.lstm() ? element(cells, t * B * H) : nullptr;
     s.saved = element(saved, t * B * kSavedPerUnit * H);
     s.mask_t = element_or_null(mask_c, t * B);
+    s.carry_h = carries_h[q % 2].data_ptr();
+    s.carry_c = n.lstm() ? carries_c[q % 2].data_ptr() : nullptr;
     Device::gated_forward_step(s);
-    h_prev = carry_h;
-    c_prev = carry_c;
+    h_prev = carries_h[q % 2];
+    c_prev = carries_c[q % 2];
   }
   const int64_t last = reverse ? 0 : T - 1;
   return {output, output[last].clone(),
@@ -215,7 +217,9 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   at::Tensor grad_x_gates = at::empty({T, B, GH}, options);
   at::Tensor grad_h_gates = n.lstm() ? grad_x_gates : at::empty({T, B, GH}, options);
   at::Tensor carry_grad_h = at::zeros({B, H}, options);
-  at::Tensor carry_grad_c = n.lstm() ? at::zeros({B, H}, options) : at::Tensor();
+  // c's carried gradient in two buffers used in turn, as the forward's carries.
+  const at::Tensor carries_grad_c[2] = {n.lstm() ? at::zeros({B, H}, options) : at::Tensor(),
+                                        n.lstm() ? at::empty({B, H}, options) : at::Tensor()};
   at::Tensor grad_h_prev = n.lstm() ? at::Tensor() : at::empty({B, H}, options);
   at::Tensor grad_reset_h = mask.has_value() ? at::zeros({B, H}, acc_options) : at::Tensor();
   at::Tensor grad_reset_c =
@@ -227,7 +231,6 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   s.batch = B;
   s.hidden = H;
   s.carry_grad_h = carry_grad_h.data_ptr();
-  s.carry_grad_c = n.lstm() ? carry_grad_c.data_ptr() : nullptr;
   s.grad_h_prev = n.lstm() ? nullptr : grad_h_prev.data_ptr();
   s.grad_reset_h = mask.has_value() ? grad_reset_h.data_ptr() : nullptr;
   s.grad_reset_c = mask.has_value() && n.lstm() ? grad_reset_c.data_ptr() : nullptr;
@@ -245,6 +248,9 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
     s.c_prev = n.lstm() ? element(c_read, t * B * H) : nullptr;
     s.grad_x_gates = element(grad_x_gates, t * B * GH);
     s.grad_h_gates = element(grad_h_gates, t * B * GH);
+    const int64_t in = (T - 1 - q) % 2;
+    s.carry_grad_c = n.lstm() ? carries_grad_c[in].data_ptr() : nullptr;
+    s.grad_c_prev = n.lstm() ? carries_grad_c[1 - in].data_ptr() : nullptr;
     Device::gated_backward_step(s);
     // The gradient of the state this step read: through W_hh, plus (GRU) the
     // share that bypasses it.
@@ -268,7 +274,7 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
           has_bias ? grad_x_2d.sum(0) : none(),
           has_bias ? grad_h_2d.sum(0) : none(),
           carry_grad_h,
-          n.lstm() ? carry_grad_c : none(),
+          n.lstm() ? carries_grad_c[T % 2] : none(),
           mask.has_value() ? grad_reset_h.to(input.scalar_type()) : none(),
           mask.has_value() && n.lstm() ? grad_reset_c.to(input.scalar_type()) : none()};
 }

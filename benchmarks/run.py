@@ -1,5 +1,6 @@
-"""`make bench`: FusedRNN against nn.RNN (cuDNN on GPU, ATen on CPU), the
-pure-Python reference layer and the loops RL code uses, on the best device.
+"""`make bench`: FusedRNN, FusedGRU and FusedLSTM against nn.RNN, nn.GRU and
+nn.LSTM (cuDNN on GPU, ATen/oneDNN on CPU), the pure-Python reference and the
+loops RL code uses, on the best device.
 
 Every case times forward (autograd on), backward and both, as medians over
 rotated inputs after warm-up, the implementations taking turns in a rotating
@@ -18,7 +19,7 @@ import torch
 
 from progress import progress
 from rnn_fused import best_device
-from scenarios import build_cases
+from scenarios import CELLS, build_cases
 from short_sequences import markdown as short_markdown
 from short_sequences import run_short_sequences
 from timing import PHASES, time_training_steps
@@ -54,7 +55,7 @@ def environment(device: str, dtype: torch.dtype, args) -> dict:
 
 
 def check_agreement(case, dtype):
-    """Baselines must compute what FusedRNN computes, or the comparison is void."""
+    """Baselines must compute what the fused module computes, or the comparison is void."""
     inputs = case.input_sets[0]
     with torch.no_grad():
         outputs = {name: impl(inputs) for name, impl in case.impls.items()
@@ -65,7 +66,7 @@ def check_agreement(case, dtype):
     for name, out in outputs.items():
         err = (out.float() - expected)[valid].abs().max().item()
         if err > COMPARE_TOLERANCE[dtype]:
-            raise AssertionError(f"{case.scenario} {case.label}: {name} differs from FusedRNN "
+            raise AssertionError(f"{case.scenario} {case.label}: {name} differs from the fused module "
                                  f"by {err:.2e}")
 
 
@@ -79,13 +80,13 @@ def markdown(env, rows) -> str:
              f"- medians of {env['repeats']} repeats (implementations taking turns in a "
              f"rotating order, inputs rotated) after {env['warmup']} warm-ups; forward with "
              "autograd on; "
-             "speedup = baseline time / FusedRNN time", ""]
+             "speedup = baseline time / the fused module's time", ""]
     scenario = None
     for row in rows:
         if row["scenario"] != scenario:
             scenario = row["scenario"]
             lines += ["", f"## {scenario}", "",
-                      "| case | implementation | fwd ms | bwd ms | fwd+bwd ms | FusedRNN speedup "
+                      "| case | implementation | fwd ms | bwd ms | fwd+bwd ms | fused speedup "
                       "(fwd / bwd / fwd+bwd) | cuDNN algorithm (a guess, not observed) |",
                       "|---|---|---|---|---|---|---|"]
         ms = [f"{row[p] * 1e3:.2f}" for p in PHASES]
@@ -103,7 +104,7 @@ def plot(env, rows, path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    baselines = [r for r in rows if not r["impl"].startswith("FusedRNN")]
+    baselines = [r for r in rows if not r["impl"].startswith("Fused")]
     labels = [f"{r['scenario']}: {r['label']}\nvs {r['impl']}" for r in baselines]
     values = [r["speedup"]["forward+backward"] for r in baselines]
     fig, ax = plt.subplots(figsize=(10, 0.42 * len(values) + 1.5))
@@ -115,7 +116,7 @@ def plot(env, rows, path) -> bool:
     ax.axvline(1.0, color="black", linewidth=0.8)
     for k, v in enumerate(values):
         ax.text(v, k, f" {v:.2f}x", va="center", fontsize=7)
-    ax.set_xlabel("FusedRNN speedup, forward+backward (log scale; >1 means FusedRNN is faster)")
+    ax.set_xlabel("fused module's speedup, forward+backward (log scale; >1 means it is faster)")
     ax.set_title(f"rnn_fused on {env['device_name']} ({env['dtype']}, torch {env['torch']}, "
                  f"{env['date']})", fontsize=9)
     fig.tight_layout()
@@ -132,6 +133,8 @@ def main():
     parser.add_argument("--full", action="store_true",
                         help="the whole sweep B∈{1,8,32,64,256} × H∈{128..1024} × T∈{64,256,1024}")
     parser.add_argument("--quick", action="store_true", help="two plain shapes only")
+    parser.add_argument("--cell", nargs="+", default=list(CELLS), choices=CELLS,
+                        help="which cells (default: all three)")
     parser.add_argument("--only", choices=["sequences", "short"],
                         help="only the plain/padded/RL scenarios, or only the short sequences")
     parser.add_argument("--repeats", type=int, default=9)
@@ -154,7 +157,8 @@ def main():
           f"TF32 matmul/cuDNN {env['tf32_matmul']}/{env['tf32_cudnn']}", flush=True)
 
     rows = []
-    factories = [] if args.only == "short" else build_cases(device, dtype, args.full, args.quick)
+    factories = ([] if args.only == "short" else
+                 build_cases(device, dtype, args.full, args.quick, args.cell))
     for factory in progress(factories, "benchmark cases"):
         case = factory()
         check_agreement(case, dtype)
@@ -172,7 +176,7 @@ def main():
             torch.cuda.empty_cache()
 
     short_rows = ([] if args.only == "sequences" else
-                  run_short_sequences(device, dtype, args.short_repeats, progress))
+                  run_short_sequences(device, dtype, args.short_repeats, progress, args.cell))
 
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"{device}-{args.dtype}-{env['date']}")

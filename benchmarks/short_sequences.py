@@ -1,20 +1,21 @@
-"""Single steps and short sequences: FusedRNN against nn.RNN where per-call costs
-dominate, as when an RL policy acts one environment step at a time.
+"""Single steps and short sequences: each fused module against its torch.nn
+module where per-call costs dominate, as when an RL policy acts one
+environment step at a time.
 
 T ∈ {1, 4, 16}, B ∈ {1, 16, 64}, H ∈ {64, 128, 256} (D = H), hx given (the carried
 state), under no_grad and as forward+backward with x requiring grad. Each repeat
 times every implementation once (torch.utils.benchmark, enough calls for about
 20 ms), in an order that rotates from repeat to repeat; a row reports the median
-and the range over the repeats, and the speedup is nn.RNN's median over FusedRNN's.
+and the range over the repeats, and the speedup is the torch.nn module's median
+over the fused one's.
 """
 import itertools
 from typing import Callable, Dict, List
 
 import torch
-from torch import nn
 from torch.utils import benchmark
 
-from rnn_fused import FusedRNN
+from scenarios import _layers, as_hx, names
 
 STEPS = (1, 4, 16)
 BATCHES = (1, 16, 64)
@@ -25,27 +26,30 @@ MODES = ("no_grad", "forward+backward")
 TARGET_SECONDS = 0.02
 
 
-def implementations(steps, batch, hidden, mode, device, dtype) -> Dict[str, Callable]:
-    rnn = nn.RNN(hidden, hidden, device=device, dtype=dtype)
-    fused = FusedRNN.from_rnn(rnn)
-    x = torch.randn(steps, batch, hidden, device=device, dtype=dtype,
+def implementations(steps, batch, hidden, mode, device, dtype, cell) -> Dict[str, Callable]:
+    """{fused name: fn, torch.nn name: fn}, batch_first inputs, the state given."""
+    rnn, fused = _layers(hidden, hidden, device, dtype, cell=cell)
+    x = torch.randn(batch, steps, hidden, device=device, dtype=dtype,
                     requires_grad=mode != "no_grad")
-    h0 = torch.randn(1, batch, hidden, device=device, dtype=dtype)
+    hx = as_hx(tuple(torch.randn(1, batch, hidden, device=device, dtype=dtype)
+                     for _ in range(2 if cell == "lstm" else 1)))
+    fused_name, nn_name = names(cell)
     with torch.no_grad():
-        difference = (fused(x, h0)[0] - rnn(x, h0)[0]).abs().max().item()
-    assert difference < 1e-4, f"FusedRNN differs from nn.RNN by {difference:.2e}"
+        difference = (fused(x, hx)[0] - rnn(x, hx)[0]).abs().max().item()
+    assert difference < 1e-4, f"{fused_name} differs from {nn_name} by {difference:.2e}"
 
     def call(module):
         if mode == "no_grad":
             def run():
                 with torch.no_grad():
-                    module(x, h0)
+                    module(x, hx)
         else:
             def run():
-                out, h_n = module(x, h0)
-                (out.sum() + h_n.sum()).backward()
+                out, final = module(x, hx)
+                finals = final if isinstance(final, tuple) else (final,)
+                (out.sum() + sum(f.sum() for f in finals)).backward()
         return run
-    return {"FusedRNN": call(fused), "nn.RNN": call(rnn)}
+    return {fused_name: call(fused), nn_name: call(rnn)}
 
 
 def calls_per_timing(fn: Callable) -> int:
@@ -67,32 +71,38 @@ def time_case(impls: Dict[str, Callable], repeats: int) -> Dict[str, List[float]
     return samples
 
 
-def run_short_sequences(device: str, dtype: torch.dtype, repeats: int, progress) -> List[Dict]:
+def run_short_sequences(device: str, dtype: torch.dtype, repeats: int, progress,
+                        cells) -> List[Dict]:
     rows = []
-    cases = list(itertools.product(MODES, STEPS, BATCHES, HIDDEN))
-    for mode, steps, batch, hidden in progress(cases, "short sequences"):
-        samples = time_case(implementations(steps, batch, hidden, mode, device, dtype), repeats)
+    cases = list(itertools.product(cells, MODES, STEPS, BATCHES, HIDDEN))
+    for cell, mode, steps, batch, hidden in progress(cases, "short sequences"):
+        impls = implementations(steps, batch, hidden, mode, device, dtype, cell)
+        samples = time_case(impls, repeats)
         medians = {name: sorted(s)[len(s) // 2] for name, s in samples.items()}
-        rows.append(dict(mode=mode, T=steps, B=batch, H=hidden,
+        fused_name, nn_name = names(cell)
+        rows.append(dict(cell=cell, mode=mode, T=steps, B=batch, H=hidden, fused=fused_name,
+                         baseline=nn_name,
                          samples_us={name: [t * 1e6 for t in s] for name, s in samples.items()},
                          median_us={name: t * 1e6 for name, t in medians.items()},
-                         speedup=medians["nn.RNN"] / medians["FusedRNN"]))
+                         speedup=medians[nn_name] / medians[fused_name]))
     return rows
 
 
 def markdown(rows: List[Dict]) -> str:
     lines = ["", "## single step and short sequences", "",
              "hx given; D = H; medians (min–max) of the repeats in µs per call; "
-             "speedup = nn.RNN median / FusedRNN median", "",
-             "| mode | T | B | H | FusedRNN µs | nn.RNN µs | speedup |", "|---|---|---|---|---|---|---|"]
+             "speedup = the torch.nn module's median / the fused module's", "",
+             "| cell | mode | T | B | H | fused µs | torch.nn µs | speedup |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         cells = []
-        for name in ("FusedRNN", "nn.RNN"):
+        for name in (row["fused"], row["baseline"]):
             samples = row["samples_us"][name]
             cells.append(f"{row['median_us'][name]:.1f} ({min(samples):.1f}–{max(samples):.1f})")
-        lines.append(f"| {row['mode']} | {row['T']} | {row['B']} | {row['H']} | "
+        lines.append(f"| {row['cell']} | {row['mode']} | {row['T']} | {row['B']} | {row['H']} | "
                      f"{' | '.join(cells)} | {row['speedup']:.2f}x |")
-    slowest = min(rows, key=lambda r: r["speedup"])
-    lines += ["", f"Lowest speedup: {slowest['speedup']:.2f}x ({slowest['mode']}, T={slowest['T']}, "
-                  f"B={slowest['B']}, H={slowest['H']})."]
+    for cell in dict.fromkeys(row["cell"] for row in rows):
+        slowest = min((r for r in rows if r["cell"] == cell), key=lambda r: r["speedup"])
+        lines += ["", f"Lowest {cell} speedup: {slowest['speedup']:.2f}x ({slowest['mode']}, "
+                      f"T={slowest['T']}, B={slowest['B']}, H={slowest['H']})."]
     return "\n".join(lines) + "\n"

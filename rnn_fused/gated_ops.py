@@ -89,3 +89,19 @@ def _backward_formula(ctx, grad_output, grad_h_n, grad_c_n, grad_cells, _grad_sa
 
 torch.library.register_autograd("rnn_fused::gated_layer_forward", _backward_formula,
                                 setup_context=_setup_context)
+
+
+def _no_double_backward(ctx, *grads):
+    raise NotImplementedError(
+        "rnn_fused: FusedGRU and FusedLSTM have no double backward (a gradient of their "
+        "gradients, e.g. create_graph=True for a gradient penalty); FusedRNN has one")
+
+
+def _no_context(ctx, inputs, output):
+    pass
+
+
+# The backward op runs below autograd (its kernels use out= products), and a
+# gradient of it raises a clear error instead of a failed product.
+torch.library.register_autograd("rnn_fused::gated_layer_backward", _no_double_backward,
+                                setup_context=_no_context)

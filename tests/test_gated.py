@@ -274,3 +274,29 @@ def test_lstm_reset_state_must_be_a_pair():
     with pytest.raises(ValueError, match="expected reset_state of shape"):
         module(torch.randn(T, B, D), mask=torch.ones(T, B),
                reset_state=(torch.zeros(1, B, H), torch.zeros(1, B, H + 1)))
+
+
+def test_backward_op_without_cell_state_gradients(device):
+    """grad_c_n and grad_cells may be None (autograd passes zeros; a direct call
+    need not): the same gradients as explicit zeros."""
+    args = op_args("lstm", device, "resets")
+    out, h_n, c_n, cells, saved = torch.ops.rnn_fused.gated_layer_forward(
+        *args.values(), "lstm", False, "auto")
+    grad_out, grad_h_n = torch.randn_like(out), torch.randn_like(h_n)
+    common = (args["input"], args["weight_ih"], args["weight_hh"], args["hx"], args["cx"],
+              args["mask"], args["reset_h"], args["reset_c"], out, cells, saved, "lstm", False,
+              True)
+    without = torch.ops.rnn_fused.gated_layer_backward(grad_out, grad_h_n, None, None, *common)
+    zeros = torch.ops.rnn_fused.gated_layer_backward(grad_out, grad_h_n, torch.zeros_like(c_n),
+                                                     torch.zeros_like(cells), *common)
+    for a, b in zip(without, zeros):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_double_backward_is_a_clear_error(cell):
+    module = CELLS[cell][0](D, H, dtype=torch.float64)
+    x = torch.randn(T, B, D, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(module(x)[0].sum(), x, create_graph=True)
+    with pytest.raises(NotImplementedError, match="no double backward"):
+        grad.sum().backward()

@@ -2,8 +2,8 @@
 // (r, z, n):
 //   r = σ(x_r + h_r), z = σ(x_z + h_z), n = tanh(x_n + r ⊙ h_n),
 //   h' = (1 − z) ⊙ n + z ⊙ h,
-// where x_g is the input projection plus b_i·, and h_g = (h W_hgᵀ + b_hg): the
-// hidden side keeps its own bias because r multiplies it. Per hidden unit; the
+// where x_g is the input projection plus b_i· (and b_hr, b_hz, which the
+// loops fold in), and h_g = h W_hgᵀ, plus b_hn for n: r multiplies it. Per hidden unit; the
 // CPU and CUDA per-step loops call it.
 //
 // A unit's values for gate g sit at [g · stride] of each pointer (gate rows of
@@ -28,9 +28,9 @@ struct GruCell {
 
   // T: the arithmetic type; S: the storage type of the pointers.
   template <typename T, typename S>
-  C10_HOST_DEVICE C10_ALWAYS_INLINE T forward(const S* x, const S* h, int64_t stride, T h_prev,
-                                              T /*c_prev*/, T& /*c*/, S* saved) const {
-    const T h_n = T(h[2 * stride]);
+  C10_HOST_DEVICE C10_ALWAYS_INLINE T forward(const S* x, const S* h, int64_t stride, T b_hn,
+                                              T h_prev, T /*c_prev*/, T& /*c*/, S* saved) const {
+    const T h_n = T(h[2 * stride]) + b_hn;
     const T r = Math::sigmoid(T(x[0]) + T(h[0]));
     const T z = Math::sigmoid(T(x[stride]) + T(h[stride]));
     const T n = Math::tanh(T(x[2 * stride]) + r * h_n);

@@ -2,7 +2,8 @@
 // (i, f, g, o):
 //   i = σ(·), f = σ(·), g = tanh(·), o = σ(·) of x_gate + h_gate,
 //   c' = f ⊙ c + i ⊙ g,  h' = o ⊙ tanh(c'),
-// where x_gate is the input projection plus b_i· and h_gate = h W_h·ᵀ + b_h·.
+// where x_gate is the input projection plus b_i· and b_h· (the loops fold both
+// biases into it), and h_gate = h W_h·ᵀ.
 // Per hidden unit, gate values at [g · stride], as in gru.h; the CPU and CUDA
 // per-step loops call it.
 #pragma once
@@ -25,7 +26,8 @@ struct LstmCell {
   // T: the arithmetic type; S: the storage type of the pointers.
   template <typename T, typename S>
   C10_HOST_DEVICE C10_ALWAYS_INLINE T forward(const S* x, const S* h, int64_t stride,
-                                              T /*h_prev*/, T c_prev, T& c, S* saved) const {
+                                              T /*b_hn*/, T /*h_prev*/, T c_prev, T& c,
+                                              S* saved) const {
     const T i = Math::sigmoid(T(x[0]) + T(h[0]));
     const T f = Math::sigmoid(T(x[stride]) + T(h[stride]));
     const T g = Math::tanh(T(x[2 * stride]) + T(h[2 * stride]));

@@ -31,6 +31,7 @@ __attribute__((always_inline)) inline void forward_row(const Cell cell, const Ga
   const scalar_t* h_gates = typed<scalar_t>(s.h_gates) + b * G * H;
   const scalar_t* h_prev = typed<scalar_t>(s.h_prev) + b * H;
   const scalar_t* c_prev = kCell ? typed<scalar_t>(s.c_prev) + b * H : nullptr;
+  const scalar_t* h_bias = kCell ? nullptr : typed<scalar_t>(s.h_bias);
   scalar_t* h = typed<scalar_t>(s.h) + b * H;
   scalar_t* c = kCell ? typed<scalar_t>(s.c) + b * H : nullptr;
   scalar_t* saved = typed<scalar_t>(s.saved) + b * kSavedPerUnit * H;
@@ -42,8 +43,9 @@ __attribute__((always_inline)) inline void forward_row(const Cell cell, const Ga
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
     scalar_t c_new = scalar_t(0);
-    const scalar_t h_new = cell.forward(x_gates + j, h_gates + j, H, h_prev[j],
-                                        kCell ? c_prev[j] : scalar_t(0), c_new, saved + j);
+    const scalar_t h_new =
+        cell.forward(x_gates + j, h_gates + j, H, kCell ? scalar_t(0) : h_bias[j], h_prev[j],
+                     kCell ? c_prev[j] : scalar_t(0), c_new, saved + j);
     h[j] = h_new;
     carry_h[j] = kBlend ? m * h_new + (scalar_t(1) - m) * reset_h[j] : h_new;
     if constexpr (kCell) {

@@ -32,8 +32,11 @@ struct GatedStepSizes {
 };
 
 struct GatedForwardStep : GatedStepSizes {
-  const void* x_gates;  // [B, G·H]: the input projection plus b_ih
-  const void* h_gates;  // [B, G·H]: h_prev·W_hhᵀ plus b_hh
+  const void* x_gates;  // [B, G·H]: the input projection plus b_ih and b_hh (GRU: b_hr, b_hz)
+  const void* h_gates;  // [B, G·H]: h_prev·W_hhᵀ
+  // [H], GRU only: b_hn, the one part of b_hh that cannot ride with the input
+  // projection (r multiplies it); zeros without bias.
+  const void* h_bias;
   const void* h_prev;   // [B, H]: the state this step reads
   const void* c_prev;
   // Written: h_t, c_t, the saved gates [B, 4, H], and the state the next step
@@ -51,13 +54,16 @@ struct GatedForwardStep : GatedStepSizes {
 
 struct GatedBackwardStep : GatedStepSizes {
   const void* grad_h;  // [B, H]: the output's gradient at this step (plus h_n's)
-  const void* grad_c;  // [B, H] or null: c_t's own gradient (c_n's at the last processed step)
+  // [B, H], LSTM only (null for the GRU): c_t's own gradient (c_n's at the last
+  // processed step), zeros where there is none.
+  const void* grad_c;
   // [B, H]: the gradient of the state this step carried on (zero at the last
   // processed step).
   const void* carry_grad_h;
   const void* carry_grad_c;
   // Written, [B, H]: the gradient of the state this step read: for c all of it,
-  // for h the share that bypasses W_hh (GRU); the loop adds the product with W_hh.
+  // for h the share that bypasses W_hh (GRU); the loop adds the product with W_hh
+  // in place.
   void* grad_h_prev;
   void* grad_c_prev;
   const void* mask_t;  // [B] or null

@@ -62,6 +62,9 @@ inline GatedSizes check_gated_inputs(
   return n;
 }
 
+// Sequence length from which the forward copies W_hhᵀ into a contiguous matrix.
+constexpr int64_t kTransposeFromSteps = 8;
+
 inline char* element(const at::Tensor& t, int64_t offset) {
   return static_cast<char*>(t.data_ptr()) + offset * t.element_size();
 }
@@ -112,11 +115,25 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const int64_t T = n.steps, B = n.batch, H = n.hidden_size, GH = n.gates * n.hidden_size;
 
-  const at::Tensor x2d = input.contiguous().view({T * B, n.input_size});
-  const at::Tensor x_gates = bias_ih.has_value() ? at::addmm(*bias_ih, x2d, weight_ih.t())
-                                                 : at::mm(x2d, weight_ih.t());
-  const at::Tensor w_hh_t = weight_hh.t();
   const auto options = input.options();
+  // The biases ride with the input projection, except the GRU's b_hn, which
+  // the pointwise pass adds: the step product is then a plain product, with a
+  // contiguous W_hhᵀ from kTransposeFromSteps steps on (a BLAS call on the
+  // transposed view, or with a bias to copy in, took twice as long at B=8,
+  // H=128; shorter sequences do not repay the copy).
+  at::Tensor x_bias, h_bias;
+  if (bias_ih.has_value()) {
+    x_bias = bias_ih->clone();
+    x_bias.narrow(0, 0, n.lstm() ? GH : 2 * H).add_(bias_hh->narrow(0, 0, n.lstm() ? GH : 2 * H));
+    if (!n.lstm()) h_bias = bias_hh->narrow(0, 2 * H, H).contiguous();
+  } else if (!n.lstm()) {
+    h_bias = at::zeros({H}, options);
+  }
+  const at::Tensor x2d = input.contiguous().view({T * B, n.input_size});
+  const at::Tensor x_gates = x_bias.defined() ? at::addmm(x_bias, x2d, weight_ih.t())
+                                              : at::mm(x2d, weight_ih.t());
+  const at::Tensor w_hh_t =
+      T >= kTransposeFromSteps ? weight_hh.t().contiguous() : weight_hh.t();
   at::Tensor output = at::empty({T, B, H}, options);
   at::Tensor cells = n.lstm() ? at::empty({T, B, H}, options) : at::empty({0}, options);
   at::Tensor saved = at::empty({T, B, kSavedPerUnit * H}, options);
@@ -135,17 +152,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   s.batch = B;
   s.hidden = H;
   s.h_gates = h_gates.data_ptr();
+  s.h_bias = h_bias.defined() ? h_bias.data_ptr() : nullptr;
   s.reset_h = mask.has_value() ? reset_h_c.data_ptr() : nullptr;
   s.reset_c = mask.has_value() && n.lstm() ? reset_c_c.data_ptr() : nullptr;
   at::Tensor h_prev = hx.contiguous();
   at::Tensor c_prev = n.lstm() ? cx->contiguous() : at::Tensor();
   for (int64_t q = 0; q < T; ++q) {
     const int64_t t = reverse ? T - 1 - q : q;
-    if (bias_hh.has_value()) {
-      at::addmm_out(h_gates, *bias_hh, h_prev, w_hh_t);
-    } else {
-      at::mm_out(h_gates, h_prev, w_hh_t);
-    }
+    at::mm_out(h_gates, h_prev, w_hh_t);
     s.x_gates = element(x_gates, t * B * GH);
     s.h_prev = h_prev.data_ptr();
     s.c_prev = n.lstm() ? c_prev.data_ptr() : nullptr;
@@ -209,6 +223,9 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   const at::Tensor grad_last =
       grad_h_n.has_value() ? grad_out[last] + *grad_h_n : at::Tensor();
   const at::Tensor grad_cells_c = grad_cells.has_value() ? grad_cells->contiguous() : at::Tensor();
+  // The kernels read c_t's own gradient at every step: zeros where none is given.
+  const at::Tensor no_grad_c =
+      n.lstm() && !grad_cells.has_value() ? at::zeros({B, H}, options) : at::Tensor();
   at::Tensor grad_c_last;
   if (grad_c_n.has_value()) {
     grad_c_last = grad_cells.has_value() ? grad_cells_c[last] + *grad_c_n : grad_c_n->contiguous();
@@ -216,11 +233,11 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
 
   at::Tensor grad_x_gates = at::empty({T, B, GH}, options);
   at::Tensor grad_h_gates = n.lstm() ? grad_x_gates : at::empty({T, B, GH}, options);
-  at::Tensor carry_grad_h = at::zeros({B, H}, options);
-  // c's carried gradient in two buffers used in turn, as the forward's carries.
+  // The carried gradients in two buffers each, used in turn: a step reads one
+  // and writes the other.
+  at::Tensor carries_grad_h[2] = {at::zeros({B, H}, options), at::empty({B, H}, options)};
   const at::Tensor carries_grad_c[2] = {n.lstm() ? at::zeros({B, H}, options) : at::Tensor(),
                                         n.lstm() ? at::empty({B, H}, options) : at::Tensor()};
-  at::Tensor grad_h_prev = n.lstm() ? at::Tensor() : at::empty({B, H}, options);
   at::Tensor grad_reset_h = mask.has_value() ? at::zeros({B, H}, acc_options) : at::Tensor();
   at::Tensor grad_reset_c =
       mask.has_value() && n.lstm() ? at::zeros({B, H}, acc_options) : at::Tensor();
@@ -230,8 +247,6 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   s.dtype = input.scalar_type();
   s.batch = B;
   s.hidden = H;
-  s.carry_grad_h = carry_grad_h.data_ptr();
-  s.grad_h_prev = n.lstm() ? nullptr : grad_h_prev.data_ptr();
   s.grad_reset_h = mask.has_value() ? grad_reset_h.data_ptr() : nullptr;
   s.grad_reset_c = mask.has_value() && n.lstm() ? grad_reset_c.data_ptr() : nullptr;
   for (int64_t q = T - 1; q >= 0; --q) {
@@ -240,6 +255,7 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
                                                  : element(grad_out, t * B * H);
     s.grad_c = q == T - 1 && grad_c_last.defined() ? grad_c_last.data_ptr()
                : grad_cells_c.defined()               ? element(grad_cells_c, t * B * H)
+               : n.lstm()                             ? no_grad_c.data_ptr()
                                                       : nullptr;
     s.mask_t = element_or_null(mask_c, t * B);
     s.saved = element(saved_c, t * B * kSavedPerUnit * H);
@@ -248,16 +264,18 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
     s.c_prev = n.lstm() ? element(c_read, t * B * H) : nullptr;
     s.grad_x_gates = element(grad_x_gates, t * B * GH);
     s.grad_h_gates = element(grad_h_gates, t * B * GH);
-    const int64_t in = (T - 1 - q) % 2;
+    const int64_t in = (T - 1 - q) % 2, out = 1 - in;
+    s.carry_grad_h = carries_grad_h[in].data_ptr();
+    s.grad_h_prev = n.lstm() ? nullptr : carries_grad_h[out].data_ptr();
     s.carry_grad_c = n.lstm() ? carries_grad_c[in].data_ptr() : nullptr;
-    s.grad_c_prev = n.lstm() ? carries_grad_c[1 - in].data_ptr() : nullptr;
+    s.grad_c_prev = n.lstm() ? carries_grad_c[out].data_ptr() : nullptr;
     Device::gated_backward_step(s);
     // The gradient of the state this step read: through W_hh, plus (GRU) the
-    // share that bypasses it.
+    // share that bypasses it, which the pass wrote there (added in place).
     if (n.lstm()) {
-      at::mm_out(carry_grad_h, grad_h_gates[t], weight_hh);
+      at::mm_out(carries_grad_h[out], grad_h_gates[t], weight_hh);
     } else {
-      at::addmm_out(carry_grad_h, grad_h_prev, grad_h_gates[t], weight_hh);
+      at::addmm_out(carries_grad_h[out], carries_grad_h[out], grad_h_gates[t], weight_hh);
     }
   }
 
@@ -273,7 +291,7 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
           grad_weight_hh,
           has_bias ? grad_x_2d.sum(0) : none(),
           has_bias ? grad_h_2d.sum(0) : none(),
-          carry_grad_h,
+          carries_grad_h[T % 2],
           n.lstm() ? carries_grad_c[T % 2] : none(),
           mask.has_value() ? grad_reset_h.to(input.scalar_type()) : none(),
           mask.has_value() && n.lstm() ? grad_reset_c.to(input.scalar_type()) : none()};

@@ -28,35 +28,32 @@ template <typename scalar_t, typename Cell>
 __global__ void __launch_bounds__(kThreads)
 forward_step_kernel(const GatedForwardStep s) {
   using acc_t = at::opmath_type<scalar_t>;
-  constexpr int G = Cell::kGates;
+  constexpr int64_t G = Cell::kGates;
   const int64_t H = s.hidden;
   const int64_t idx = int64_t(blockIdx.x) * kThreads + threadIdx.x;
   if (idx >= s.batch * H) return;
   const int64_t b = idx / H, j = idx - b * H;
-  acc_t x[G], r[G], v[kSavedPerUnit];
-#pragma unroll
-  for (int g = 0; g < G; ++g) {
-    x[g] = static_cast<acc_t>(typed<scalar_t>(s.x_gates)[b * G * H + g * H + j]);
-    r[g] = static_cast<acc_t>(typed<scalar_t>(s.h_gates)[b * G * H + g * H + j]);
-  }
   const acc_t c_prev =
       Cell::kHasCellState ? static_cast<acc_t>(typed<scalar_t>(s.c_prev)[idx]) : acc_t(0);
   acc_t c = acc_t(0);
-  const acc_t h =
-      Cell{}.forward(x, r, static_cast<acc_t>(typed<scalar_t>(s.h_prev)[idx]), c_prev, c, v);
-#pragma unroll
-  for (int k = 0; k < kSavedPerUnit; ++k) {
-    typed<scalar_t>(s.saved)[b * kSavedPerUnit * H + k * H + j] = static_cast<scalar_t>(v[k]);
-  }
-  const acc_t m = s.mask_t != nullptr ? static_cast<acc_t>(typed<scalar_t>(s.mask_t)[b]) : acc_t(1);
-  // The carry may be the state read above: read, then written, by this thread only.
+  const acc_t b_hn =
+      Cell::kHasCellState ? acc_t(0) : static_cast<acc_t>(typed<scalar_t>(s.h_bias)[j]);
+  const acc_t h = Cell{}.forward(typed<scalar_t>(s.x_gates) + b * G * H + j,
+                                 typed<scalar_t>(s.h_gates) + b * G * H + j, H, b_hn,
+                                 static_cast<acc_t>(typed<scalar_t>(s.h_prev)[idx]), c_prev, c,
+                                 typed<scalar_t>(s.saved) + b * kSavedPerUnit * H + j);
+  const acc_t m =
+      s.mask_t != nullptr ? static_cast<acc_t>(typed<scalar_t>(s.mask_t)[b]) : acc_t(1);
   typed<scalar_t>(s.h)[idx] = static_cast<scalar_t>(h);
   typed<scalar_t>(s.carry_h)[idx] = static_cast<scalar_t>(
-      m == acc_t(1) ? h : m * h + (acc_t(1) - m) * static_cast<acc_t>(typed<scalar_t>(s.reset_h)[idx]));
+      m == acc_t(1) ? h
+                    : m * h + (acc_t(1) - m) * static_cast<acc_t>(typed<scalar_t>(s.reset_h)[idx]));
   if constexpr (Cell::kHasCellState) {
     typed<scalar_t>(s.c)[idx] = static_cast<scalar_t>(c);
     typed<scalar_t>(s.carry_c)[idx] = static_cast<scalar_t>(
-        m == acc_t(1) ? c : m * c + (acc_t(1) - m) * static_cast<acc_t>(typed<scalar_t>(s.reset_c)[idx]));
+        m == acc_t(1)
+            ? c
+            : m * c + (acc_t(1) - m) * static_cast<acc_t>(typed<scalar_t>(s.reset_c)[idx]));
   }
 }
 
@@ -64,49 +61,38 @@ template <typename scalar_t, typename Cell>
 __global__ void __launch_bounds__(kThreads)
 backward_step_kernel(const GatedBackwardStep s) {
   using acc_t = at::opmath_type<scalar_t>;
-  constexpr int G = Cell::kGates;
+  constexpr int64_t G = Cell::kGates;
+  constexpr bool kCell = Cell::kHasCellState;
   const int64_t H = s.hidden;
   const int64_t idx = int64_t(blockIdx.x) * kThreads + threadIdx.x;
   if (idx >= s.batch * H) return;
   const int64_t b = idx / H, j = idx - b * H;
-  const acc_t m = s.mask_t != nullptr ? static_cast<acc_t>(typed<scalar_t>(s.mask_t)[b]) : acc_t(1);
+  const acc_t m =
+      s.mask_t != nullptr ? static_cast<acc_t>(typed<scalar_t>(s.mask_t)[b]) : acc_t(1);
   const acc_t carried_h = static_cast<acc_t>(typed<scalar_t>(s.carry_grad_h)[idx]);
   const acc_t carried_c =
-      Cell::kHasCellState ? static_cast<acc_t>(typed<scalar_t>(s.carry_grad_c)[idx]) : acc_t(0);
+      kCell ? static_cast<acc_t>(typed<scalar_t>(s.carry_grad_c)[idx]) : acc_t(0);
   const acc_t dh = static_cast<acc_t>(typed<scalar_t>(s.grad_h)[idx]) + m * carried_h;
-  acc_t dc = m * carried_c;
-  if (s.grad_c != nullptr) dc += static_cast<acc_t>(typed<scalar_t>(s.grad_c)[idx]);
+  const acc_t dc =
+      kCell ? m * carried_c + static_cast<acc_t>(typed<scalar_t>(s.grad_c)[idx]) : acc_t(0);
   if (s.mask_t != nullptr) {
     typed<acc_t>(s.grad_reset_h)[idx] += (acc_t(1) - m) * carried_h;
-    if constexpr (Cell::kHasCellState) {
-      typed<acc_t>(s.grad_reset_c)[idx] += (acc_t(1) - m) * carried_c;
-    }
+    if constexpr (kCell) typed<acc_t>(s.grad_reset_c)[idx] += (acc_t(1) - m) * carried_c;
   }
-  acc_t v[kSavedPerUnit], dx[G], dr[G];
-#pragma unroll
-  for (int k = 0; k < kSavedPerUnit; ++k) {
-    v[k] = static_cast<acc_t>(typed<scalar_t>(s.saved)[b * kSavedPerUnit * H + k * H + j]);
-  }
-  const acc_t c = Cell::kHasCellState ? static_cast<acc_t>(typed<scalar_t>(s.c)[idx]) : acc_t(0);
-  const acc_t c_prev =
-      Cell::kHasCellState ? static_cast<acc_t>(typed<scalar_t>(s.c_prev)[idx]) : acc_t(0);
+  const acc_t c = kCell ? static_cast<acc_t>(typed<scalar_t>(s.c)[idx]) : acc_t(0);
+  const acc_t c_prev = kCell ? static_cast<acc_t>(typed<scalar_t>(s.c_prev)[idx]) : acc_t(0);
   acc_t dc_prev = acc_t(0);
-  const acc_t direct = Cell{}.backward(dh, dc, v, static_cast<acc_t>(typed<scalar_t>(s.h_prev)[idx]),
-                                       c_prev, c, dx, dr, dc_prev);
-#pragma unroll
-  for (int g = 0; g < G; ++g) {
-    typed<scalar_t>(s.grad_x_gates)[b * G * H + g * H + j] = static_cast<scalar_t>(dx[g]);
-  }
+  scalar_t* grad_h_gates = Cell::kSeparateHiddenGrad
+                               ? typed<scalar_t>(s.grad_h_gates) + b * G * H + j
+                               : nullptr;
+  const acc_t direct = Cell{}.backward(
+      dh, dc, typed<scalar_t>(s.saved) + b * kSavedPerUnit * H + j, H,
+      static_cast<acc_t>(typed<scalar_t>(s.h_prev)[idx]), c_prev, c,
+      typed<scalar_t>(s.grad_x_gates) + b * G * H + j, grad_h_gates, dc_prev);
   if constexpr (Cell::kSeparateHiddenGrad) {
-#pragma unroll
-    for (int g = 0; g < G; ++g) {
-      typed<scalar_t>(s.grad_h_gates)[b * G * H + g * H + j] = static_cast<scalar_t>(dr[g]);
-    }
     typed<scalar_t>(s.grad_h_prev)[idx] = static_cast<scalar_t>(direct);
   }
-  if constexpr (Cell::kHasCellState) {
-    typed<scalar_t>(s.carry_grad_c)[idx] = static_cast<scalar_t>(dc_prev);
-  }
+  if constexpr (kCell) typed<scalar_t>(s.grad_c_prev)[idx] = static_cast<scalar_t>(dc_prev);
 }
 
 inline unsigned blocks_for(const GatedStepSizes& s) {

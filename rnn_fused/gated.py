@@ -38,7 +38,8 @@ class FusedGRU(_FusedGated, nn.GRU):
     mask and reset_state as in FusedRNN: after step t each direction carries
     mask_t·h_t + (1 − mask_t)·reset_state into its next step; reset_state is
     shaped like hx, or a number, and defaults to hx. docs/semantics.md states
-    the contract.
+    the contract. Under torch.autocast each layer computes in the autocast dtype
+    on CUDA and in float32 on the CPU.
     """
 
     _name = "FusedGRU"

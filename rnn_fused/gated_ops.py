@@ -27,8 +27,17 @@ def gated_layer(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.T
     Returns (h_t for every t [T, B, H], h_n [B, H], c_n [B, H] (empty for the GRU),
     c_t for every t [T, B, H] (empty for the GRU)).
     """
-    output, h_n, c_n, cells, _ = _forward(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx,
-                                          mask, reset_h, reset_c, cell, reverse, backend)
+    tensors = (input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h, reset_c)
+    device = input.device.type
+    if torch.is_autocast_enabled(device):
+        # As FusedRNN's autocast kernel: the autocast dtype on CUDA, float32 on the
+        # CPU (which has no half-precision kernels).
+        dtype = torch.get_autocast_dtype(device) if device == "cuda" else torch.float32
+        tensors = tuple(None if t is None else t.to(dtype) for t in tensors)
+        with torch.autocast(device, enabled=False):
+            output, h_n, c_n, cells, _ = _forward(*tensors, cell, reverse, backend)
+    else:
+        output, h_n, c_n, cells, _ = _forward(*tensors, cell, reverse, backend)
     return output, h_n, c_n, cells
 
 

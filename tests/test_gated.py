@@ -300,3 +300,18 @@ def test_double_backward_is_a_clear_error(cell):
     (grad,) = torch.autograd.grad(module(x)[0].sum(), x, create_graph=True)
     with pytest.raises(NotImplementedError, match="no double backward"):
         grad.sum().backward()
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_autocast(device, cell):
+    """Under autocast each layer computes in the autocast dtype on CUDA and in
+    float32 on the CPU, as FusedRNN does."""
+    module = CELLS[cell][0](D, H, num_layers=2, device=device)
+    x = torch.randn(T, B, D, device=device)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    with torch.autocast(device, dtype=torch.bfloat16):
+        out = module(x, mask=torch.ones(T, B, device=device), reset_state=0.0)[0]
+    assert out.dtype == dtype
+    expected = CELLS[cell][0](D, H, num_layers=2, device=device, dtype=dtype)
+    expected.load_state_dict(module.state_dict())
+    report("autocast output", out, expected(x.to(dtype))[0], **TOLERANCES[dtype])

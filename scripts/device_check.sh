@@ -39,7 +39,7 @@ xdist=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")
 # (RNN_FUSED_BACKEND replaces 'auto'); test_persistent.py names its kernels
 # itself, so it runs once. Other test files need packages the GPU machine may lack.
 GENERAL_TESTS="tests/test_cuda.py tests/test_ops.py tests/test_fused_rnn.py tests/test_backend.py \
-tests/test_double_backward.py"
+tests/test_double_backward.py tests/test_gated.py"
 run_tests() {  # name, RNN_FUSED_BACKEND, pytest arguments...
   local name=$1 backend=$2
   shift 2
@@ -61,6 +61,11 @@ if [ "$build_rc" -eq 0 ]; then
   done
   in_time && timeout 200 "$PY" benchmarks/gpu_targets.py --repeats 15 --out "$LOGS" \
     > "$LOGS/targets.log" 2>&1
+  # GRU and LSTM against cuDNN's (plain, padded, RL rollout), float32 and bfloat16.
+  for dtype in float32 bfloat16; do
+    in_time && timeout 90 "$PY" benchmarks/run.py --quick --only sequences --cell gru lstm \
+      --dtype "$dtype" --repeats 5 --out "$LOGS" > "$LOGS/bench_gated_$dtype.log" 2>&1
+  done
   run_tests persistent persistent -k "cuda or persistent" $GENERAL_TESTS
   run_tests per-step per-step -k "cuda or persistent" $GENERAL_TESTS
   for dtype in bfloat16 float32; do
@@ -73,6 +78,10 @@ summary() {
   # Most important last: the reply shows only the end of the output.
   echo "==== device_check summary ($(( $(date +%s) - start )) s, logs in $OUT/device_check.tar.gz)"
   cat "$LOGS"/cuda-step-latency-*.md 2>/dev/null | grep "|"
+  for dtype in float32 bfloat16; do
+    grep -E "^(## |\| B=)" "$LOGS/bench_gated_$dtype.log" 2>/dev/null | grep -v reference \
+      | cut -c1-140
+  done
   grep -E "^(## |\| [0-9])" "$LOGS/targets.log" 2>/dev/null
   tail -3 "$LOGS/targets.log" 2>/dev/null | grep -iE "error|Traceback" || true
   grep -v "^$" "$LOGS/env.log"

@@ -54,3 +54,9 @@ def test_rl_rollout_in_one_call_matches_the_per_step_loop():
         torch.testing.assert_close(final_state, loop_final_state)
         for gradient, loop_gradient in zip(gradients, loop_gradients, strict=True):
             torch.testing.assert_close(gradient, loop_gradient)
+
+
+def test_cleanrl_lstm_update_masked_call_equals_the_loop():
+    cleanrl = load_example("cleanrl_lstm_update")
+    worst, _ = cleanrl.main(["--quick"])
+    assert worst < 1e-10

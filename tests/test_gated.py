@@ -315,3 +315,17 @@ def test_autocast(device, cell):
     expected = CELLS[cell][0](D, H, num_layers=2, device=device, dtype=dtype)
     expected.load_state_dict(module.state_dict())
     report("autocast output", out, expected(x.to(dtype))[0], **TOLERANCES[dtype])
+
+
+def test_the_backend_variable_leaves_gated_cells_on_their_loop():
+    """RNN_FUSED_BACKEND puts the Elman ops on one path for a whole test run;
+    the gated cells have one path and keep it."""
+    import os
+    import subprocess
+    import sys
+    code = ("import torch; from rnn_fused import FusedGRU; "
+            "print(FusedGRU(3, 4)(torch.randn(5, 2, 3))[0].shape)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, RNN_FUSED_BACKEND="persistent"), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "torch.Size([5, 2, 4])" in done.stdout

@@ -21,9 +21,10 @@
 namespace rnn_fused {
 
 // Only the per-step loop runs gated cells; the one-launch kernels hold an
-// Elman W_hh (H × H) and have no gated form yet.
+// Elman W_hh (H × H) and have no gated form yet. RNN_FUSED_BACKEND, which
+// replaces 'auto' to put the Elman ops on one path, leaves them alone.
 inline void check_gated_backend(c10::string_view backend) {
-  const Backend chosen = resolve_backend(parse_backend(backend));
+  const Backend chosen = parse_backend(backend);
   TORCH_CHECK_VALUE(chosen == Backend::Auto || chosen == Backend::PerStep,
                     "rnn_fused: GRU and LSTM run the per-step loop only; backend must be "
                     "'auto' or 'per-step', got '", backend, "'");

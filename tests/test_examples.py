@@ -60,3 +60,14 @@ def test_cleanrl_lstm_update_masked_call_equals_the_loop():
     cleanrl = load_example("cleanrl_lstm_update")
     worst, _ = cleanrl.main(["--quick"])
     assert worst < 1e-10
+
+
+def test_sb3_recurrent_ppo_policies_evaluate_like_the_stock_policy():
+    """On a recorded rollout with episode starts, the FusedLSTM policy's
+    evaluate_actions equals sb3-contrib's own: values, log-probs, entropy and
+    every gradient (float32; FusedLSTM's CPU gates use a vectorized tanh)."""
+    sb3 = load_example("sb3_recurrent_ppo")
+    worst, starts = sb3.main(["--quick"])
+    assert starts > 0
+    assert worst["FusedLSTM"] < 1e-4
+    assert worst["one-call nn.LSTM"] < 1e-4

@@ -12,6 +12,38 @@ from .gated_ops import gated_layer
 from .ops import rnn_layer
 
 
+def _run_stack(input: torch.Tensor, weights: List[torch.Tensor], num_layers: int,
+               bidirectional: bool, bias: bool, dropout: float, training: bool,
+               run_direction) -> Tuple[torch.Tensor, List[List[torch.Tensor]]]:
+    """The layers and directions of a stack, time-major, nn.RNN's flat weight
+    order. run_direction(layer_input, index, w_ih, w_hh, b_ih, b_hh, reverse)
+    runs one layer and direction (index = layer·dirs + direction) and returns
+    (output, final states). Returns (the last layer's output, each state's
+    finals in index order)."""
+    directions = 2 if bidirectional else 1
+    per_direction = 4 if bias else 2
+    finals = []
+    layer_input = input
+    for layer in range(num_layers):
+        outputs = []
+        for direction in range(directions):
+            index = layer * directions + direction
+            w = weights[index * per_direction:(index + 1) * per_direction]
+            out, final = run_direction(layer_input, index, w[0], w[1], w[2] if bias else None,
+                                       w[3] if bias else None, direction == 1)
+            outputs.append(out)
+            finals.append(final)
+        layer_input = torch.cat(outputs, dim=-1) if bidirectional else outputs[0]
+        if dropout and training and layer < num_layers - 1:
+            layer_input = F.dropout(layer_input, dropout, training=True)
+    return layer_input, [list(column) for column in zip(*finals)]
+
+
+def _forward_final(out: torch.Tensor, last_steps: torch.Tensor) -> torch.Tensor:
+    """Each sequence's state at its own last step (out [T, B, H], last_steps [B])."""
+    return out[last_steps, torch.arange(out.shape[1], device=out.device)]
+
+
 def run_layers(input: torch.Tensor, hx: torch.Tensor, weights: List[torch.Tensor],
                mask: Optional[torch.Tensor], reset: Optional[torch.Tensor],
                nonlinearity: str, num_layers: int, bidirectional: bool, bias: bool,
@@ -25,29 +57,18 @@ def run_layers(input: torch.Tensor, hx: torch.Tensor, weights: List[torch.Tensor
     each sequence's forward final state (default T−1). Returns
     (output [T, B, dirs·H], h_n [L·dirs, B, H]).
     """
-    directions = 2 if bidirectional else 1
-    per_direction = 4 if bias else 2
-    finals = []
-    layer_input = input
-    for layer in range(num_layers):
-        outputs = []
-        for direction in range(directions):
-            index = layer * directions + direction
-            w = weights[index * per_direction:(index + 1) * per_direction]
-            reverse = direction == 1
-            out, h_n = rnn_layer(layer_input, w[0], w[1], w[2] if bias else None,
-                                 w[3] if bias else None, hx[index], mask,
-                                 None if reset is None else reset[index], nonlinearity,
-                                 reverse, backend)
-            outputs.append(out)
-            if last_steps is not None and not reverse:
-                h_n = out[last_steps, torch.arange(out.shape[1], device=out.device)]
-            finals.append(h_n)
-        layer_input = torch.cat(outputs, dim=-1) if bidirectional else outputs[0]
-        if dropout and training and layer < num_layers - 1:
-            layer_input = F.dropout(layer_input, dropout, training=True)
+    def run_direction(layer_input, index, w_ih, w_hh, b_ih, b_hh, reverse):
+        out, h_n = rnn_layer(layer_input, w_ih, w_hh, b_ih, b_hh, hx[index], mask,
+                             None if reset is None else reset[index], nonlinearity, reverse,
+                             backend)
+        if last_steps is not None and not reverse:
+            h_n = _forward_final(out, last_steps)
+        return out, (h_n,)
+
+    output, (finals,) = _run_stack(input, weights, num_layers, bidirectional, bias, dropout,
+                                   training, run_direction)
     # One state needs no stack: h_n is the op's own tensor, not a view of output.
-    return layer_input, finals[0].unsqueeze(0) if len(finals) == 1 else torch.stack(finals)
+    return output, finals[0].unsqueeze(0) if len(finals) == 1 else torch.stack(finals)
 
 
 def run_gated_layers(input: torch.Tensor, states: Tuple[torch.Tensor, ...],
@@ -61,34 +82,21 @@ def run_gated_layers(input: torch.Tensor, states: Tuple[torch.Tensor, ...],
     nn.LSTM's `_flat_weights` order. Returns (output [T, B, dirs·H], final
     states, each [L·dirs, B, H])."""
     lstm = cell == "lstm"
-    directions = 2 if bidirectional else 1
-    per_direction = 4 if bias else 2
-    finals_h, finals_c = [], []
-    layer_input = input
-    for layer in range(num_layers):
-        outputs = []
-        for direction in range(directions):
-            index = layer * directions + direction
-            w = weights[index * per_direction:(index + 1) * per_direction]
-            reverse = direction == 1
-            out, h_n, c_n, cells = gated_layer(
-                layer_input, w[0], w[1], w[2] if bias else None, w[3] if bias else None,
-                states[0][index], states[1][index] if lstm else None, mask,
-                None if resets is None else resets[0][index],
-                None if resets is None or not lstm else resets[1][index], cell, reverse,
-                backend)
-            outputs.append(out)
-            if last_steps is not None and not reverse:
-                rows = torch.arange(out.shape[1], device=out.device)
-                h_n = out[last_steps, rows]
-                c_n = cells[last_steps, rows] if lstm else c_n
-            finals_h.append(h_n)
-            finals_c.append(c_n)
-        layer_input = torch.cat(outputs, dim=-1) if bidirectional else outputs[0]
-        if dropout and training and layer < num_layers - 1:
-            layer_input = F.dropout(layer_input, dropout, training=True)
-    finals = (torch.stack(finals_h),) + ((torch.stack(finals_c),) if lstm else ())
-    return layer_input, finals
+
+    def run_direction(layer_input, index, w_ih, w_hh, b_ih, b_hh, reverse):
+        out, h_n, c_n, cells = gated_layer(
+            layer_input, w_ih, w_hh, b_ih, b_hh, states[0][index],
+            states[1][index] if lstm else None, mask,
+            None if resets is None else resets[0][index],
+            None if resets is None or not lstm else resets[1][index], cell, reverse, backend)
+        if last_steps is not None and not reverse:
+            h_n = _forward_final(out, last_steps)
+            c_n = _forward_final(cells, last_steps) if lstm else c_n
+        return out, (h_n, c_n) if lstm else (h_n,)
+
+    output, finals = _run_stack(input, weights, num_layers, bidirectional, bias, dropout,
+                                training, run_direction)
+    return output, tuple(torch.stack(column) for column in finals)
 
 
 def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor,

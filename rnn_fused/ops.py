@@ -40,13 +40,14 @@ class Plan(NamedTuple):
 
 
 def plan(batch: int, hidden_size: int, steps: int = 1, dtype: torch.dtype = torch.float32,
-         device="cpu", backend: str = "auto") -> Plan:
-    """The path that one layer and direction of FusedRNN (or fused_rnn) takes for
-    these sizes on `device` with `backend`, and why. The kernels decide with the
-    same function, so this is what runs (RNN_FUSED_BACKEND included)."""
+         device="cpu", backend: str = "auto", cell: str = "rnn") -> Plan:
+    """The path that one layer and direction of FusedRNN (or fused_rnn; cell='gru'
+    or 'lstm': FusedGRU, FusedLSTM) takes for these sizes on `device` with
+    `backend`, and why. The kernels decide with the same function, so this is
+    what runs (RNN_FUSED_BACKEND included, which moves FusedRNN's 'auto' only)."""
     check_backend(backend)
     path, reason = torch.ops.rnn_fused.plan(steps, batch, hidden_size, dtype,
-                                            torch.device(device), backend)
+                                            torch.device(device), backend, cell)
     return Plan(path or None, reason)
 
 

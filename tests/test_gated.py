@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch.testing._internal.optests import opcheck
 
+import rnn_fused
 from rnn_fused import FusedGRU, FusedLSTM
 from rnn_fused.gated_ops import gated_layer
 from rnn_fused.reference import gated_stack
@@ -329,3 +330,15 @@ def test_the_backend_variable_leaves_gated_cells_on_their_loop():
                           env=dict(os.environ, RNN_FUSED_BACKEND="persistent"), timeout=120)
     assert done.returncode == 0, done.stderr
     assert "torch.Size([5, 2, 4])" in done.stdout
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_plan_names_the_gated_loop(device, cell):
+    for backend in ("auto", "per-step"):
+        chosen = rnn_fused.plan(B, H, steps=T, device=device, backend=backend, cell=cell)
+        assert chosen.backend == "per-step" and "per-step loop" in chosen.reason
+    for backend in ("persistent", "cluster"):
+        chosen = rnn_fused.plan(B, H, steps=T, device=device, backend=backend, cell=cell)
+        assert chosen.backend is None and "Elman W_hh" in chosen.reason
+    with pytest.raises(ValueError, match="cell must be 'rnn', 'gru' or 'lstm'"):
+        rnn_fused.plan(B, H, cell="rnn2")

@@ -35,6 +35,7 @@ const char* path_name(Path path) {
   switch (path) {
     case Path::CpuLoop:
     case Path::CudaPerStep: return "per-step";
+    case Path::GatedLoop: return "per-step";
     case Path::CudaPersistent: return "persistent";
     case Path::CudaCluster: return "cluster";
     case Path::Unavailable: return "";
@@ -42,14 +43,19 @@ const char* path_name(Path path) {
   return "";
 }
 
-// rnn_fused::plan: the path a layer call with these sizes would take, and why.
+// rnn_fused::plan: the path a layer call of `cell` with these sizes would take,
+// and why.
 std::tuple<std::string, std::string> plan_op(int64_t steps, int64_t batch, int64_t hidden,
                                              at::ScalarType dtype, at::Device device,
-                                             c10::string_view backend) {
+                                             c10::string_view backend, c10::string_view cell) {
   const PlanQuery query{steps, batch, hidden, dtype, parse_backend(backend)};
   std::string why;
   Plan plan;
-  if (device.is_cpu()) {
+  TORCH_CHECK_VALUE(cell == "rnn" || cell == "gru" || cell == "lstm",
+                    "rnn_fused: cell must be 'rnn', 'gru' or 'lstm', got '", cell, "'");
+  if (cell != "rnn") {
+    plan = plan_gated(query, &why);
+  } else if (device.is_cpu()) {
     plan = plan_cpu(query, &why);
 #ifdef WITH_CUDA
   } else if (device.is_cuda()) {
@@ -70,6 +76,21 @@ Backend parse_backend(std::string_view name) {
   TORCH_CHECK_VALUE(backend.has_value(), "rnn_fused: backend must be 'auto', 'per-step', "
                     "'persistent' or 'cluster', got '", name, "'");
   return *backend;
+}
+
+Plan plan_gated(const PlanQuery& query, std::string* why) {
+  Plan plan;
+  if (query.backend == Backend::Auto || query.backend == Backend::PerStep) {
+    plan.path = Path::GatedLoop;
+    if (why != nullptr) {
+      *why = "the per-step loop: one product with W_hh and one fused pointwise pass per "
+             "step, the GRU's and LSTM's one recurrence on every device";
+    }
+  } else if (why != nullptr) {
+    *why = "GRU and LSTM run the per-step loop only: backend must be 'auto' or 'per-step' "
+           "(the persistent and cluster kernels hold an Elman W_hh, H × H)";
+  }
+  return plan;
 }
 
 Backend resolve_backend(Backend requested) {

@@ -22,7 +22,8 @@ Backend parse_backend(std::string_view name);
 // debugging and for running a whole test suite on one path) replaces Auto.
 Backend resolve_backend(Backend requested);
 
-enum class Path { Unavailable, CpuLoop, CudaPerStep, CudaPersistent, CudaCluster };
+// GatedLoop: the GRU's and LSTM's per-step loop (csrc/ops/gated_layer.h), any device.
+enum class Path { Unavailable, CpuLoop, CudaPerStep, CudaPersistent, CudaCluster, GatedLoop };
 
 struct PlanQuery {
   int64_t steps, batch, hidden;
@@ -44,6 +45,11 @@ Plan plan_cpu(const PlanQuery& query, std::string* why);
 #ifdef WITH_CUDA
 Plan plan_cuda(const PlanQuery& query, std::string* why);  // for the current device
 #endif
+
+// The GRU and LSTM (any device): the per-step loop for 'auto' and 'per-step';
+// the one-launch kernels hold an Elman W_hh only. RNN_FUSED_BACKEND, which
+// replaces 'auto' to put the Elman ops on one path, leaves them alone.
+Plan plan_gated(const PlanQuery& query, std::string* why);
 
 // Raises ValueError with the planner's reason where the plan cannot run.
 template <typename Planner>

@@ -20,15 +20,6 @@
 
 namespace rnn_fused {
 
-// Only the per-step loop runs gated cells; the one-launch kernels hold an
-// Elman W_hh (H × H) and have no gated form yet. RNN_FUSED_BACKEND, which
-// replaces 'auto' to put the Elman ops on one path, leaves them alone.
-inline void check_gated_backend(c10::string_view backend) {
-  const Backend chosen = parse_backend(backend);
-  TORCH_CHECK_VALUE(chosen == Backend::Auto || chosen == Backend::PerStep,
-                    "rnn_fused: GRU and LSTM run the per-step loop only; backend must be "
-                    "'auto' or 'per-step', got '", backend, "'");
-}
 
 struct GatedSizes : LayerSizes {
   GatedCell cell;
@@ -111,7 +102,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
     c10::string_view backend) {
   const GatedSizes n = check_gated_inputs(cell, input, weight_ih, weight_hh, bias_ih, bias_hh,
                                           hx, cx, mask, reset_h, reset_c);
-  check_gated_backend(backend);
+  runnable_plan(plan_gated, PlanQuery{n.steps, n.batch, n.hidden_size, input.scalar_type(),
+                                      parse_backend(backend)});
   const c10::DeviceGuard device_guard(input.device());
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const int64_t T = n.steps, B = n.batch, H = n.hidden_size, GH = n.gates * n.hidden_size;

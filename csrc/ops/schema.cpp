@@ -52,5 +52,5 @@ TORCH_LIBRARY(rnn_fused, m) {
   // layer call with these sizes takes on `device`, and the reason in words.
   m.def(
       "plan(int steps, int batch, int hidden_size, ScalarType dtype, Device device, "
-      "str backend) -> (str, str)");
+      "str backend, str cell='rnn') -> (str, str)");
 }

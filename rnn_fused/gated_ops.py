@@ -29,9 +29,9 @@ def gated_layer(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.T
     """
     tensors = (input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h, reset_c)
     device = input.device.type
-    if torch.is_autocast_enabled(device):
+    if torch.is_autocast_enabled(device) and input.dtype != torch.float64:
         # As FusedRNN's autocast kernel: the autocast dtype on CUDA, float32 on the
-        # CPU (which has no half-precision kernels).
+        # CPU (which has no half-precision kernels); float64 is never cast.
         dtype = torch.get_autocast_dtype(device) if device == "cuda" else torch.float32
         tensors = tuple(None if t is None else t.to(dtype) for t in tensors)
         with torch.autocast(device, enabled=False):

@@ -2,6 +2,7 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -66,6 +67,7 @@ def test_sb3_recurrent_ppo_policies_evaluate_like_the_stock_policy():
     """On a recorded rollout with episode starts, the FusedLSTM policy's
     evaluate_actions equals sb3-contrib's own: values, log-probs, entropy and
     every gradient (float32; FusedLSTM's CPU gates use a vectorized tanh)."""
+    pytest.importorskip("sb3_contrib", reason="make installs stable-baselines3-contrib")
     sb3 = load_example("sb3_recurrent_ppo")
     worst, starts = sb3.main(["--quick"])
     assert starts > 0

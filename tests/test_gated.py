@@ -142,18 +142,97 @@ def test_packed_sequence_matches_nn(device, cell, bidirectional):
     compare_with_nn(fused, reference, [x, states], call)
 
 
+LOW_PRECISION = [torch.float32,
+                 pytest.param(torch.bfloat16, marks=pytest.mark.skipif(
+                     not torch.cuda.is_available(), reason="half types run on CUDA only")),
+                 pytest.param(torch.float16, marks=pytest.mark.skipif(
+                     not torch.cuda.is_available(), reason="half types run on CUDA only"))]
+
+
+def outputs_and_grads(module, x, states, mask, resets):
+    """Outputs, final states and the gradients of x, the states, the reset
+    states and every parameter, from a fixed random weighting of the outputs."""
+    leaves = [x] + list(states) + list(resets)
+    leaves = [t.detach().clone().requires_grad_() for t in leaves]
+    count = len(states)
+    hx = tuple(leaves[1:1 + count])
+    reset = tuple(leaves[1 + count:])
+    out, final = module(leaves[0], hx if count == 2 else hx[0], mask=mask,
+                        reset_state=reset if count == 2 else reset[0])
+    finals = final if count == 2 else (final,)
+    generator = torch.Generator(device=out.device).manual_seed(5)
+    weights = torch.randn(out.shape, device=out.device, generator=generator).to(out.dtype)
+    loss = (out.float() * weights.float()).sum() + sum(f.float().sum() for f in finals)
+    grads = torch.autograd.grad(loss, leaves + list(module.parameters()))
+    return [out, *finals, *grads]
+
+
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_float32_against_float64(device, cell):
-    """The CPU evaluates float32 gates with a vectorized tanh; within float32's tolerance."""
-    fused64, _ = nn_pair(cell, device, num_layers=2, bidirectional=True)
-    fused32 = CELLS[cell][0](D, H, num_layers=2, bidirectional=True, device=device)
-    fused32.load_state_dict(fused64.state_dict())
-    x = torch.randn(T, B, D, device=device, dtype=torch.float64) * 3
-    mask = make_mask("resets", B, T, device).t()
-    expected = flat(fused64(x, mask=mask, reset_state=0.5))
-    actual = flat(fused32(x.float(), mask=mask, reset_state=0.5))
+@pytest.mark.parametrize("dtype", LOW_PRECISION)
+def test_lower_precision_against_float64(device, cell, dtype):
+    """Forward and backward, two bidirectional layers, resets and blends, T=12
+    and H=37 (the contiguous W_hhᵀ from T=8, full and partial AVX-512 vectors),
+    relative to each tensor's largest entry."""
+    if device == "cpu" and dtype != torch.float32:
+        pytest.skip("the CPU computes in float32 and float64")
+    steps, hidden = 12, 37
+    fused_cls = CELLS[cell][0]
+    exact = fused_cls(D, hidden, num_layers=2, bidirectional=True, device=device,
+                      dtype=torch.float64)
+    low = fused_cls(D, hidden, num_layers=2, bidirectional=True, device=device, dtype=dtype)
+    low.load_state_dict(exact.state_dict())
+    exact.load_state_dict(low.state_dict())  # the rounded weights
+    count = 2 if cell == "lstm" else 1
+    x = torch.randn(steps, B, D, device=device, dtype=dtype) * 2
+    states = [torch.randn(4, B, hidden, device=device, dtype=dtype) for _ in range(count)]
+    resets = [torch.randn(4, B, hidden, device=device, dtype=dtype) for _ in range(count)]
+    mask = make_mask("resets", B, steps, device).t().double()
+    mask[3, 1] = 0.25  # a blend
+    expected = outputs_and_grads(exact, x.double(), [s.double() for s in states], mask,
+                                 [r.double() for r in resets])
+    actual = outputs_and_grads(low, x, states, mask.to(dtype), resets)
     for k, (a, b) in enumerate(zip(actual, expected)):
-        report(f"float32 tensor {k}", a, b, **TOLERANCES[torch.float32])
+        scale = max(b.abs().max().item(), 1.0)
+        report(f"{dtype} tensor {k} / {scale:.2f}", a.double() / scale, b / scale,
+               **TOLERANCES[dtype])
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("mask_kind", ["post_padding", "resets", "blend"])
+def test_bidirectional_stack_matches_reference(device, cell, mask_kind):
+    """Both directions of two layers against the reference equations, with the
+    reverse direction resetting in its own processing order."""
+    fused = CELLS[cell][0](D, H, num_layers=2, bidirectional=True, device=device,
+                           dtype=torch.float64)
+    count = 2 if cell == "lstm" else 1
+    x = torch.randn(9, B, D, device=device, dtype=torch.float64)
+    states = [torch.randn(4, B, H, device=device, dtype=torch.float64) for _ in range(count)]
+    resets = [torch.randn(4, B, H, device=device, dtype=torch.float64) for _ in range(count)]
+    mask = make_mask(mask_kind, B, 9, device).t().double()
+    actual = outputs_and_grads(fused, x, states, mask, resets)
+
+    class Reference(torch.nn.Module):
+        def forward(self, x, hx, mask, reset_state):
+            hx = hx if count == 2 else (hx,)
+            reset = reset_state if count == 2 else (reset_state,)
+            out, finals = gated_stack(cell, fused, x, hx, mask, reset)
+            return out, finals if count == 2 else finals[0]
+
+        def parameters(self):
+            return fused.parameters()
+    expected = outputs_and_grads(Reference(), x, states, mask, resets)
+    for k, (a, b) in enumerate(zip(actual, expected)):
+        report(f"tensor {k}", a, b, **TOLERANCES[torch.float64])
+
+
+def test_infinite_reset_state_where_nothing_resets():
+    """A kept row never reads the reset state, in the forward or the backward."""
+    module = FusedGRU(D, H, dtype=torch.float64)
+    x = torch.randn(T, B, D, dtype=torch.float64, requires_grad=True)
+    out = module(x, mask=torch.ones(T, B), reset_state=float("inf"))[0]
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in module.parameters())
 
 
 def cell_loop(cell_module, x, state, mask, reset):
@@ -306,16 +385,20 @@ def test_double_backward_is_a_clear_error(cell):
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_autocast(device, cell):
     """Under autocast each layer computes in the autocast dtype on CUDA and in
-    float32 on the CPU, as FusedRNN does."""
+    float32 on the CPU, as FusedRNN does; float64 is never cast."""
     module = CELLS[cell][0](D, H, num_layers=2, device=device)
+    exact = CELLS[cell][0](D, H, num_layers=2, device=device, dtype=torch.float64)
+    exact.load_state_dict(module.state_dict())
     x = torch.randn(T, B, D, device=device)
+    mask = make_mask("resets", B, T, device).t()
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     with torch.autocast(device, dtype=torch.bfloat16):
-        out = module(x, mask=torch.ones(T, B, device=device), reset_state=0.0)[0]
-    assert out.dtype == dtype
-    expected = CELLS[cell][0](D, H, num_layers=2, device=device, dtype=dtype)
-    expected.load_state_dict(module.state_dict())
-    report("autocast output", out, expected(x.to(dtype))[0], **TOLERANCES[dtype])
+        out = module(x, mask=mask, reset_state=0.5)[0]
+        out64 = exact(x.double(), mask=mask, reset_state=0.5)[0]
+    assert out.dtype == dtype and out64.dtype == torch.float64
+    expected = exact(x.double(), mask=mask, reset_state=0.5)[0]
+    report("autocast output", out, expected, **TOLERANCES[dtype])
+    assert torch.equal(out64, expected)
 
 
 def test_the_backend_variable_leaves_gated_cells_on_their_loop():

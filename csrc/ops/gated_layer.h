@@ -72,7 +72,7 @@ inline at::Tensor states_read(const at::Tensor& values, const at::Tensor& first,
                               const c10::optional<at::Tensor>& mask,
                               const c10::optional<at::Tensor>& reset, bool reverse) {
   const int64_t T = values.size(0);
-  at::Tensor read = at::empty_like(values);
+  at::Tensor read = at::empty(values.sizes(), values.options());
   const int64_t head = reverse ? T - 1 : 0;
   read[head].copy_(first);
   if (T == 1) return read;
@@ -84,7 +84,9 @@ inline at::Tensor states_read(const at::Tensor& values, const at::Tensor& first,
   } else {
     const at::Tensor m =
         (reverse ? mask->narrow(0, 1, T - 1) : mask->narrow(0, 0, T - 1)).unsqueeze(-1);
-    target.copy_(at::lerp(*reset, source, m));
+    // The kernels' own formula, and a kept row never reads the reset state (lerp
+    // would turn an infinite one into NaN there).
+    target.copy_(at::where(m == 1, source, m * source + (1 - m) * *reset));
   }
   return read;
 }

@@ -58,15 +58,16 @@ def _(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h, rese
 
 @torch.library.register_fake("rnn_fused::gated_layer_backward")
 def _(grad_output, grad_h_n, grad_c_n, grad_cells, input, weight_ih, weight_hh, hx, cx, mask,
-      reset_h, reset_c, output, cells, saved, cell, reverse, has_bias):
+      reset_h, reset_c, output, cells, saved, cell, reverse, has_bias, output_mask):
     _check_devices(input, grad_output=grad_output, weight_ih=weight_ih, weight_hh=weight_hh,
                    hx=hx, cx=cx, output=output)
     lstm = cell == "lstm"
     masked = mask is not None
-    shapes = (input.shape, weight_ih.shape, weight_hh.shape,
-              weight_hh.shape[:1] if has_bias else (0,), weight_hh.shape[:1] if has_bias else (0,),
-              hx.shape, hx.shape if lstm else (0,), hx.shape if masked else (0,),
-              hx.shape if masked and lstm else (0,))
+    products = (input.shape, weight_ih.shape, weight_hh.shape)
+    bias = weight_hh.shape[:1] if has_bias else (0,)
+    shapes = tuple(shape if wanted else (0,) for shape, wanted in zip(products, output_mask)) + (
+        bias, bias, hx.shape, hx.shape if lstm else (0,), hx.shape if masked else (0,),
+        hx.shape if masked and lstm else (0,))
     return tuple(input.new_empty(shape) for shape in shapes)
 
 
@@ -84,13 +85,17 @@ def _backward_formula(ctx, grad_output, grad_h_n, grad_c_n, grad_cells, _grad_sa
     if grad_output is None:
         grad_output = torch.zeros_like(output)
     lstm = ctx.cell == "lstm"
+    # The input's and the weights' gradients are one large product each: only
+    # where wanted (the first layer's input rarely is).
+    wanted = list(ctx.needs_input_grad[:3])
     grads = _backward(grad_output, grad_h_n, grad_c_n if lstm else None,
                       grad_cells if lstm else None, input, weight_ih, weight_hh, hx, cx, mask,
                       reset_h, reset_c, output, cells, saved, ctx.cell, ctx.reverse,
-                      ctx.has_bias)
+                      ctx.has_bias, wanted)
     (d_input, d_weight_ih, d_weight_hh, d_bias_ih, d_bias_hh, d_hx, d_cx, d_reset_h,
      d_reset_c) = grads
-    return (d_input, d_weight_ih, d_weight_hh, d_bias_ih if ctx.has_bias else None,
+    return (d_input if wanted[0] else None, d_weight_ih if wanted[1] else None,
+            d_weight_hh if wanted[2] else None, d_bias_ih if ctx.has_bias else None,
             d_bias_hh if ctx.has_bias else None, d_hx, d_cx if lstm else None, None,
             d_reset_h if mask is not None else None,
             d_reset_c if mask is not None and lstm else None, None, None, None)

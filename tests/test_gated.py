@@ -365,7 +365,7 @@ def test_backward_op_without_cell_state_gradients(device):
     grad_out, grad_h_n = torch.randn_like(out), torch.randn_like(h_n)
     common = (args["input"], args["weight_ih"], args["weight_hh"], args["hx"], args["cx"],
               args["mask"], args["reset_h"], args["reset_c"], out, cells, saved, "lstm", False,
-              True)
+              True, [True, True, True])
     without = torch.ops.rnn_fused.gated_layer_backward(grad_out, grad_h_n, None, None, *common)
     zeros = torch.ops.rnn_fused.gated_layer_backward(grad_out, grad_h_n, torch.zeros_like(c_n),
                                                      torch.zeros_like(cells), *common)
@@ -425,3 +425,23 @@ def test_plan_names_the_gated_loop(device, cell):
         assert chosen.backend is None and "Elman W_hh" in chosen.reason
     with pytest.raises(ValueError, match="cell must be 'rnn', 'gru' or 'lstm'"):
         rnn_fused.plan(B, H, cell="rnn2")
+
+
+def test_backward_skips_the_products_nobody_needs():
+    """Without x requiring grad the backward computes no input gradient (one large
+    product); the weights' gradients are as with it."""
+    module = FusedLSTM(D, H, dtype=torch.float64)
+    x = torch.randn(T, B, D, dtype=torch.float64)
+    names = []
+
+    def run(requires_grad):
+        module.zero_grad()
+        inputs = x.clone().requires_grad_(requires_grad)
+        with torch.profiler.profile() as prof:
+            module(inputs)[0].sum().backward()
+        names.append([e.name for e in prof.events() if e.name == "aten::mm"])
+        return [p.grad.clone() for p in module.parameters()]
+    without, with_x = run(False), run(True)
+    assert len(names[0]) == len(names[1]) - 1
+    for a, b in zip(without, with_x):
+        assert torch.equal(a, b)

@@ -7,6 +7,7 @@
 // and registers them (csrc/cpu/register.cpp, csrc/cuda/register.cpp).
 #pragma once
 
+#include <array>
 #include <tuple>
 
 #include <ATen/ATen.h>
@@ -175,7 +176,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
 
 // Returns the gradients of input, weight_ih, weight_hh, bias_ih, bias_hh, hx,
 // cx, reset_h and reset_c; those that do not exist (biases without bias, the
-// GRU's c, resets without a mask) are empty tensors.
+// GRU's c, resets without a mask) and those of input, weight_ih and weight_hh
+// that output_mask leaves out are empty tensors: each is one large product.
 template <typename Device>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor,
            at::Tensor, at::Tensor>
@@ -188,7 +190,7 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
                      const c10::optional<at::Tensor>& reset_h,
                      const c10::optional<at::Tensor>& reset_c, const at::Tensor& output,
                      const at::Tensor& cells, const at::Tensor& saved, c10::string_view cell,
-                     bool reverse, bool has_bias) {
+                     bool reverse, bool has_bias, std::array<bool, 3> output_mask) {
   const GatedSizes n = check_gated_inputs(cell, input, weight_ih, weight_hh, c10::nullopt,
                                           c10::nullopt, hx, cx, mask, reset_h, reset_c);
   const int64_t T = n.steps, B = n.batch, H = n.hidden_size, GH = n.gates * n.hidden_size;
@@ -277,10 +279,13 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   const auto none = [&] { return at::empty({0}, options); };
   const at::Tensor grad_x_2d = grad_x_gates.view({T * B, GH});
   const at::Tensor grad_h_2d = grad_h_gates.view({T * B, GH});
-  const at::Tensor grad_input = at::mm(grad_x_2d, weight_ih).view({T, B, n.input_size});
+  const at::Tensor grad_input =
+      output_mask[0] ? at::mm(grad_x_2d, weight_ih).view({T, B, n.input_size}) : none();
   const at::Tensor grad_weight_ih =
-      at::mm(grad_x_2d.t(), input.contiguous().view({T * B, n.input_size}));
-  const at::Tensor grad_weight_hh = at::mm(grad_h_2d.t(), h_read.view({T * B, H}));
+      output_mask[1] ? at::mm(grad_x_2d.t(), input.contiguous().view({T * B, n.input_size}))
+                     : none();
+  const at::Tensor grad_weight_hh =
+      output_mask[2] ? at::mm(grad_h_2d.t(), h_read.view({T * B, H})) : none();
   return {grad_input,
           grad_weight_ih,
           grad_weight_hh,

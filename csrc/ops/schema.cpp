@@ -39,15 +39,16 @@ TORCH_LIBRARY(rnn_fused, m) {
       "str cell, bool reverse, str backend) -> (Tensor output, Tensor h_n, Tensor c_n, "
       "Tensor cells, Tensor saved)");
   // The gradients of input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx,
-  // reset_h and reset_c; those that do not exist are empty tensors. grad_cells
+  // reset_h and reset_c; those that do not exist, and those of input, weight_ih
+  // and weight_hh that output_mask leaves out, are empty tensors. grad_cells
   // (LSTM) is the gradient of every step's c_t.
   m.def(
       "gated_layer_backward(Tensor grad_output, Tensor? grad_h_n, Tensor? grad_c_n, "
       "Tensor? grad_cells, "
       "Tensor input, Tensor weight_ih, Tensor weight_hh, Tensor hx, Tensor? cx, Tensor? mask, "
       "Tensor? reset_h, Tensor? reset_c, Tensor output, Tensor cells, Tensor saved, str cell, "
-      "bool reverse, bool has_bias) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, "
-      "Tensor, Tensor)");
+      "bool reverse, bool has_bias, bool[3] output_mask) -> (Tensor, Tensor, Tensor, Tensor, "
+      "Tensor, Tensor, Tensor, Tensor, Tensor)");
   // The path ('per-step', 'persistent', or '' where the call would raise) that a
   // layer call with these sizes takes on `device`, and the reason in words.
   m.def(

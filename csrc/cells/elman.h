@@ -1,7 +1,7 @@
 // The Elman cell's pointwise step: the one piece of arithmetic that the CPU
 // loop, the per-step CUDA kernel and the persistent kernel all call, per hidden
-// unit and step. A cell with gates (GRU, LSTM) plugs into the same loops as
-// another functor with this interface (see csrc/README.md).
+// unit and step. The gated cells (gru.h, lstm.h) have their own loop
+// (csrc/ops/gated_layer.h; docs/architecture.md).
 #pragma once
 
 #include <c10/macros/Macros.h>

@@ -85,10 +85,7 @@ class FusedLSTMPolicy(RecurrentActorCriticPolicy):
         for name in ("lstm_actor", "lstm_critic"):
             lstm = getattr(self, name)
             if lstm is not None:
-                fused = FusedLSTM(lstm.input_size, lstm.hidden_size, lstm.num_layers,
-                                  device=lstm.weight_ih_l0.device, dtype=lstm.weight_ih_l0.dtype)
-                fused.load_state_dict(lstm.state_dict())
-                setattr(self, name, fused)
+                setattr(self, name, FusedLSTM.from_lstm(lstm))
         # sb3 built the optimizer over the modules it constructed: rebuild it.
         learning_rate = self.optimizer.param_groups[0]["lr"]
         self.optimizer = self.optimizer_class(self.parameters(), lr=learning_rate,

@@ -21,6 +21,26 @@ class _FusedGated(FusedRecurrentBase):
         s = super().extra_repr()
         return s + (f", backend={self.backend!r}" if self.backend != "auto" else "")
 
+    @classmethod
+    def _copy_of(cls, module, torch_cls, backend):
+        if not isinstance(module, torch_cls):
+            raise TypeError(f"{cls.__name__}: expects a torch.nn.{torch_cls.__name__}, got "
+                            f"{type(module).__name__}")
+        weight = module.weight_ih_l0
+        fused = cls(module.input_size, module.hidden_size, module.num_layers, module.bias,
+                    module.batch_first, module.dropout, module.bidirectional,
+                    device=weight.device, dtype=weight.dtype, backend=backend)
+        fused.load_state_dict(module.state_dict())
+        return fused
+
+    def _as_torch(self, torch_cls):
+        weight = self.weight_ih_l0
+        module = torch_cls(self.input_size, self.hidden_size, self.num_layers, self.bias,
+                           self.batch_first, self.dropout, self.bidirectional,
+                           device=weight.device, dtype=weight.dtype)
+        module.load_state_dict(self.state_dict())
+        return module
+
     def _run_layers(self, input, states, weights, mask, resets, last_steps):
         return run_gated_layers(input, states, weights, mask, resets, self._cell,
                                 self.num_layers, self.bidirectional, self.bias, self.dropout,
@@ -50,6 +70,15 @@ class FusedGRU(_FusedGated, nn.GRU):
         super().__init__(*args, **kwargs)
         self._init_backend(backend)
 
+    @classmethod
+    def from_gru(cls, gru: nn.GRU, backend: str = "auto") -> "FusedGRU":
+        """A FusedGRU with the configuration and a copy of the weights of `gru`."""
+        return cls._copy_of(gru, nn.GRU, backend)
+
+    def to_gru(self) -> nn.GRU:
+        """A torch.nn.GRU with this module's configuration and a copy of its weights."""
+        return self._as_torch(nn.GRU)
+
 
 class FusedLSTM(_FusedGated, nn.LSTM):
     """LSTM with PyTorch's equations: an nn.LSTM (proj_size = 0 only).
@@ -77,3 +106,13 @@ class FusedLSTM(_FusedGated, nn.LSTM):
                 "FusedLSTM: proj_size > 0 (an LSTM with projections) is not implemented; "
                 "use torch.nn.LSTM for it")
         self._init_backend(backend)
+
+    @classmethod
+    def from_lstm(cls, lstm: nn.LSTM, backend: str = "auto") -> "FusedLSTM":
+        """A FusedLSTM with the configuration and a copy of the weights of `lstm`
+        (proj_size = 0)."""
+        return cls._copy_of(lstm, nn.LSTM, backend)
+
+    def to_lstm(self) -> nn.LSTM:
+        """A torch.nn.LSTM with this module's configuration and a copy of its weights."""
+        return self._as_torch(nn.LSTM)

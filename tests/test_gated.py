@@ -445,3 +445,21 @@ def test_backward_skips_the_products_nobody_needs():
     assert len(names[0]) == len(names[1]) - 1
     for a, b in zip(without, with_x):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_conversions_to_and_from_torch(cell):
+    fused_cls, nn_cls = CELLS[cell][:2]
+    reference = nn_cls(D, H, num_layers=2, bias=False, batch_first=True, dropout=0.25,
+                       bidirectional=True, dtype=torch.float64)
+    fused = getattr(fused_cls, f"from_{cell}")(reference, backend="per-step")
+    assert isinstance(fused, fused_cls) and fused.backend == "per-step"
+    back = getattr(fused, f"to_{cell}")()
+    assert type(back) is nn_cls
+    for module in (fused, back):
+        assert (module.num_layers, module.bias, module.batch_first, module.dropout,
+                module.bidirectional) == (2, False, True, 0.25, True)
+        for (name, a), (_, b) in zip(module.state_dict().items(), reference.state_dict().items()):
+            assert torch.equal(a, b), name
+    with pytest.raises(TypeError, match=f"expects a torch.nn.{nn_cls.__name__}"):
+        getattr(fused_cls, f"from_{cell}")(nn.RNN(D, H))

@@ -96,7 +96,9 @@ def run_gated_layers(input: torch.Tensor, states: Tuple[torch.Tensor, ...],
 
     output, finals = _run_stack(input, weights, num_layers, bidirectional, bias, dropout,
                                 training, run_direction)
-    return output, tuple(torch.stack(column) for column in finals)
+    # One layer and direction needs no stack (the op's states are its own tensors).
+    return output, tuple(column[0].unsqueeze(0) if len(column) == 1 else torch.stack(column)
+                         for column in finals)
 
 
 def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor,

@@ -4,8 +4,7 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
-#include "../cells/gru.h"
-#include "../cells/lstm.h"
+#include "../cells/gated.h"
 #include "cpu_gate_math.h"
 #include "isa.h"
 #include "pointwise_grain.h"
@@ -13,11 +12,6 @@
 
 namespace rnn_fused {
 namespace {
-
-template <typename T>
-const T* typed(const void* p) { return static_cast<const T*>(p); }
-template <typename T>
-T* typed(void* p) { return static_cast<T*>(p); }
 
 // Row b of a forward step. kBlend: the row's mask is not 1, so the carry
 // blends in the reset state. Always inlined into the ISA wrappers below.
@@ -143,22 +137,12 @@ void backward_rows_baseline(const Cell cell, const GatedBackwardStep& s, int64_t
   backward_rows<scalar_t>(cell, s, b0, b1);
 }
 
-// Calls f with the cell functor of `cell`, as CPU loops evaluate it.
-template <typename F>
-void dispatch_cell(GatedCell cell, F&& f) {
-  if (cell == GatedCell::Gru) {
-    f(GruCell<CpuGateMath>{});
-  } else {
-    f(LstmCell<CpuGateMath>{});
-  }
-}
-
 }  // namespace
 
 void CpuRecurrence::gated_forward_step(const GatedForwardStep& s) {
   const bool avx512 = has_avx512();
   AT_DISPATCH_FLOATING_TYPES(s.dtype, "rnn_fused::cpu_gated_forward_step", [&] {
-    dispatch_cell(s.cell, [&](auto cell) {
+    dispatch_gated_cell<CpuGateMath>(s.cell, [&](auto cell) {
       using Cell = decltype(cell);
       at::parallel_for(0, s.batch, pointwise_row_grain(s.hidden), [&](int64_t b0, int64_t b1) {
         if (avx512) {
@@ -174,7 +158,7 @@ void CpuRecurrence::gated_forward_step(const GatedForwardStep& s) {
 void CpuRecurrence::gated_backward_step(const GatedBackwardStep& s) {
   const bool avx512 = has_avx512();
   AT_DISPATCH_FLOATING_TYPES(s.dtype, "rnn_fused::cpu_gated_backward_step", [&] {
-    dispatch_cell(s.cell, [&](auto cell) {
+    dispatch_gated_cell<CpuGateMath>(s.cell, [&](auto cell) {
       using Cell = decltype(cell);
       at::parallel_for(0, s.batch, pointwise_row_grain(s.hidden), [&](int64_t b0, int64_t b1) {
         if (avx512) {

@@ -9,7 +9,7 @@ void CudaRecurrence::gated_backward_step(const GatedBackwardStep& s) {
   if (s.batch * s.hidden == 0) return;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, s.dtype,
                                   "rnn_fused::cuda_gated_backward_step", [&] {
-    gated::dispatch_cell(s.cell, [&](auto cell) {
+    dispatch_gated_cell<ExactGateMath>(s.cell, [&](auto cell) {
       gated::backward_step_kernel<scalar_t, decltype(cell)>
           <<<gated::blocks_for(s), gated::kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(s);
       C10_CUDA_KERNEL_LAUNCH_CHECK();

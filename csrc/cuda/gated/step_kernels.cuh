@@ -10,19 +10,12 @@
 #include <c10/cuda/CUDAException.h>
 
 #include "../../cells/gate_math.h"
-#include "../../cells/gru.h"
-#include "../../cells/lstm.h"
-#include "../../engine/gated_step.h"
+#include "../../cells/gated.h"
 
 namespace rnn_fused {
 namespace gated {
 
 constexpr int kThreads = 256;
-
-template <typename T>
-__device__ __forceinline__ const T* typed(const void* p) { return static_cast<const T*>(p); }
-template <typename T>
-__device__ __forceinline__ T* typed(void* p) { return static_cast<T*>(p); }
 
 template <typename scalar_t, typename Cell>
 __global__ void __launch_bounds__(kThreads)
@@ -97,16 +90,6 @@ backward_step_kernel(const GatedBackwardStep s) {
 
 inline unsigned blocks_for(const GatedStepSizes& s) {
   return static_cast<unsigned>((s.batch * s.hidden + kThreads - 1) / kThreads);
-}
-
-// Calls f with the cell functor of `cell`, in exact gate math.
-template <typename F>
-void dispatch_cell(GatedCell cell, F&& f) {
-  if (cell == GatedCell::Gru) {
-    f(GruCell<ExactGateMath>{});
-  } else {
-    f(LstmCell<ExactGateMath>{});
-  }
 }
 
 }  // namespace gated

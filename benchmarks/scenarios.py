@@ -10,7 +10,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pack_sequence, pad_packed_s
 
 from rnn_fused import FusedGRU, FusedLSTM, FusedRNN, plan
 from rnn_fused.reference import gated_stack, layers_like
-from rnn_fused.utils import lengths_to_mask
+from rnn_fused.utils import episode_starts_to_mask, lengths_to_mask
 
 CELLS = ("rnn", "gru", "lstm")
 MODULES = {"rnn": (nn.RNN, FusedRNN), "gru": (nn.GRU, FusedGRU), "lstm": (nn.LSTM, FusedLSTM)}
@@ -183,8 +183,7 @@ def rl_rollout(batch, steps, features, hidden, device, dtype, reset_probability=
     input_sets = []
     for _ in range(ROTATION):
         start = torch.rand(batch, steps, device=device) < reset_probability
-        mask = torch.ones_like(start)
-        mask[:, :-1] = ~start[:, 1:]
+        mask = episode_starts_to_mask(start, batch_first=True)
         input_sets.append(dict(
             x=torch.randn(batch, steps, features, device=device, dtype=dtype),
             states=tuple(torch.randn(1, batch, hidden, device=device, dtype=dtype)

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 
-from rnn_fused import FusedLSTM, best_device
+from rnn_fused import FusedLSTM, best_device, episode_starts_to_mask
 
 # ppo_atari_lstm.py: 8 environments, 128 steps, 4 minibatches (2 environments
 # each), a 512-feature CNN output into an LSTM of 128. Episodes end about every
@@ -51,12 +51,9 @@ def get_states_loop(lstm: nn.LSTM, hidden, lstm_state, done):
 
 def get_states_masked(lstm: FusedLSTM, hidden, lstm_state, done):
     """The same in one call: done[t] becomes mask[t-1] = 0 with reset_state=0."""
-    keep = 1.0 - done
-    mask = torch.ones_like(keep)
-    mask[:-1] = keep[1:]
-    first = keep[0].view(1, -1, 1)
-    out, lstm_state = lstm(hidden, (first * lstm_state[0], first * lstm_state[1]), mask=mask,
-                           reset_state=0.0)
+    first = (1.0 - done[0]).view(1, -1, 1)
+    out, lstm_state = lstm(hidden, (first * lstm_state[0], first * lstm_state[1]),
+                           mask=episode_starts_to_mask(done), reset_state=0.0)
     return torch.flatten(out, 0, 1), lstm_state
 
 

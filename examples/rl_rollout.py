@@ -28,7 +28,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from rnn_fused import FusedRNN, best_device
+from rnn_fused import FusedRNN, best_device, episode_starts_to_mask
 
 # (envs B, rollout steps T, observation size, hidden size, action count, timing repeats)
 FULL_SIZES = (16, 256, 32, 128, 6, 20)
@@ -53,10 +53,9 @@ def per_step_states(rnn: nn.Module, observations, episode_start, h0):
 
 def masked_states(rnn: FusedRNN, observations, episode_start, h0):
     """One call: the reset before step t becomes mask[t-1] = 0 with reset_state=0."""
-    keep = 1.0 - episode_start.float()
-    mask = torch.ones_like(keep)
-    mask[:-1] = keep[1:]
-    return rnn(observations, h0 * keep[0].view(1, -1, 1), mask=mask, reset_state=0.0)
+    keep_first = 1.0 - episode_start[0].float()
+    return rnn(observations, h0 * keep_first.view(1, -1, 1),
+               mask=episode_starts_to_mask(episode_start), reset_state=0.0)
 
 
 class RecurrentPolicy(nn.Module):

@@ -35,7 +35,7 @@ from sb3_contrib import RecurrentPPO
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.env_util import make_vec_env
 
-from rnn_fused import FusedLSTM
+from rnn_fused import FusedLSTM, episode_starts_to_mask
 
 SEEDS = (0, 1)
 FULL = dict(envs=8, n_steps=128, batch_size=256, timesteps=40_000, hidden=64)
@@ -61,13 +61,12 @@ def one_call(features, lstm_states, episode_starts, lstm, masked: bool):
     for starts anywhere); else only the first step's starts are applied."""
     n_seq = lstm_states[0].shape[1]
     sequence = features.reshape((n_seq, -1, lstm.input_size)).swapaxes(0, 1)
-    keep = 1.0 - episode_starts.reshape((n_seq, -1)).swapaxes(0, 1)
-    first = keep[0].view(1, n_seq, 1)
+    starts = episode_starts.reshape((n_seq, -1)).swapaxes(0, 1)
+    first = (1.0 - starts[0]).view(1, n_seq, 1)
     states = (first * lstm_states[0], first * lstm_states[1])
     if masked:
-        mask = torch.ones_like(keep)
-        mask[:-1] = keep[1:]
-        output, states = lstm(sequence, states, mask=mask, reset_state=0.0)
+        output, states = lstm(sequence, states, mask=episode_starts_to_mask(starts),
+                              reset_state=0.0)
     else:
         output, states = lstm(sequence, states)
     return torch.flatten(output.transpose(0, 1), start_dim=0, end_dim=1), states

@@ -16,10 +16,10 @@ from .functional import fused_rnn
 from .gated import FusedGRU, FusedLSTM
 from .module import FusedRNN
 from .ops import Plan, plan
-from .utils import best_device, get_rnn_last_state, lengths_to_mask
+from .utils import best_device, episode_starts_to_mask, get_rnn_last_state, lengths_to_mask
 
 from_rnn = FusedRNN.from_rnn
 
-__all__ = ["FusedGRU", "FusedLSTM", "FusedRNN", "Plan", "best_device", "fused_rnn", "from_rnn", "get_rnn_last_state",
-           "lengths_to_mask", "plan", "reference"]
+__all__ = ["FusedGRU", "FusedLSTM", "FusedRNN", "Plan", "best_device", "episode_starts_to_mask",
+           "fused_rnn", "from_rnn", "get_rnn_last_state", "lengths_to_mask", "plan", "reference"]
 __version__ = "0.1.0"

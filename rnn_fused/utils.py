@@ -30,6 +30,25 @@ def lengths_to_mask(lengths: torch.Tensor, steps: int, pad_position: str = "post
     return positions >= steps - lengths
 
 
+def episode_starts_to_mask(episode_starts: torch.Tensor, batch_first: bool = False
+                           ) -> torch.Tensor:
+    """The mask for RL's episode starts: episode_starts[t] set means the state is
+    reset before step t, so the carry after step t − 1 is dropped:
+    mask[t-1] = 1 − episode_starts[t], and mask[T-1] = 1.
+
+    episode_starts [T, B] ([B, T] with batch_first), bool or float; the mask has
+    its shape and dtype. With reset_state=0 this resets to zeros; a start at the
+    first step concerns the initial state, which the caller zeroes
+    (hx · (1 − episode_starts[0])).
+    """
+    time = 1 if batch_first else 0
+    steps = episode_starts.shape[time]
+    mask = torch.ones_like(episode_starts)
+    later = episode_starts.narrow(time, 1, steps - 1)
+    mask.narrow(time, 0, steps - 1).copy_(~later if later.dtype == torch.bool else 1 - later)
+    return mask
+
+
 def get_rnn_last_state(sequence: torch.Tensor, mask: torch.Tensor,
                        bidirectional: bool = False) -> torch.Tensor:
     """The real final state of each padded sequence, for either padding side.

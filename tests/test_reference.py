@@ -142,3 +142,14 @@ def test_get_rnn_last_state_rejects_bad_input():
         get_rnn_last_state(seq, torch.tensor([[1, 1, 0], [0, 0, 0]]))
     with pytest.raises(ValueError, match="even feature size"):
         get_rnn_last_state(torch.randn(2, 3, 5), torch.ones(2, 3), bidirectional=True)
+
+
+def test_episode_starts_to_mask():
+    """A start at step t drops the carry after step t − 1; the last step keeps it."""
+    from rnn_fused import episode_starts_to_mask
+    starts = torch.tensor([[True, False], [False, True], [True, False], [False, False]])
+    expected = torch.tensor([[True, False], [False, True], [True, True], [True, True]])
+    assert torch.equal(episode_starts_to_mask(starts), expected)
+    assert torch.equal(episode_starts_to_mask(starts.t(), batch_first=True), expected.t())
+    as_float = episode_starts_to_mask(starts.double())
+    assert as_float.dtype == torch.float64 and torch.equal(as_float, expected.double())

@@ -18,7 +18,7 @@ SOURCES := setup.py $(shell find csrc -type f)
 $(DEPS_STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install "$(TORCH_SPEC)" numpy pytest ninja setuptools wheel matplotlib tqdm \
-		sb3-contrib gymnasium
+		sb3-contrib gymnasium onnx onnxscript onnxruntime build
 	touch $@
 
 $(BUILD_STAMP): $(DEPS_STAMP) $(SOURCES)

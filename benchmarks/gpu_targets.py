@@ -7,12 +7,11 @@ then skips dx; cuDNN computes it anyway), 'auto' with random resets (about
 1/100), and every CUDA backend that fits ('per-step', 'persistent',
 'cluster'), so that plan()'s choices can be checked against measurements.
 Speedup = cuDNN time / FusedRNN time, medians of --repeats.
-Usage: python benchmarks/gpu_targets.py --dtype bfloat16 [--repeats 15] [--out DIR]
+Usage: python benchmarks/gpu_targets.py --dtype bfloat16 [--repeats 15] [--out DIR | --record]
 """
 import argparse
 import datetime
 import json
-import os
 import subprocess
 
 import torch
@@ -20,7 +19,7 @@ from torch import nn
 
 from progress import progress
 from rnn_fused import FusedRNN, plan
-from run import commit
+from result_files import add_output_arguments, commit, result_stem
 from timing import time_training_steps
 
 BATCHES = (1, 8, 32, 64, 256)
@@ -86,7 +85,7 @@ def main():
                         choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--out", default=None)
+    add_output_arguments(parser)
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -110,7 +109,7 @@ def main():
         dtype = getattr(torch, dtype_name)
         rows = []
         shapes = [(b, h) for h in HIDDEN for b in BATCHES]
-        for batch, hidden in progress(shapes, f"targets {dtype_name}"):
+        for batch, hidden in progress(shapes, desc=f"targets {dtype_name}"):
             impls, input_sets = case(batch, hidden, dtype)
             timings = time_training_steps(impls, input_sets, args.repeats, args.warmup, "cuda")
             rows.append(dict(B=batch, H=hidden,
@@ -122,14 +121,12 @@ def main():
         results[dtype_name] = rows
         lines += table(rows, dtype_name) + [""]
         print("\n".join(table(rows, dtype_name)), flush=True)
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        stem = os.path.join(args.out, f"cuda-targets-{env['date']}")
-        with open(stem + ".md", "w") as f:
-            f.write("\n".join(lines) + "\n")
-        with open(stem + ".json", "w") as f:
-            json.dump(dict(environment=env, results=results), f, indent=1)
-        print(f"wrote {stem}.md and .json")
+    stem = result_stem(args.out, "targets", "cuda", "-".join(args.dtype))
+    with open(stem + ".md", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(stem + ".json", "w") as f:
+        json.dump(dict(environment=env, results=results), f, indent=1)
+    print(f"wrote {stem}.md and .json")
 
 
 if __name__ == "__main__":

@@ -5,19 +5,17 @@ loops RL code uses, on the best device.
 Every case times forward (autograd on), backward and both, as medians over
 rotated inputs after warm-up, the implementations taking turns in a rotating
 order; every speedup is a ratio of timings from this one run. Writes
-<out>/<device>-<dtype>-<date>.{md,json,png}.
+benchmarks/out/bench-<device>-<device name>-<dtype>-<date>.{md,json,png}, or with
+--record the same under benchmarks/results/, to be committed.
 """
 import argparse
 import datetime
 import json
-import os
-import platform
-import re
-import subprocess
 
 import torch
 
 from progress import progress
+from result_files import add_output_arguments, commit, device_name, result_stem
 from rnn_fused import best_device
 from scenarios import CELLS, build_cases
 from short_sequences import markdown as short_markdown
@@ -28,24 +26,9 @@ COMPARE_TOLERANCE = {torch.float64: 1e-8, torch.float32: 2e-3, torch.float16: 5e
                      torch.bfloat16: 2e-1}
 
 
-def commit() -> str:
-    """The commit measured: $COMMIT (a device machine's copy may have no .git), else git's."""
-    if os.environ.get("COMMIT"):
-        return os.environ["COMMIT"]
-    found = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                           cwd=os.path.dirname(os.path.abspath(__file__)))
-    return found.stdout.strip() if found.returncode == 0 else "unknown"
-
-
 def environment(device: str, dtype: torch.dtype, args) -> dict:
-    if device == "cuda":
-        name = torch.cuda.get_device_name()
-    else:
-        name = platform.processor() or platform.machine()
-        with open("/proc/cpuinfo") as f:
-            found = re.search(r"model name\s*:\s*(.*)", f.read())
-            name = found.group(1) if found else name
-    return dict(date=str(datetime.date.today()), commit=commit(), device=device, device_name=name,
+    return dict(date=str(datetime.date.today()), commit=commit(), device=device,
+                device_name=device_name(device),
                 dtype=str(dtype).replace("torch.", ""), torch=torch.__version__,
                 cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
                 cpu_threads=torch.get_num_threads(),
@@ -141,7 +124,7 @@ def main():
     parser.add_argument("--short-repeats", type=int, default=15,
                         help="repeats of each short-sequence case")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    add_output_arguments(parser)
     args = parser.parse_args()
 
     device = best_device()
@@ -159,7 +142,7 @@ def main():
     rows = []
     factories = ([] if args.only == "short" else
                  build_cases(device, dtype, args.full, args.quick, args.cell))
-    for factory in progress(factories, "benchmark cases"):
+    for factory in progress(factories, desc="benchmark cases"):
         case = factory()
         check_agreement(case, dtype)
         losses = {name: (lambda i, impl=impl: impl(i).sum())
@@ -178,8 +161,7 @@ def main():
     short_rows = ([] if args.only == "sequences" else
                   run_short_sequences(device, dtype, args.short_repeats, progress, args.cell))
 
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"{device}-{args.dtype}-{env['date']}")
+    stem = result_stem(args.out, "bench", device, args.dtype)
     report = markdown(env, rows) + (short_markdown(short_rows) if short_rows else "")
     with open(stem + ".md", "w") as f:
         f.write(report)

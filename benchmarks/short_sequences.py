@@ -4,26 +4,24 @@ environment step at a time.
 
 T ∈ {1, 4, 16}, B ∈ {1, 16, 64}, H ∈ {64, 128, 256} (D = H), hx given (the carried
 state), under no_grad and as forward+backward with x requiring grad. Each repeat
-times every implementation once (torch.utils.benchmark, enough calls for about
-20 ms), in an order that rotates from repeat to repeat; a row reports the median
+times every implementation once (timing.time_calls: torch.utils.benchmark, enough
+calls for about 20 ms), in an order that rotates from repeat to repeat; a row reports the median
 and the range over the repeats, and the speedup is the torch.nn module's median
 over the fused one's.
 """
 import itertools
+import statistics
 from typing import Callable, Dict, List
 
 import torch
-from torch.utils import benchmark
 
 from scenarios import _layers, as_hx, names
+from timing import time_calls
 
 STEPS = (1, 4, 16)
 BATCHES = (1, 16, 64)
 HIDDEN = (64, 128, 256)
 MODES = ("no_grad", "forward+backward")
-# Calls per timing: enough for this many seconds, so that the timer's own cost
-# and clock resolution vanish.
-TARGET_SECONDS = 0.02
 
 
 def implementations(steps, batch, hidden, mode, device, dtype, cell) -> Dict[str, Callable]:
@@ -52,33 +50,14 @@ def implementations(steps, batch, hidden, mode, device, dtype, cell) -> Dict[str
     return {fused_name: call(fused), nn_name: call(rnn)}
 
 
-def calls_per_timing(fn: Callable) -> int:
-    once = benchmark.Timer("fn()", globals={"fn": fn}).timeit(10).mean
-    return max(1, int(TARGET_SECONDS / once))
-
-
-def time_case(impls: Dict[str, Callable], repeats: int) -> Dict[str, List[float]]:
-    """Seconds per call, one sample per implementation and repeat, rotating order."""
-    timers = {name: benchmark.Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
-              for name, fn in impls.items()}
-    number = {name: calls_per_timing(fn) for name, fn in impls.items()}
-    samples = {name: [] for name in impls}
-    order = list(impls)
-    for repeat in range(repeats):
-        start = repeat % len(order)
-        for name in order[start:] + order[:start]:
-            samples[name].append(timers[name].timeit(number[name]).mean)
-    return samples
-
-
 def run_short_sequences(device: str, dtype: torch.dtype, repeats: int, progress,
                         cells) -> List[Dict]:
     rows = []
     cases = list(itertools.product(cells, MODES, STEPS, BATCHES, HIDDEN))
-    for cell, mode, steps, batch, hidden in progress(cases, "short sequences"):
+    for cell, mode, steps, batch, hidden in progress(cases, desc="short sequences"):
         impls = implementations(steps, batch, hidden, mode, device, dtype, cell)
-        samples = time_case(impls, repeats)
-        medians = {name: sorted(s)[len(s) // 2] for name, s in samples.items()}
+        samples = time_calls(impls, repeats)
+        medians = {name: statistics.median(s) for name, s in samples.items()}
         fused_name, nn_name = names(cell)
         rows.append(dict(cell=cell, mode=mode, T=steps, B=batch, H=hidden, fused=fused_name,
                          baseline=nn_name,

@@ -3,17 +3,19 @@ cluster kernel, and cuDNN, side by side in one run. (RNN_FUSED_PERSISTENT_ROWS p
 kernel's rows per block; it is read once, so compare settings in separate runs.)
 
 Per-step latency = (time at T=1024 − time at T=128) / 896, forward under
-no_grad, so that the input projection and launch costs cancel out.
-Usage: python benchmarks/step_latency.py [--dtype bfloat16] [--out DIR]
+no_grad, so that the input projection and launch costs cancel out; medians of
+--repeats, every row's runs timed once per repeat in rotating order.
+Usage: python benchmarks/step_latency.py [--dtype bfloat16] [--out DIR | --record]
 """
 import argparse
-import datetime
-import os
 import statistics
+from typing import Callable, Dict
 
 import torch
 
+from result_files import add_output_arguments, result_stem
 from rnn_fused import FusedRNN, plan
+from timing import time_calls
 
 LONG, SHORT = 1024, 128
 BATCHES = (1, 8, 32, 64, 256)
@@ -21,32 +23,25 @@ HIDDEN = (256, 512, 1024)
 BACKENDS = ("per-step", "persistent", "cluster")
 
 
-def median_ms(fn, repeats=7):
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
-
-
-def per_step_us(run, batch, features, dtype):
+def per_step_us(runs: Dict[str, Callable], batch, features, dtype, repeats) -> Dict[str, float]:
+    """{name: median µs per step} of runs[name](x) under no_grad, all timed in one
+    rotation (timing.time_calls), each at both sequence lengths."""
     xs = {steps: torch.randn(steps, batch, features, device="cuda", dtype=dtype)
           for steps in (LONG, SHORT)}
+    calls = {(name, steps): (lambda run=run, x=xs[steps]: run(x))
+             for name, run in runs.items() for steps in (LONG, SHORT)}
     with torch.no_grad():
-        long, short = (median_ms(lambda s=s: run(xs[s])) for s in (LONG, SHORT))
-    return (long - short) / (LONG - SHORT) * 1e3
+        samples = time_calls(calls, repeats)
+    median = {key: statistics.median(s) for key, s in samples.items()}
+    return {name: (median[name, LONG] - median[name, SHORT]) / (LONG - SHORT) * 1e6
+            for name in runs}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    parser.add_argument("--out", default=None)
+    parser.add_argument("--repeats", type=int, default=7)
+    add_output_arguments(parser)
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -61,25 +56,29 @@ def main():
         for batch in BATCHES:
             fused = FusedRNN(hidden, hidden, device="cuda", dtype=dtype)
             rnn = fused.to_rnn()
-            cells = [per_step_us(lambda x: rnn(x), batch, hidden, dtype)]
-            for backend in BACKENDS:
-                fused.backend = backend
-                fits = plan(batch, hidden, LONG, dtype, "cuda", backend).backend is not None
-                cells.append(per_step_us(lambda x: fused(x), batch, hidden, dtype) if fits else None)
-            fused.backend = "auto"
             masks = {s: torch.rand(s, batch, device="cuda") > 0.01 for s in (LONG, SHORT)}
-            cells.append(per_step_us(lambda x: fused(x, mask=masks[x.shape[0]]), batch, hidden,
-                                     dtype))
+
+            def fused_on(backend, resets=False):
+                def run(x):
+                    fused.backend = backend
+                    return fused(x, mask=masks[x.shape[0]] if resets else None)
+                return run
+            runs = {"cuDNN": rnn}
+            for backend in BACKENDS:
+                if plan(batch, hidden, LONG, dtype, "cuda", backend).backend is not None:
+                    runs[backend] = fused_on(backend)
+            runs["auto + resets"] = fused_on("auto", resets=True)
+            latency = per_step_us(runs, batch, hidden, dtype, args.repeats)
+            cells = [latency.get(name) for name in ("cuDNN", *BACKENDS, "auto + resets")]
             auto_path = plan(batch, hidden, LONG, dtype, "cuda").backend
             row = f"| {batch} | {hidden} | " + " | ".join(
                 "-" if c is None else f"{c:.2f}" for c in cells) + f" | {auto_path} |"
             lines.append(row)
             print(row, flush=True)
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        name = f"cuda-step-latency-{args.dtype}-{datetime.date.today().isoformat()}.md"
-        with open(os.path.join(args.out, name), "w") as f:
-            f.write("\n".join(lines) + "\n")
+    stem = result_stem(args.out, "step-latency", "cuda", args.dtype)
+    with open(stem + ".md", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"wrote {stem}.md")
 
 
 if __name__ == "__main__":

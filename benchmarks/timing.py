@@ -1,11 +1,20 @@
-"""Timing: warm-up, rotated inputs, implementations taking turns, medians; CUDA
-events on the GPU."""
+"""Timing. Every function here times each implementation once per repeat, in an
+order that rotates from one repeat to the next, so that drifts of the machine
+(clock, other load) and the effects of running after a particular one hit all
+alike; callers report medians and ranges over the repeats.
+
+`time_calls` measures whole calls with torch.utils.benchmark. `time_training_steps`
+times the forward and the backward of one graph separately, which a Timer cannot
+do (its warm-up reruns the statement, so it would call backward twice on one
+graph): it uses CUDA events on the GPU and perf_counter on the CPU.
+"""
 import statistics
 import time
 from itertools import cycle
-from typing import Callable, Dict, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import torch
+from torch.utils import benchmark
 
 PHASES = ("forward", "backward", "forward+backward")
 
@@ -31,11 +40,8 @@ def time_training_steps(forwards: Dict[str, Callable], input_sets: Sequence, rep
                         warmup: int, device: str) -> Dict[str, Dict[str, float]]:
     """Median seconds of forward (autograd on), backward, and both, per implementation.
 
-    Each forward(inputs) returns a scalar loss. The implementations take turns within
-    every repeat, in an order that rotates from one repeat to the next, so that
-    drifts of the machine (clock, other load) and the effects of running after a
-    particular one hit all alike; the input sets are used in turn, so that no
-    repeat reads inputs left hot in cache.
+    Each forward(inputs) returns a scalar loss. The input sets are used in turn, so
+    that no repeat reads inputs left hot in cache.
     """
     rotation = cycle(input_sets)
     for _ in range(warmup):
@@ -46,9 +52,8 @@ def time_training_steps(forwards: Dict[str, Callable], input_sets: Sequence, rep
     order = list(forwards.items())
     for repeat in range(repeats):
         inputs = next(rotation)
-        # Each repeat starts with the next implementation: whichever runs right
-        # after another one's large allocations (on the CPU, the reference's)
-        # pays for fresh pages, and that must not always be the same one.
+        # Whichever runs right after another one's large allocations (on the CPU,
+        # the reference's) pays for fresh pages, and that must not always be the same one.
         start = repeat % len(order)
         for name, forward in order[start:] + order[:start]:
             fwd, bwd = _time_once(forward, inputs, device)
@@ -57,3 +62,26 @@ def time_training_steps(forwards: Dict[str, Callable], input_sets: Sequence, rep
             samples[name]["forward+backward"].append(fwd + bwd)
     return {name: {phase: statistics.median(values) for phase, values in phases.items()}
             for name, phases in samples.items()}
+
+
+def time_calls(calls: Dict[str, Callable[[], object]], repeats: int,
+               seconds_per_sample: float = 0.02) -> Dict[str, List[float]]:
+    """Seconds per call of each fn(), one sample per implementation and repeat.
+
+    A sample averages enough calls to last about `seconds_per_sample`, so that the
+    timer's own cost and clock resolution vanish (and, on CUDA, the synchronization
+    the Timer does around each sample). Threads: torch's current setting, not the
+    Timer's default of one.
+    """
+    threads = torch.get_num_threads()
+    timers = {name: benchmark.Timer("fn()", globals={"fn": fn}, num_threads=threads)
+              for name, fn in calls.items()}
+    number = {name: max(1, int(seconds_per_sample / timer.timeit(10).mean))
+              for name, timer in timers.items()}
+    samples = {name: [] for name in calls}
+    order = list(calls)
+    for repeat in range(repeats):
+        start = repeat % len(order)
+        for name in order[start:] + order[:start]:
+            samples[name].append(timers[name].timeit(number[name]).mean)
+    return samples

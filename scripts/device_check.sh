@@ -77,7 +77,7 @@ fi
 summary() {
   # Most important last: the reply shows only the end of the output.
   echo "==== device_check summary ($(( $(date +%s) - start )) s, logs in $OUT/device_check.tar.gz)"
-  cat "$LOGS"/cuda-step-latency-*.md 2>/dev/null | grep "|"
+  cat "$LOGS"/step-latency-*.md 2>/dev/null | grep "|"
   for dtype in float32 bfloat16; do
     grep -E "^(## |\| B=)" "$LOGS/bench_gated_$dtype.log" 2>/dev/null | grep -v reference \
       | cut -c1-140
@@ -100,6 +100,6 @@ summary() {
   done
 }
 summary | tee "$LOGS/summary.txt"
-cp "$LOGS"/cuda-targets-*.md "$OUT"/ 2>/dev/null
+cp "$LOGS"/targets-*.md "$OUT"/ 2>/dev/null
 tar czf "$OUT/device_check.tar.gz" -C "$LOGS" .
 [ "$build_rc" -eq 0 ] && [ "$test_rc" -eq 0 ]

@@ -8,6 +8,7 @@ Where a call goes (docs/architecture.md follows it into the kernels):
   functional.py  fused_rnn and the layer stacks: one op call per layer and direction
   ops.py         the Elman ops (torch.ops.rnn_fused.*), their fake kernels, plan()
   gated_ops.py   the gated (GRU, LSTM) ops' fake kernels and autograd
+  onnx.py        ONNX export's translation table (import rnn_fused.onnx; docs/export.md)
   csrc/ops/      the ops' autograd, autocast and per-device layer code
   csrc/cpu/, csrc/cuda/{per_step,persistent,cluster}/   the recurrence kernels
 """

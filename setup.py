@@ -9,8 +9,8 @@ instead of a CPU-only build; FORCE_CUDA=0 skips the CUDA kernels.
 """
 import glob
 import os
+import re
 import shutil
-import sysconfig
 
 import torch
 from setuptools import find_packages, setup
@@ -48,8 +48,16 @@ if use_cuda:
 from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension  # noqa: E402
 
 
+# Relative paths, as setuptools wants them: pip and build run setup.py with its own
+# directory (the clone or the unpacked sdist) as the working directory.
 def sources_under(pattern):
     return sorted(glob.glob(pattern, recursive=True))
+
+
+def package_version():
+    """rnn_fused.__version__, read without importing the package (whose _C is not built yet)."""
+    with open(os.path.join("rnn_fused", "__init__.py")) as init:
+        return re.search(r'^__version__ = "([^"]+)"$', init.read(), re.MULTILINE).group(1)
 
 
 cuda_sources = sources_under("csrc/cuda/**/*.cpp") + sources_under("csrc/cuda/**/*.cu")
@@ -63,8 +71,10 @@ if use_cuda:
     compile_args["cxx"].append("-DWITH_CUDA")
     compile_args["nvcc"] = ["-O3", "-DWITH_CUDA", "-lineinfo"]
     # A bare toolkit may lack the CUDA library headers (cuBLAS, cuSPARSE) that
-    # ATen's CUDA headers include; pip's CUDA wheels beside torch carry them.
-    wheel_headers = os.path.join(sysconfig.get_paths()["purelib"], "nvidia", "cu13", "include")
+    # ATen's CUDA headers include; pip's CUDA wheels carry them, installed beside
+    # torch, which need not be in this environment's own site-packages.
+    wheel_headers = os.path.join(os.path.dirname(os.path.dirname(torch.__file__)),
+                                 "nvidia", "cu13", "include")
     if not os.path.exists(os.path.join(cuda_home, "include", "cublas_v2.h")) and \
             os.path.isdir(wheel_headers):
         include_dirs.append(wheel_headers)
@@ -73,7 +83,7 @@ Extension = CUDAExtension if use_cuda else CppExtension
 
 setup(
     name="rnn_fused",
-    version="0.1.0",
+    version=package_version(),
     description="Fused Elman RNN with mask-reset: C++/CUDA kernels as PyTorch custom ops",
     packages=find_packages(include=["rnn_fused", "rnn_fused.*"]),
     ext_modules=[

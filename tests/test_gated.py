@@ -167,15 +167,10 @@ def outputs_and_grads(module, x, states, mask, resets):
     return [out, *finals, *grads]
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-@pytest.mark.parametrize("dtype", LOW_PRECISION)
-def test_lower_precision_against_float64(device, cell, dtype):
-    """Forward and backward, two bidirectional layers, resets and blends, T=12
-    and H=37 (the contiguous W_hhᵀ from T=8, full and partial AVX-512 vectors),
+def check_against_float64(device, cell, dtype, batch, hidden):
+    """Forward and backward, two bidirectional layers, resets and blends, T=12,
     relative to each tensor's largest entry."""
-    if device == "cpu" and dtype != torch.float32:
-        pytest.skip("the CPU computes in float32 and float64")
-    steps, hidden = 12, 37
+    steps = 12
     fused_cls = CELLS[cell][0]
     exact = fused_cls(D, hidden, num_layers=2, bidirectional=True, device=device,
                       dtype=torch.float64)
@@ -183,18 +178,41 @@ def test_lower_precision_against_float64(device, cell, dtype):
     low.load_state_dict(exact.state_dict())
     exact.load_state_dict(low.state_dict())  # the rounded weights
     count = 2 if cell == "lstm" else 1
-    x = torch.randn(steps, B, D, device=device, dtype=dtype) * 2
-    states = [torch.randn(4, B, hidden, device=device, dtype=dtype) for _ in range(count)]
-    resets = [torch.randn(4, B, hidden, device=device, dtype=dtype) for _ in range(count)]
-    mask = make_mask("resets", B, steps, device).t().double()
+    x = torch.randn(steps, batch, D, device=device, dtype=dtype) * 2
+    states = [torch.randn(4, batch, hidden, device=device, dtype=dtype) for _ in range(count)]
+    resets = [torch.randn(4, batch, hidden, device=device, dtype=dtype) for _ in range(count)]
+    mask = make_mask("resets", batch, steps, device).t().double()
     mask[3, 1] = 0.25  # a blend
     expected = outputs_and_grads(exact, x.double(), [s.double() for s in states], mask,
                                  [r.double() for r in resets])
     actual = outputs_and_grads(low, x, states, mask.to(dtype), resets)
     for k, (a, b) in enumerate(zip(actual, expected)):
         scale = max(b.abs().max().item(), 1.0)
-        report(f"{dtype} tensor {k} / {scale:.2f}", a.double() / scale, b / scale,
-               **TOLERANCES[dtype])
+        report(f"{dtype} B={batch} H={hidden} tensor {k} / {scale:.2f}", a.double() / scale,
+               b / scale, **TOLERANCES[dtype])
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("dtype", LOW_PRECISION)
+# On the CPU in float32: the step product in the pass (one and two 8-row tiles,
+# units split into full and partial vectors), and the BLAS product (B > 16).
+@pytest.mark.parametrize("batch, hidden", [(B, 37), (11, 70), (17, 37)])
+def test_lower_precision_against_float64(device, cell, dtype, batch, hidden):
+    if device == "cpu" and dtype != torch.float32:
+        pytest.skip("the CPU computes in float32 and float64")
+    check_against_float64(device, cell, dtype, batch, hidden)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_cpu_step_product_split_over_threads(cell, threads):
+    """The pass's product with W_hh, split by units over teams of 1 and 3 threads."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        check_against_float64("cpu", cell, torch.float32, 11, 37)
+    finally:
+        torch.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])

@@ -23,7 +23,8 @@ struct LstmCell {
   // Both sides of every gate see the same pre-activation gradient.
   static constexpr bool kSeparateHiddenGrad = false;
 
-  // T: the arithmetic type; S: the storage type of the pointers.
+  // T: the arithmetic type; S: the storage type of the pointers. Reads all of x
+  // before it writes saved: the loops pass the same buffer for both.
   template <typename T, typename S>
   C10_HOST_DEVICE C10_ALWAYS_INLINE T forward(const S* x, const S* h, int64_t stride,
                                               T /*b_hn*/, T /*h_prev*/, T c_prev, T& c,

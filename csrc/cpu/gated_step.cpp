@@ -1,6 +1,17 @@
-// The CPU pointwise pass of one gated-cell step, forward and backward: rows of
-// the batch in parallel, the hidden units of a row in one vectorized loop
-// (`omp simd`: no unit reads another's values; AVX-512 twin as in forward.cpp).
+// The CPU pass of one gated-cell step, forward and backward. Two ways to split
+// it over threads:
+// - by rows of the batch, after the loop's BLAS product (large steps);
+// - by hidden units, taking the product too (small float32 steps, where a BLAS
+//   call costs more outside its arithmetic than in it): each thread computes the
+//   G gate columns of its own units in register tiles (small_gemm.h), then
+//   their pointwise step, so that the step needs no barrier in the forward and
+//   one in the backward, where every unit's gradient reads all gates.
+// The units of a row run in one vectorized loop (`omp simd`: no unit reads
+// another's values; AVX-512 twin as in forward.cpp).
+#include <omp.h>
+
+#include <algorithm>
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
@@ -9,15 +20,42 @@
 #include "isa.h"
 #include "pointwise_grain.h"
 #include "recurrence.h"
+#include "small_gemm.h"
 
 namespace rnn_fused {
 namespace {
 
-// Row b of a forward step. kBlend: the row's mask is not 1, so the carry
-// blends in the reset state. Always inlined into the ISA wrappers below.
+// The product goes into the pass up to these sizes: register tiles re-read the
+// weight slice for every 8 rows, and a thread's slice of W_hh (H × G·H / threads)
+// must stay in its L2 (benchmarks/NOTES.md).
+constexpr int64_t kProductInStepMaxBatch = 16;
+constexpr int64_t kProductInStepMaxHidden = 256;
+// A thread's units: whole 16-float vectors.
+constexpr int64_t kUnitQuantum = 16;
+
+struct UnitSlice {
+  int64_t begin, end;
+};
+
+// This thread's units of H, inside a parallel region.
+UnitSlice unit_slice(int64_t hidden) {
+  const int64_t threads = omp_get_num_threads();
+  const int64_t quanta = (hidden + kUnitQuantum - 1) / kUnitQuantum;
+  const int64_t per_thread = (quanta + threads - 1) / threads * kUnitQuantum;
+  const int64_t begin = std::min(hidden, omp_get_thread_num() * per_thread);
+  return {begin, std::min(hidden, begin + per_thread)};
+}
+
+int team_size(int64_t hidden) {
+  return static_cast<int>(std::min<int64_t>(at::get_num_threads(),
+                                            (hidden + kUnitQuantum - 1) / kUnitQuantum));
+}
+
+// Row b, units [j0, j1) of a forward step. kBlend: the row's mask is not 1, so
+// the carry blends in the reset state. Always inlined into the ISA wrappers below.
 template <typename scalar_t, typename Cell, bool kBlend>
 __attribute__((always_inline)) inline void forward_row(const Cell cell, const GatedForwardStep& s,
-                                                       int64_t b) {
+                                                       int64_t b, int64_t j0, int64_t j1) {
   constexpr int64_t G = Cell::kGates;
   constexpr bool kCell = Cell::kHasCellState;
   const int64_t H = s.hidden;
@@ -35,7 +73,7 @@ __attribute__((always_inline)) inline void forward_row(const Cell cell, const Ga
   const scalar_t* reset_h = kBlend ? typed<scalar_t>(s.reset_h) + b * H : nullptr;
   const scalar_t* reset_c = kBlend && kCell ? typed<scalar_t>(s.reset_c) + b * H : nullptr;
 #pragma omp simd
-  for (int64_t j = 0; j < H; ++j) {
+  for (int64_t j = j0; j < j1; ++j) {
     scalar_t c_new = scalar_t(0);
     const scalar_t h_new =
         cell.forward(x_gates + j, h_gates + j, H, kCell ? scalar_t(0) : h_bias[j], h_prev[j],
@@ -50,24 +88,24 @@ __attribute__((always_inline)) inline void forward_row(const Cell cell, const Ga
 }
 
 template <typename scalar_t, typename Cell>
-__attribute__((always_inline)) inline void forward_rows(const Cell cell,
-                                                        const GatedForwardStep& s, int64_t b0,
-                                                        int64_t b1) {
+__attribute__((always_inline)) inline void forward_block(const Cell cell,
+                                                         const GatedForwardStep& s, int64_t b0,
+                                                         int64_t b1, int64_t j0, int64_t j1) {
   const scalar_t* mask = typed<scalar_t>(s.mask_t);
   for (int64_t b = b0; b < b1; ++b) {
     // A kept state (m = 1, nearly every row) needs no reset read.
     if (mask != nullptr && mask[b] != scalar_t(1)) {
-      forward_row<scalar_t, Cell, true>(cell, s, b);
+      forward_row<scalar_t, Cell, true>(cell, s, b, j0, j1);
     } else {
-      forward_row<scalar_t, Cell, false>(cell, s, b);
+      forward_row<scalar_t, Cell, false>(cell, s, b, j0, j1);
     }
   }
 }
 
 template <typename scalar_t, typename Cell>
-__attribute__((always_inline)) inline void backward_rows(const Cell cell,
-                                                         const GatedBackwardStep& s, int64_t b0,
-                                                         int64_t b1) {
+__attribute__((always_inline)) inline void backward_block(const Cell cell,
+                                                          const GatedBackwardStep& s, int64_t b0,
+                                                          int64_t b1, int64_t j0, int64_t j1) {
   constexpr int64_t G = Cell::kGates;
   constexpr bool kCell = Cell::kHasCellState;
   const int64_t H = s.hidden;
@@ -92,15 +130,15 @@ __attribute__((always_inline)) inline void backward_rows(const Cell cell,
       // The reset states' gradients: what the carry passes on where it resets.
       scalar_t* reset_h = typed<scalar_t>(s.grad_reset_h) + b * H;
 #pragma omp simd
-      for (int64_t j = 0; j < H; ++j) reset_h[j] += (scalar_t(1) - m) * carry_grad_h[j];
+      for (int64_t j = j0; j < j1; ++j) reset_h[j] += (scalar_t(1) - m) * carry_grad_h[j];
       if constexpr (kCell) {
         scalar_t* reset_c = typed<scalar_t>(s.grad_reset_c) + b * H;
 #pragma omp simd
-        for (int64_t j = 0; j < H; ++j) reset_c[j] += (scalar_t(1) - m) * carry_grad_c[j];
+        for (int64_t j = j0; j < j1; ++j) reset_c[j] += (scalar_t(1) - m) * carry_grad_c[j];
       }
     }
 #pragma omp simd
-    for (int64_t j = 0; j < H; ++j) {
+    for (int64_t j = j0; j < j1; ++j) {
       const scalar_t dh = grad_h[j] + m * carry_grad_h[j];
       const scalar_t dc = kCell ? m * carry_grad_c[j] + grad_c[j] : scalar_t(0);
       scalar_t dc_prev = scalar_t(0);
@@ -115,40 +153,89 @@ __attribute__((always_inline)) inline void backward_rows(const Cell cell,
 }
 
 template <typename scalar_t, typename Cell>
-RNN_FUSED_AVX512 void forward_rows_avx512(const Cell cell, const GatedForwardStep& s, int64_t b0,
-                                          int64_t b1) {
-  forward_rows<scalar_t>(cell, s, b0, b1);
+RNN_FUSED_AVX512 void forward_block_avx512(const Cell cell, const GatedForwardStep& s,
+                                           int64_t b0, int64_t b1, int64_t j0, int64_t j1) {
+  forward_block<scalar_t>(cell, s, b0, b1, j0, j1);
 }
 
 template <typename scalar_t, typename Cell>
-void forward_rows_baseline(const Cell cell, const GatedForwardStep& s, int64_t b0, int64_t b1) {
-  forward_rows<scalar_t>(cell, s, b0, b1);
+void forward_block_baseline(const Cell cell, const GatedForwardStep& s, int64_t b0, int64_t b1,
+                            int64_t j0, int64_t j1) {
+  forward_block<scalar_t>(cell, s, b0, b1, j0, j1);
 }
 
 template <typename scalar_t, typename Cell>
-RNN_FUSED_AVX512 void backward_rows_avx512(const Cell cell, const GatedBackwardStep& s,
-                                           int64_t b0, int64_t b1) {
-  backward_rows<scalar_t>(cell, s, b0, b1);
+RNN_FUSED_AVX512 void backward_block_avx512(const Cell cell, const GatedBackwardStep& s,
+                                            int64_t b0, int64_t b1, int64_t j0, int64_t j1) {
+  backward_block<scalar_t>(cell, s, b0, b1, j0, j1);
 }
 
 template <typename scalar_t, typename Cell>
-void backward_rows_baseline(const Cell cell, const GatedBackwardStep& s, int64_t b0,
-                            int64_t b1) {
-  backward_rows<scalar_t>(cell, s, b0, b1);
+void backward_block_baseline(const Cell cell, const GatedBackwardStep& s, int64_t b0,
+                             int64_t b1, int64_t j0, int64_t j1) {
+  backward_block<scalar_t>(cell, s, b0, b1, j0, j1);
+}
+
+// h_gates[:, g·H + j] = h_prev · W_hhᵀ[:, g·H + j] for this thread's units j, then
+// their pointwise step; float32 with AVX-512 (gated_product_in_step).
+template <typename Cell>
+void forward_with_product(const Cell cell, const GatedForwardStep& s) {
+  const int64_t B = s.batch, H = s.hidden, GH = Cell::kGates * H;
+#pragma omp parallel num_threads(team_size(H))
+  {
+    const UnitSlice u = unit_slice(H);
+    if (u.begin < u.end) {
+      for (int64_t g = 0; g < Cell::kGates; ++g) {
+        small_gemm({typed<float>(s.h_prev), typed<float>(s.w_hh_t) + g * H + u.begin,
+                    typed<float>(s.h_gates) + g * H + u.begin, B, H, u.end - u.begin, H, GH,
+                    GH});
+      }
+      forward_block_avx512<float>(cell, s, 0, B, u.begin, u.end);
+    }
+  }
+}
+
+// This thread's units' gate gradients; then, once every unit's are written,
+// grad_h_prev[:, j] = (GRU: +=) grad_h_gates · W_hh[:, j] for its units j.
+template <typename Cell>
+void backward_with_product(const Cell cell, const GatedBackwardStep& s) {
+  const int64_t B = s.batch, H = s.hidden, GH = Cell::kGates * H;
+  // The LSTM's two sides share one gradient, which the pass writes as grad_x_gates.
+  const float* grad_gates =
+      typed<float>(Cell::kSeparateHiddenGrad ? s.grad_h_gates : s.grad_x_gates);
+#pragma omp parallel num_threads(team_size(H))
+  {
+    const UnitSlice u = unit_slice(H);
+    if (u.begin < u.end) backward_block_avx512<float>(cell, s, 0, B, u.begin, u.end);
+#pragma omp barrier
+    if (u.begin < u.end) {
+      small_gemm({grad_gates, typed<float>(s.w_hh) + u.begin,
+                  typed<float>(s.grad_h_prev) + u.begin, B, GH, u.end - u.begin, GH, H, H},
+                 /*accumulate=*/Cell::kSeparateHiddenGrad);
+    }
+  }
 }
 
 }  // namespace
+
+bool CpuRecurrence::gated_product_in_step(const GatedStepSizes& n) {
+  return n.dtype == at::kFloat && has_avx512() && n.batch <= kProductInStepMaxBatch &&
+         n.hidden <= kProductInStepMaxHidden;
+}
 
 void CpuRecurrence::gated_forward_step(const GatedForwardStep& s) {
   const bool avx512 = has_avx512();
   AT_DISPATCH_FLOATING_TYPES(s.dtype, "rnn_fused::cpu_gated_forward_step", [&] {
     dispatch_gated_cell<CpuGateMath>(s.cell, [&](auto cell) {
       using Cell = decltype(cell);
-      at::parallel_for(0, s.batch, pointwise_row_grain(s.hidden), [&](int64_t b0, int64_t b1) {
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        if (s.w_hh_t != nullptr) return forward_with_product(cell, s);
+      }
+      at::parallel_for(0, s.batch, gated_pointwise_row_grain(s.hidden), [&](int64_t b0, int64_t b1) {
         if (avx512) {
-          forward_rows_avx512<scalar_t, Cell>(cell, s, b0, b1);
+          forward_block_avx512<scalar_t, Cell>(cell, s, b0, b1, 0, s.hidden);
         } else {
-          forward_rows_baseline<scalar_t, Cell>(cell, s, b0, b1);
+          forward_block_baseline<scalar_t, Cell>(cell, s, b0, b1, 0, s.hidden);
         }
       });
     });
@@ -160,11 +247,14 @@ void CpuRecurrence::gated_backward_step(const GatedBackwardStep& s) {
   AT_DISPATCH_FLOATING_TYPES(s.dtype, "rnn_fused::cpu_gated_backward_step", [&] {
     dispatch_gated_cell<CpuGateMath>(s.cell, [&](auto cell) {
       using Cell = decltype(cell);
-      at::parallel_for(0, s.batch, pointwise_row_grain(s.hidden), [&](int64_t b0, int64_t b1) {
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        if (s.w_hh != nullptr) return backward_with_product(cell, s);
+      }
+      at::parallel_for(0, s.batch, gated_pointwise_row_grain(s.hidden), [&](int64_t b0, int64_t b1) {
         if (avx512) {
-          backward_rows_avx512<scalar_t, Cell>(cell, s, b0, b1);
+          backward_block_avx512<scalar_t, Cell>(cell, s, b0, b1, 0, s.hidden);
         } else {
-          backward_rows_baseline<scalar_t, Cell>(cell, s, b0, b1);
+          backward_block_baseline<scalar_t, Cell>(cell, s, b0, b1, 0, s.hidden);
         }
       });
     });

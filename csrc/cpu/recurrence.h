@@ -14,7 +14,9 @@ struct CpuRecurrence {
   static Plan plan(const PlanQuery& query, std::string* why) { return plan_cpu(query, why); }
   static void forward(const RecurrenceParams& p);
   static void backward(const RecurrenceGradParams& p);
-  // The pointwise pass of one GRU or LSTM step (the loop is csrc/ops/gated_layer.h).
+  // The pointwise pass of one GRU or LSTM step (the loop is csrc/ops/gated_layer.h),
+  // and, where gated_product_in_step, its product with W_hh (cpu/gated_step.cpp).
+  static bool gated_product_in_step(const GatedStepSizes& n);
   static void gated_forward_step(const GatedForwardStep& s);
   static void gated_backward_step(const GatedBackwardStep& s);
 };

@@ -17,11 +17,11 @@ constexpr int64_t kTileColumns = 32;  // two 16-float vectors
 // B = 32, the BLAS call was as fast or faster (benchmarks/NOTES.md).
 constexpr int64_t kMaxColumns = 192;
 
-// One tile: kRows rows × up to 32 columns starting at column j, over all k.
-template <int kRows>
-RNN_FUSED_AVX512 void tile(const float* a, const float* m, float* c,
-                                             int64_t k, int64_t n, int64_t j) {
-  const int64_t width = std::min(kTileColumns, n - j);
+// One tile: kRows rows × up to 32 columns starting at column j, over all k;
+// kAccumulate adds the product to c instead of overwriting it.
+template <int kRows, bool kAccumulate>
+RNN_FUSED_AVX512 void tile(const SmallGemm& g, int64_t j) {
+  const int64_t width = std::min(kTileColumns, g.n - j);
   const __mmask16 low = width >= 16 ? 0xffff : static_cast<__mmask16>((1u << width) - 1);
   const __mmask16 high =
       width <= 16 ? 0 : width >= 32 ? 0xffff : static_cast<__mmask16>((1u << (width - 16)) - 1);
@@ -29,28 +29,38 @@ RNN_FUSED_AVX512 void tile(const float* a, const float* m, float* c,
   // run-time index GCC also stores all of it to the stack at every k.
   __m512 acc[kRows][2];
 #pragma GCC unroll 8
-  for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < k; ++i) {
-    const float* row = m + i * n + j;
+  for (int r = 0; r < kRows; ++r) {
+    float* c = g.c + r * g.ldc + j;
+    acc[r][0] = kAccumulate ? _mm512_maskz_loadu_ps(low, c) : _mm512_setzero_ps();
+    acc[r][1] = kAccumulate ? _mm512_maskz_loadu_ps(high, c + 16) : _mm512_setzero_ps();
+  }
+  for (int64_t i = 0; i < g.k; ++i) {
+    const float* row = g.m + i * g.ldm + j;
     const __m512 w0 = _mm512_maskz_loadu_ps(low, row);
     const __m512 w1 = _mm512_maskz_loadu_ps(high, row + 16);
 #pragma GCC unroll 8
     for (int r = 0; r < kRows; ++r) {
-      const __m512 x = _mm512_set1_ps(a[r * k + i]);
+      const __m512 x = _mm512_set1_ps(g.a[r * g.lda + i]);
       acc[r][0] = _mm512_fmadd_ps(x, w0, acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(x, w1, acc[r][1]);
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < kRows; ++r) {
-    _mm512_mask_storeu_ps(c + r * n + j, low, acc[r][0]);
-    _mm512_mask_storeu_ps(c + r * n + j + 16, high, acc[r][1]);
+    _mm512_mask_storeu_ps(g.c + r * g.ldc + j, low, acc[r][0]);
+    _mm512_mask_storeu_ps(g.c + r * g.ldc + j + 16, high, acc[r][1]);
   }
 }
 
 template <int kRows>
-void rows_block(const float* a, const float* m, float* c, int64_t k, int64_t n) {
-  for (int64_t j = 0; j < n; j += kTileColumns) tile<kRows>(a, m, c, k, n, j);
+void rows_block(const SmallGemm& g, bool accumulate) {
+  for (int64_t j = 0; j < g.n; j += kTileColumns) {
+    if (accumulate) {
+      tile<kRows, true>(g, j);
+    } else {
+      tile<kRows, false>(g, j);
+    }
+  }
 }
 
 }  // namespace
@@ -76,19 +86,20 @@ bool small_gemm_applies(int64_t rows, int64_t n) {
   return has_avx512() && rows >= 1 && rows <= kMaxRows && n <= kMaxColumns;
 }
 
-void small_gemm(const float* a, const float* m, float* c, int64_t rows, int64_t k, int64_t n) {
-  for (int64_t r = 0; r < rows; r += kMaxRows) {
-    const float* a_rows = a + r * k;
-    float* c_rows = c + r * n;
-    switch (std::min(kMaxRows, rows - r)) {
-      case 1: rows_block<1>(a_rows, m, c_rows, k, n); break;
-      case 2: rows_block<2>(a_rows, m, c_rows, k, n); break;
-      case 3: rows_block<3>(a_rows, m, c_rows, k, n); break;
-      case 4: rows_block<4>(a_rows, m, c_rows, k, n); break;
-      case 5: rows_block<5>(a_rows, m, c_rows, k, n); break;
-      case 6: rows_block<6>(a_rows, m, c_rows, k, n); break;
-      case 7: rows_block<7>(a_rows, m, c_rows, k, n); break;
-      default: rows_block<8>(a_rows, m, c_rows, k, n); break;
+void small_gemm(const SmallGemm& g, bool accumulate) {
+  for (int64_t r = 0; r < g.rows; r += kMaxRows) {
+    SmallGemm block = g;
+    block.a = g.a + r * g.lda;
+    block.c = g.c + r * g.ldc;
+    switch (std::min(kMaxRows, g.rows - r)) {
+      case 1: rows_block<1>(block, accumulate); break;
+      case 2: rows_block<2>(block, accumulate); break;
+      case 3: rows_block<3>(block, accumulate); break;
+      case 4: rows_block<4>(block, accumulate); break;
+      case 5: rows_block<5>(block, accumulate); break;
+      case 6: rows_block<6>(block, accumulate); break;
+      case 7: rows_block<7>(block, accumulate); break;
+      default: rows_block<8>(block, accumulate); break;
     }
   }
 }

@@ -15,9 +15,23 @@ namespace rnn_fused {
 // that one thread beats the BLAS call.
 bool small_gemm_applies(int64_t rows, int64_t n);
 
-// c[r, :] = Σ_k a[r, k] · m[k, :] for r < rows. a is rows×k, m is k×n and c is
-// rows×n, all row-major and contiguous.
-void small_gemm(const float* a, const float* m, float* c, int64_t rows, int64_t k, int64_t n);
+// c = a · m, or c += a · m with accumulate: a is rows×k, m is k×n and c is
+// rows×n, row-major with leading dimensions lda, ldm and ldc (so that a thread
+// can take a block of columns of a larger product).
+struct SmallGemm {
+  const float* a;
+  const float* m;
+  float* c;
+  int64_t rows, k, n;
+  int64_t lda, ldm, ldc;
+};
+void small_gemm(const SmallGemm& g, bool accumulate = false);
+
+// The same, for contiguous a, m and c.
+inline void small_gemm(const float* a, const float* m, float* c, int64_t rows, int64_t k,
+                       int64_t n) {
+  small_gemm(SmallGemm{a, m, c, rows, k, n, k, n, n});
+}
 
 // The transpose of the n×n row-major matrix w, in a buffer that belongs to the
 // calling thread and is reused by its next call: a fresh tensor per call would

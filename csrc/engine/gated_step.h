@@ -1,7 +1,8 @@
 // One step of a gated cell (GRU, LSTM) as every device's pointwise pass takes
 // it: raw pointers into the layer's tensors, so that the loop around it
 // (csrc/ops/gated_layer.h: one product with W_hh, then this pass, per step)
-// builds no tensor views per step. Rows are contiguous [B, ·] blocks of the
+// builds no tensor views per step. Where the device says so
+// (Device::gated_product_in_step), the pass takes the product too. Rows are contiguous [B, ·] blocks of the
 // input's dtype; the c-pointers are null for the GRU.
 #pragma once
 
@@ -33,7 +34,10 @@ struct GatedStepSizes {
 
 struct GatedForwardStep : GatedStepSizes {
   const void* x_gates;  // [B, G·H]: the input projection plus b_ih and b_hh (GRU: b_hr, b_hz)
-  const void* h_gates;  // [B, G·H]: h_prev·W_hhᵀ
+  // [B, G·H]: h_prev·W_hhᵀ, computed by the loop; or, where w_hh_t is given, by
+  // the pass itself, each thread the gates of its own units (csrc/cpu/gated_step.cpp).
+  void* h_gates;
+  const void* w_hh_t;  // [H, G·H] row-major, or null
   // [H], GRU only: b_hn, the one part of b_hh that cannot ride with the input
   // projection (r multiplies it); zeros without bias.
   const void* h_bias;
@@ -41,7 +45,9 @@ struct GatedForwardStep : GatedStepSizes {
   const void* c_prev;
   // Written: h_t, c_t, the saved gates [B, 4, H], and the state the next step
   // reads, mask_t·h_t + (1 − mask_t)·reset (h_t itself without a mask). No
-  // written buffer overlaps a read one, so the CPU loops can vectorize.
+  // written buffer overlaps a read one, so the CPU loops can vectorize, except
+  // the LSTM's saved gates: they are x_gates, each element written only after
+  // its own unit has read it.
   void* h;
   void* c;
   void* saved;
@@ -63,9 +69,10 @@ struct GatedBackwardStep : GatedStepSizes {
   const void* carry_grad_c;
   // Written, [B, H]: the gradient of the state this step read: for c all of it,
   // for h the share that bypasses W_hh (GRU); the loop adds the product with W_hh
-  // in place.
+  // in place, or, where w_hh is given, the pass itself.
   void* grad_h_prev;
   void* grad_c_prev;
+  const void* w_hh;  // [G·H, H] row-major, or null
   const void* mask_t;  // [B] or null
   const void* saved;   // this step's saved gates [B, 4, H] and c_t
   const void* c;

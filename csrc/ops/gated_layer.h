@@ -1,7 +1,8 @@
 // The gated layer ops, gated_layer_forward and gated_layer_backward (GRU and
 // LSTM), for one layer in one direction, written once for every device. Per
 // step: one product with W_hh (ATen, so cuBLAS or the CPU's BLAS), then the
-// device's pointwise pass (Device::gated_forward_step / gated_backward_step).
+// device's pointwise pass (Device::gated_forward_step / gated_backward_step);
+// where Device::gated_product_in_step, the pass takes the product as well.
 // Everything parallel over time (the input projection, the weight gradients) is
 // one large product around the loop. Each device instantiates these templates
 // and registers them (csrc/cpu/register.cpp, csrc/cuda/register.cpp).
@@ -132,7 +133,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
       T >= kTransposeFromSteps ? weight_hh.t().contiguous() : weight_hh.t();
   at::Tensor output = at::empty({T, B, H}, options);
   at::Tensor cells = n.lstm() ? at::empty({T, B, H}, options) : at::empty({0}, options);
-  at::Tensor saved = at::empty({T, B, kSavedPerUnit * H}, options);
+  // The LSTM's saved gates (4 per unit, as its pre-activations) overwrite
+  // x_gates: each unit of a step reads its pre-activations before it writes its
+  // gates, and nothing reads them later. That spares a [T, B, 4·H] buffer.
+  at::Tensor saved = n.lstm() ? x_gates.view({T, B, kSavedPerUnit * H})
+                              : at::empty({T, B, kSavedPerUnit * H}, options);
   at::Tensor h_gates = at::empty({B, GH}, options);
   // Two carries each, used in turn: a step never writes the state it reads.
   const at::Tensor carries_h[2] = {at::empty({B, H}, options), at::empty({B, H}, options)};
@@ -151,11 +156,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   s.h_bias = h_bias.defined() ? h_bias.data_ptr() : nullptr;
   s.reset_h = mask.has_value() ? reset_h_c.data_ptr() : nullptr;
   s.reset_c = mask.has_value() && n.lstm() ? reset_c_c.data_ptr() : nullptr;
+  const bool product_in_step = T >= kTransposeFromSteps && Device::gated_product_in_step(s);
+  s.w_hh_t = product_in_step ? w_hh_t.data_ptr() : nullptr;
   at::Tensor h_prev = hx.contiguous();
   at::Tensor c_prev = n.lstm() ? cx->contiguous() : at::Tensor();
   for (int64_t q = 0; q < T; ++q) {
     const int64_t t = reverse ? T - 1 - q : q;
-    at::mm_out(h_gates, h_prev, w_hh_t);
+    if (!product_in_step) at::mm_out(h_gates, h_prev, w_hh_t);
     s.x_gates = element(x_gates, t * B * GH);
     s.h_prev = h_prev.data_ptr();
     s.c_prev = n.lstm() ? c_prev.data_ptr() : nullptr;
@@ -246,6 +253,9 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   s.hidden = H;
   s.grad_reset_h = mask.has_value() ? grad_reset_h.data_ptr() : nullptr;
   s.grad_reset_c = mask.has_value() && n.lstm() ? grad_reset_c.data_ptr() : nullptr;
+  const bool product_in_step = Device::gated_product_in_step(s);
+  const at::Tensor w_hh = product_in_step ? weight_hh.contiguous() : weight_hh;
+  s.w_hh = product_in_step ? w_hh.data_ptr() : nullptr;
   for (int64_t q = T - 1; q >= 0; --q) {
     const int64_t t = reverse ? T - 1 - q : q;
     s.grad_h = q == T - 1 && grad_last.defined() ? grad_last.data_ptr()
@@ -263,15 +273,16 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
     s.grad_h_gates = element(grad_h_gates, t * B * GH);
     const int64_t in = (T - 1 - q) % 2, out = 1 - in;
     s.carry_grad_h = carries_grad_h[in].data_ptr();
-    s.grad_h_prev = n.lstm() ? nullptr : carries_grad_h[out].data_ptr();
+    s.grad_h_prev = carries_grad_h[out].data_ptr();
     s.carry_grad_c = n.lstm() ? carries_grad_c[in].data_ptr() : nullptr;
     s.grad_c_prev = n.lstm() ? carries_grad_c[out].data_ptr() : nullptr;
     Device::gated_backward_step(s);
     // The gradient of the state this step read: through W_hh, plus (GRU) the
-    // share that bypasses it, which the pass wrote there (added in place).
-    if (n.lstm()) {
+    // share that bypasses it, which the pass wrote there (added in place); the
+    // pass took the product itself where product_in_step.
+    if (!product_in_step && n.lstm()) {
       at::mm_out(carries_grad_h[out], grad_h_gates[t], weight_hh);
-    } else {
+    } else if (!product_in_step) {
       at::addmm_out(carries_grad_h[out], carries_grad_h[out], grad_h_gates[t], weight_hh);
     }
   }

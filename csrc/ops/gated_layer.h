@@ -56,8 +56,11 @@ inline GatedSizes check_gated_inputs(
   return n;
 }
 
-// Sequence length from which the forward copies W_hhᵀ into a contiguous matrix.
-constexpr int64_t kTransposeFromSteps = 8;
+// The forward copies W_hhᵀ into a contiguous matrix when the sequence has at
+// least H·G·H / kTransposeElementsPerStep steps: the copy cost more than it
+// saved below that length (the LSTM at B=1 ran 2.2x faster without it at T=16,
+// H=256 and 1.4x at T=16, H=128; benchmarks/NOTES.md).
+constexpr int64_t kTransposeElementsPerStep = 2048;
 
 inline char* element(const at::Tensor& t, int64_t offset) {
   return static_cast<char*>(t.data_ptr()) + offset * t.element_size();
@@ -114,10 +117,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
 
   const auto options = input.options();
   // The biases ride with the input projection, except the GRU's b_hn, which
-  // the pointwise pass adds: the step product is then a plain product, with a
-  // contiguous W_hhᵀ from kTransposeFromSteps steps on (a BLAS call on the
-  // transposed view, or with a bias to copy in, took twice as long at B=8,
-  // H=128; shorter sequences do not repay the copy).
+  // the pointwise pass adds: the step product is then a plain product, on a
+  // contiguous W_hhᵀ for long enough sequences (a BLAS call on the transposed
+  // view, or with a bias to copy in, took twice as long at B=8, H=128; and the
+  // pass can then take the product, gated_product_in_step).
   at::Tensor x_bias, h_bias;
   if (bias_ih.has_value()) {
     x_bias = bias_ih->clone();
@@ -129,8 +132,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   const at::Tensor x2d = input.contiguous().view({T * B, n.input_size});
   const at::Tensor x_gates = x_bias.defined() ? at::addmm(x_bias, x2d, weight_ih.t())
                                               : at::mm(x2d, weight_ih.t());
-  const at::Tensor w_hh_t =
-      T >= kTransposeFromSteps ? weight_hh.t().contiguous() : weight_hh.t();
+  const bool transpose = T * kTransposeElementsPerStep >= H * GH;
+  const at::Tensor w_hh_t = transpose ? weight_hh.t().contiguous() : weight_hh.t();
   at::Tensor output = at::empty({T, B, H}, options);
   at::Tensor cells = n.lstm() ? at::empty({T, B, H}, options) : at::empty({0}, options);
   // The LSTM's saved gates (4 per unit, as its pre-activations) overwrite
@@ -156,7 +159,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   s.h_bias = h_bias.defined() ? h_bias.data_ptr() : nullptr;
   s.reset_h = mask.has_value() ? reset_h_c.data_ptr() : nullptr;
   s.reset_c = mask.has_value() && n.lstm() ? reset_c_c.data_ptr() : nullptr;
-  const bool product_in_step = T >= kTransposeFromSteps && Device::gated_product_in_step(s);
+  const bool product_in_step = transpose && Device::gated_product_in_step(s);
   s.w_hh_t = product_in_step ? w_hh_t.data_ptr() : nullptr;
   at::Tensor h_prev = hx.contiguous();
   at::Tensor c_prev = n.lstm() ? cx->contiguous() : at::Tensor();

@@ -98,4 +98,6 @@ setup(
     cmdclass={"build_ext": BuildExtension},
     python_requires=">=3.9",
     install_requires=["torch>=2.4"],
+    # What ONNX export (rnn_fused.onnx) and checking its graph in onnxruntime need.
+    extras_require={"onnx": ["onnx", "onnxscript", "onnxruntime"]},
 )

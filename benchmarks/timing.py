@@ -76,7 +76,8 @@ def time_calls(calls: Dict[str, Callable[[], object]], repeats: int,
     threads = torch.get_num_threads()
     timers = {name: benchmark.Timer("fn()", globals={"fn": fn}, num_threads=threads)
               for name, fn in calls.items()}
-    number = {name: max(1, int(seconds_per_sample / timer.timeit(10).mean))
+    # A few calls (after the Timer's own two warm-ups) size the samples.
+    number = {name: max(1, int(seconds_per_sample / timer.timeit(3).mean))
               for name, timer in timers.items()}
     samples = {name: [] for name in calls}
     order = list(calls)

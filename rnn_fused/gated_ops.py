@@ -1,6 +1,6 @@
-"""The gated layer op (GRU, LSTM): its Python entry, fake kernels for
-torch.compile and torch.export, and its autograd formula, which calls the
-backward op. The kernels are C++ (csrc/ops/gated_layer.h)."""
+"""The gated layer op (GRU, LSTM): its Python entry, and fake kernels for
+torch.compile and torch.export. The kernels and the forward's autograd are C++
+(csrc/ops/gated_layer.h, csrc/ops/gated_autograd.cpp)."""
 from typing import Optional, Tuple
 
 import torch
@@ -71,40 +71,6 @@ def _(grad_output, grad_h_n, grad_c_n, grad_cells, input, weight_ih, weight_hh, 
     return tuple(input.new_empty(shape) for shape in shapes)
 
 
-def _setup_context(ctx, inputs, output):
-    (input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h, reset_c, cell,
-     reverse, _backend) = inputs
-    ctx.save_for_backward(input, weight_ih, weight_hh, hx, cx, mask, reset_h, reset_c,
-                          output[0], output[3], output[4])
-    ctx.cell, ctx.reverse, ctx.has_bias = cell, reverse, bias_ih is not None
-
-
-def _backward_formula(ctx, grad_output, grad_h_n, grad_c_n, grad_cells, _grad_saved):
-    (input, weight_ih, weight_hh, hx, cx, mask, reset_h, reset_c, output, cells,
-     saved) = ctx.saved_tensors
-    if grad_output is None:
-        grad_output = torch.zeros_like(output)
-    lstm = ctx.cell == "lstm"
-    # The input's and the weights' gradients are one large product each: only
-    # where wanted (the first layer's input rarely is).
-    wanted = list(ctx.needs_input_grad[:3])
-    grads = _backward(grad_output, grad_h_n, grad_c_n if lstm else None,
-                      grad_cells if lstm else None, input, weight_ih, weight_hh, hx, cx, mask,
-                      reset_h, reset_c, output, cells, saved, ctx.cell, ctx.reverse,
-                      ctx.has_bias, wanted)
-    (d_input, d_weight_ih, d_weight_hh, d_bias_ih, d_bias_hh, d_hx, d_cx, d_reset_h,
-     d_reset_c) = grads
-    return (d_input if wanted[0] else None, d_weight_ih if wanted[1] else None,
-            d_weight_hh if wanted[2] else None, d_bias_ih if ctx.has_bias else None,
-            d_bias_hh if ctx.has_bias else None, d_hx, d_cx if lstm else None, None,
-            d_reset_h if mask is not None else None,
-            d_reset_c if mask is not None and lstm else None, None, None, None)
-
-
-torch.library.register_autograd("rnn_fused::gated_layer_forward", _backward_formula,
-                                setup_context=_setup_context)
-
-
 def _no_double_backward(ctx, *grads):
     raise NotImplementedError(
         "rnn_fused: FusedGRU and FusedLSTM have no double backward (a gradient of their "
@@ -115,7 +81,8 @@ def _no_context(ctx, inputs, output):
     pass
 
 
-# The backward op runs below autograd (its kernels use out= products), and a
-# gradient of it raises a clear error instead of a failed product.
+# The forward's autograd (C++) calls the backward op below autograd, except when
+# autograd records the backward (create_graph=True): then a gradient of it raises
+# a clear error instead of a failed product.
 torch.library.register_autograd("rnn_fused::gated_layer_backward", _no_double_backward,
                                 setup_context=_no_context)

@@ -27,14 +27,6 @@ enum Argument {
   kNonlinearity, kReverse, kBackend, kArguments
 };
 
-at::Tensor value_or_undefined(const c10::optional<at::Tensor>& t) {
-  return t.has_value() ? *t : at::Tensor();
-}
-
-c10::optional<at::Tensor> defined_or_none(const at::Tensor& t) {
-  return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt;
-}
-
 class LayerFunction : public torch::autograd::Function<LayerFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& input,

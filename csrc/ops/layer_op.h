@@ -44,4 +44,13 @@ inline const c10::TypedOperatorHandle<LayerBackwardSignature>& layer_backward_op
   return op;
 }
 
+// Optional tensors as autograd saves them (undefined for None), and back.
+inline at::Tensor value_or_undefined(const c10::optional<at::Tensor>& t) {
+  return t.has_value() ? *t : at::Tensor();
+}
+
+inline c10::optional<at::Tensor> defined_or_none(const at::Tensor& t) {
+  return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt;
+}
+
 }  // namespace rnn_fused

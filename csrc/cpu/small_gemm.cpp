@@ -18,10 +18,14 @@ constexpr int64_t kTileColumns = 32;  // two 16-float vectors
 constexpr int64_t kMaxColumns = 192;
 
 // One tile: kRows rows × up to 32 columns starting at column j, over all k;
-// kAccumulate adds the product to c instead of overwriting it.
+// kAccumulate adds the product to c instead of overwriting it. Scalar,
+// non-aliasing arguments rather than the SmallGemm: the B=8, H=128 Elman step ran
+// about 10% slower with the struct.
 template <int kRows, bool kAccumulate>
-RNN_FUSED_AVX512 void tile(const SmallGemm& g, int64_t j) {
-  const int64_t width = std::min(kTileColumns, g.n - j);
+RNN_FUSED_AVX512 void tile(const float* __restrict__ a, const float* __restrict__ m,
+                           float* __restrict__ c, int64_t k, int64_t n, int64_t lda,
+                           int64_t ldm, int64_t ldc, int64_t j) {
+  const int64_t width = std::min(kTileColumns, n - j);
   const __mmask16 low = width >= 16 ? 0xffff : static_cast<__mmask16>((1u << width) - 1);
   const __mmask16 high =
       width <= 16 ? 0 : width >= 32 ? 0xffff : static_cast<__mmask16>((1u << (width - 16)) - 1);
@@ -30,25 +34,25 @@ RNN_FUSED_AVX512 void tile(const SmallGemm& g, int64_t j) {
   __m512 acc[kRows][2];
 #pragma GCC unroll 8
   for (int r = 0; r < kRows; ++r) {
-    float* c = g.c + r * g.ldc + j;
-    acc[r][0] = kAccumulate ? _mm512_maskz_loadu_ps(low, c) : _mm512_setzero_ps();
-    acc[r][1] = kAccumulate ? _mm512_maskz_loadu_ps(high, c + 16) : _mm512_setzero_ps();
+    acc[r][0] = kAccumulate ? _mm512_maskz_loadu_ps(low, c + r * ldc + j) : _mm512_setzero_ps();
+    acc[r][1] =
+        kAccumulate ? _mm512_maskz_loadu_ps(high, c + r * ldc + j + 16) : _mm512_setzero_ps();
   }
-  for (int64_t i = 0; i < g.k; ++i) {
-    const float* row = g.m + i * g.ldm + j;
+  for (int64_t i = 0; i < k; ++i) {
+    const float* row = m + i * ldm + j;
     const __m512 w0 = _mm512_maskz_loadu_ps(low, row);
     const __m512 w1 = _mm512_maskz_loadu_ps(high, row + 16);
 #pragma GCC unroll 8
     for (int r = 0; r < kRows; ++r) {
-      const __m512 x = _mm512_set1_ps(g.a[r * g.lda + i]);
+      const __m512 x = _mm512_set1_ps(a[r * lda + i]);
       acc[r][0] = _mm512_fmadd_ps(x, w0, acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(x, w1, acc[r][1]);
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < kRows; ++r) {
-    _mm512_mask_storeu_ps(g.c + r * g.ldc + j, low, acc[r][0]);
-    _mm512_mask_storeu_ps(g.c + r * g.ldc + j + 16, high, acc[r][1]);
+    _mm512_mask_storeu_ps(c + r * ldc + j, low, acc[r][0]);
+    _mm512_mask_storeu_ps(c + r * ldc + j + 16, high, acc[r][1]);
   }
 }
 
@@ -56,9 +60,9 @@ template <int kRows>
 void rows_block(const SmallGemm& g, bool accumulate) {
   for (int64_t j = 0; j < g.n; j += kTileColumns) {
     if (accumulate) {
-      tile<kRows, true>(g, j);
+      tile<kRows, true>(g.a, g.m, g.c, g.k, g.n, g.lda, g.ldm, g.ldc, j);
     } else {
-      tile<kRows, false>(g, j);
+      tile<kRows, false>(g.a, g.m, g.c, g.k, g.n, g.lda, g.ldm, g.ldc, j);
     }
   }
 }

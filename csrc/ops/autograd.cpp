@@ -5,7 +5,6 @@
 #include <array>
 #include <string>
 #include <tuple>
-#include <utility>
 #include <vector>
 
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -49,17 +48,9 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
     ctx->set_materialize_grads(false);
     ctx->save_for_backward({input, weight_ih, weight_hh, hx, value_or_undefined(mask),
                             value_or_undefined(reset_state), output});
-    // needs_input_grad counts only the tensors given (its edges), so each
-    // argument's edge is recorded here: -1 where the tensor was absent.
-    std::vector<int64_t> edges(kArguments, -1);
-    int64_t edge = 0;
-    const std::array<std::pair<Argument, bool>, 8> given = {{
-        {kInput, true}, {kWeightIh, true}, {kWeightHh, true}, {kBiasIh, bias_ih.has_value()},
-        {kBiasHh, bias_hh.has_value()}, {kHx, true}, {kMask, mask.has_value()},
-        {kResetState, reset_state.has_value()}}};
-    for (const auto& [argument, present] : given) {
-      if (present) edges[argument] = edge++;
-    }
+    const std::vector<int64_t> edges =
+        argument_edges({true, true, true, bias_ih.has_value(), bias_hh.has_value(), true,
+                        mask.has_value(), reset_state.has_value()});
     ctx->saved_data["edges"] = edges;
     ctx->saved_data["nonlinearity"] = std::string(nonlinearity);
     ctx->saved_data["reverse"] = reverse;

@@ -7,7 +7,6 @@
 #include <array>
 #include <string>
 #include <tuple>
-#include <utility>
 #include <vector>
 
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -85,18 +84,9 @@ class GatedLayerFunction : public torch::autograd::Function<GatedLayerFunction> 
     ctx->save_for_backward({input, weight_ih, weight_hh, hx, value_or_undefined(cx),
                             value_or_undefined(mask), value_or_undefined(reset_h),
                             value_or_undefined(reset_c), output, cells, saved});
-    // needs_input_grad counts only the tensors given (its edges), so each
-    // argument's edge is recorded here: -1 where the tensor was absent.
-    std::vector<int64_t> edges(kArguments, -1);
-    int64_t edge = 0;
-    const std::array<std::pair<Argument, bool>, 10> given = {{
-        {kInput, true}, {kWeightIh, true}, {kWeightHh, true}, {kBiasIh, bias_ih.has_value()},
-        {kBiasHh, bias_hh.has_value()}, {kHx, true}, {kCx, cx.has_value()},
-        {kMask, mask.has_value()}, {kResetH, reset_h.has_value()},
-        {kResetC, reset_c.has_value()}}};
-    for (const auto& [argument, present] : given) {
-      if (present) edges[argument] = edge++;
-    }
+    const std::vector<int64_t> edges = argument_edges(
+        {true, true, true, bias_ih.has_value(), bias_hh.has_value(), true, cx.has_value(),
+         mask.has_value(), reset_h.has_value(), reset_c.has_value()});
     ctx->saved_data["edges"] = edges;
     ctx->saved_data["cell"] = std::string(cell);
     ctx->saved_data["reverse"] = reverse;

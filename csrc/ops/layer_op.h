@@ -3,7 +3,9 @@
 #pragma once
 
 #include <array>
+#include <initializer_list>
 #include <tuple>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -42,6 +44,16 @@ inline const c10::TypedOperatorHandle<LayerBackwardSignature>& layer_backward_op
                              .findSchemaOrThrow("rnn_fused::rnn_layer_backward", "")
                              .typed<LayerBackwardSignature>();
   return op;
+}
+
+// Each tensor argument's autograd edge, in schema order, from whether it was
+// given: needs_input_grad counts only the tensors given, so an absent one has no
+// edge (-1).
+inline std::vector<int64_t> argument_edges(std::initializer_list<bool> given) {
+  std::vector<int64_t> edges;
+  int64_t edge = 0;
+  for (const bool present : given) edges.push_back(present ? edge++ : -1);
+  return edges;
 }
 
 // Optional tensors as autograd saves them (undefined for None), and back.

@@ -1,6 +1,6 @@
 """The gated layer op (GRU, LSTM): its Python entry, and fake kernels for
-torch.compile and torch.export. The kernels and the forward's autograd are C++
-(csrc/ops/gated_layer.h, csrc/ops/gated_autograd.cpp)."""
+torch.compile and torch.export. The kernels and the forward's autograd and
+autocast are C++ (csrc/ops/gated_layer.h, gated_autograd.cpp, autocast.cpp)."""
 from typing import Optional, Tuple
 
 import torch
@@ -27,17 +27,8 @@ def gated_layer(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.T
     Returns (h_t for every t [T, B, H], h_n [B, H], c_n [B, H] (empty for the GRU),
     c_t for every t [T, B, H] (empty for the GRU)).
     """
-    tensors = (input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h, reset_c)
-    device = input.device.type
-    if torch.is_autocast_enabled(device) and input.dtype != torch.float64:
-        # As FusedRNN's autocast kernel: the autocast dtype on CUDA, float32 on the
-        # CPU (which has no half-precision kernels); float64 is never cast.
-        dtype = torch.get_autocast_dtype(device) if device == "cuda" else torch.float32
-        tensors = tuple(None if t is None else t.to(dtype) for t in tensors)
-        with torch.autocast(device, enabled=False):
-            output, h_n, c_n, cells, _ = _forward(*tensors, cell, reverse, backend)
-    else:
-        output, h_n, c_n, cells, _ = _forward(*tensors, cell, reverse, backend)
+    output, h_n, c_n, cells, _ = _forward(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx,
+                                          mask, reset_h, reset_c, cell, reverse, backend)
     return output, h_n, c_n, cells
 
 

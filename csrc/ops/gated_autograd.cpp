@@ -21,40 +21,6 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// (output, h_n, c_n, cells, saved)
-using GatedOutputs = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
-using OptionalTensor = c10::optional<at::Tensor>;
-
-using GatedForwardSignature =
-    GatedOutputs(const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptionalTensor&,
-                 const OptionalTensor&, const at::Tensor&, const OptionalTensor&,
-                 const OptionalTensor&, const OptionalTensor&, const OptionalTensor&,
-                 c10::string_view, bool, c10::string_view);
-
-using GatedGradients = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor,
-                                  at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
-
-using GatedBackwardSignature = GatedGradients(
-    const at::Tensor&, const OptionalTensor&, const OptionalTensor&, const OptionalTensor&,
-    const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-    const OptionalTensor&, const OptionalTensor&, const OptionalTensor&, const OptionalTensor&,
-    const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view, bool, bool,
-    std::array<bool, 3>);
-
-const c10::TypedOperatorHandle<GatedForwardSignature>& gated_forward_op() {
-  static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("rnn_fused::gated_layer_forward", "")
-                             .typed<GatedForwardSignature>();
-  return op;
-}
-
-const c10::TypedOperatorHandle<GatedBackwardSignature>& gated_backward_op() {
-  static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("rnn_fused::gated_layer_backward", "")
-                             .typed<GatedBackwardSignature>();
-  return op;
-}
-
 // Forward arguments, in schema order; backward returns one gradient per argument.
 enum Argument {
   kInput, kWeightIh, kWeightHh, kBiasIh, kBiasHh, kHx, kCx, kMask, kResetH, kResetC,

@@ -1,5 +1,5 @@
-// Typed handles on the layer ops, for kernels that call them through the
-// dispatcher (autograd, autocast).
+// Typed handles on the layer ops (Elman and gated), for kernels that call them
+// through the dispatcher (autograd, autocast).
 #pragma once
 
 #include <array>
@@ -43,6 +43,41 @@ inline const c10::TypedOperatorHandle<LayerBackwardSignature>& layer_backward_op
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow("rnn_fused::rnn_layer_backward", "")
                              .typed<LayerBackwardSignature>();
+  return op;
+}
+
+// (output, h_n, c_n, cells, saved)
+using GatedOutputs = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+using OptionalTensor = c10::optional<at::Tensor>;
+
+using GatedForwardSignature =
+    GatedOutputs(const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptionalTensor&,
+                 const OptionalTensor&, const at::Tensor&, const OptionalTensor&,
+                 const OptionalTensor&, const OptionalTensor&, const OptionalTensor&,
+                 c10::string_view, bool, c10::string_view);
+
+using GatedGradients = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor,
+                                  at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+using GatedBackwardSignature = GatedGradients(
+    const at::Tensor&, const OptionalTensor&, const OptionalTensor&, const OptionalTensor&,
+    const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+    const OptionalTensor&, const OptionalTensor&, const OptionalTensor&, const OptionalTensor&,
+    const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view, bool, bool,
+    std::array<bool, 3>);
+
+inline const c10::TypedOperatorHandle<GatedForwardSignature>& gated_forward_op() {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("rnn_fused::gated_layer_forward", "")
+                             .typed<GatedForwardSignature>();
+  return op;
+}
+
+inline const c10::TypedOperatorHandle<GatedBackwardSignature>& gated_backward_op() {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("rnn_fused::gated_layer_backward", "")
+                             .typed<GatedBackwardSignature>();
   return op;
 }
 

@@ -14,11 +14,11 @@ inline int64_t pointwise_row_grain(int64_t hidden) {
 }
 
 // The same for a GRU or LSTM step, whose units cost several activations each:
-// splitting from 2048 units on was 1.1-1.2x faster at B=64, H=64 to 512
-// (benchmarks/NOTES.md).
+// counting a unit as 16 elements (tasks from 2048 units) was 1.1-1.2x faster at
+// B=64, H=64 to 512 (benchmarks/NOTES.md).
 inline int64_t gated_pointwise_row_grain(int64_t hidden) {
-  constexpr int64_t kUnitsPerTask = 2048;
-  return std::max<int64_t>(1, kUnitsPerTask / std::max<int64_t>(1, hidden));
+  constexpr int64_t kElementsPerGatedUnit = 16;
+  return pointwise_row_grain(kElementsPerGatedUnit * hidden);
 }
 
 }  // namespace rnn_fused

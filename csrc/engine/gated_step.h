@@ -2,8 +2,9 @@
 // it: raw pointers into the layer's tensors, so that the loop around it
 // (csrc/ops/gated_layer.h: one product with W_hh, then this pass, per step)
 // builds no tensor views per step. Where the device says so
-// (Device::gated_product_in_step), the pass takes the product too. Rows are contiguous [B, ·] blocks of the
-// input's dtype; the c-pointers are null for the GRU.
+// (Device::gated_product_in_step), the pass takes the product too. Rows are
+// contiguous [B, ·] blocks of the input's dtype; the c-pointers are null for the
+// GRU.
 #pragma once
 
 #include <cstdint>

@@ -22,7 +22,6 @@
 
 namespace rnn_fused {
 
-
 struct GatedSizes : LayerSizes {
   GatedCell cell;
   int64_t gates;

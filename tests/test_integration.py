@@ -2,7 +2,6 @@
 DistributedDataParallel."""
 import copy
 import io
-import os
 
 import pytest
 import torch
@@ -131,9 +130,9 @@ def test_functional_call_uses_the_given_parameters():
     assert torch.count_nonzero(rnn(x)[0]) > 0
 
 
-def _ddp_worker(rank, world_size, port, state, x, mask, result_path):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+def _ddp_worker(rank, world_size, store_path, state, x, mask, result_path):
+    # A file store needs no free port, which a busy CI machine may not give.
+    dist.init_process_group("gloo", init_method=f"file://{store_path}", rank=rank, world_size=world_size)
     torch.set_num_threads(1)
     model = Tagger()
     model.load_state_dict(state)
@@ -146,6 +145,9 @@ def _ddp_worker(rank, world_size, port, state, x, mask, result_path):
         optimizer.step()
     if rank == 0:
         torch.save(model.state_dict(), result_path)
+    # Without it, a rank that tears gloo down while its peer is still connected
+    # can abort in gloo's threads ("terminate called without an active exception").
+    dist.barrier()
     dist.destroy_process_group()
 
 
@@ -162,8 +164,8 @@ def test_distributed_data_parallel_matches_single_process(tmp_path):
         optimizer.step()
 
     result_path = tmp_path / "ddp_state.pt"
-    port = 29500 + os.getpid() % 1000
-    mp.spawn(_ddp_worker, args=(2, port, state, x, mask, result_path), nprocs=2, join=True)
+    store_path = tmp_path / "ddp_store"
+    mp.spawn(_ddp_worker, args=(2, store_path, state, x, mask, result_path), nprocs=2, join=True)
     distributed = torch.load(result_path)
     for name, value in model.state_dict().items():
         report(f"DDP {name}", distributed[name], value, atol=1e-6, rtol=1e-5)

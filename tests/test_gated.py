@@ -121,6 +121,22 @@ def test_matches_nn(device, cell, config):
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_chunked_loop_matches_nn(device, cell, bias):
+    """B=256, H=100, T=11: on the CPU the GRU projects the input and both cells
+    take the gate gradients in chunks of 3 and 2 steps, the last one shorter
+    (CpuRecurrence::gated_chunk_steps: 2¹⁸ elements), in both directions."""
+    fused_cls, nn_cls = CELLS[cell][:2]
+    reference = nn_cls(D, 100, num_layers=2, bidirectional=True, bias=bias, device=device,
+                       dtype=torch.float64)
+    fused = fused_cls(D, 100, num_layers=2, bidirectional=True, bias=bias, device=device,
+                      dtype=torch.float64)
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(11, 256, D, device=device, dtype=torch.float64)
+    compare_with_nn(fused, reference, [x, states_for(cell, (4, 256, 100), device)])
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_unbatched_matches_nn(device, cell):
     fused, reference = nn_pair(cell, device, num_layers=2, bidirectional=True)
     x = torch.randn(T, D, device=device, dtype=torch.float64)

@@ -218,6 +218,17 @@ void backward_with_product(const Cell cell, const GatedBackwardStep& s) {
 
 }  // namespace
 
+int64_t CpuRecurrence::gated_chunk_steps(int64_t steps, int64_t batch, int64_t gate_width) {
+  // Fresh [T, B, G·H] buffers cost a page fault every 4 KB on every call (the
+  // allocator gives large blocks back to the system); a chunk's buffer is reused
+  // and stays in L2. A chunk's products need enough rows to run at BLAS speed.
+  constexpr int64_t kChunkElements = int64_t(1) << 18;
+  constexpr int64_t kMinChunkRows = 256;
+  const int64_t by_size = kChunkElements / std::max<int64_t>(1, batch * gate_width);
+  const int64_t by_rows = (kMinChunkRows + batch - 1) / batch;
+  return std::clamp<int64_t>(std::max(by_size, by_rows), 1, std::max<int64_t>(1, steps));
+}
+
 bool CpuRecurrence::gated_product_in_step(const GatedStepSizes& n) {
   return n.dtype == at::kFloat && has_avx512() && n.batch <= kProductInStepMaxBatch &&
          n.hidden <= kProductInStepMaxHidden;

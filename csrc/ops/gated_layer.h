@@ -65,6 +65,12 @@ inline char* element(const at::Tensor& t, int64_t offset) {
   return static_cast<char*>(t.data_ptr()) + offset * t.element_size();
 }
 
+// The first time of the processed steps [q_begin, q_end): one contiguous range
+// of times in either direction.
+inline int64_t chunk_first_time(int64_t T, int64_t q_begin, int64_t q_end, bool reverse) {
+  return reverse ? T - q_end : q_begin;
+}
+
 inline const void* element_or_null(const at::Tensor& t, int64_t offset) {
   return t.defined() ? element(t, offset) : nullptr;
 }
@@ -129,8 +135,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
     h_bias = at::zeros({H}, options);
   }
   const at::Tensor x2d = input.contiguous().view({T * B, n.input_size});
-  const at::Tensor x_gates = x_bias.defined() ? at::addmm(x_bias, x2d, weight_ih.t())
-                                              : at::mm(x2d, weight_ih.t());
+  // The GRU projects a chunk of steps at a time into one reused buffer
+  // (Device::gated_chunk_steps); the LSTM's projection becomes its saved gates,
+  // so it is whole.
+  const int64_t chunk = n.lstm() ? T : Device::gated_chunk_steps(T, B, GH);
+  at::Tensor x_gates = at::empty({chunk, B, GH}, options);
+  const auto project = [&](int64_t t0, int64_t steps) {
+    at::Tensor out = x_gates.narrow(0, 0, steps).view({steps * B, GH});
+    const at::Tensor rows = x2d.narrow(0, t0 * B, steps * B);
+    if (x_bias.defined()) {
+      at::addmm_out(out, x_bias, rows, weight_ih.t());
+    } else {
+      at::mm_out(out, rows, weight_ih.t());
+    }
+  };
   const bool transpose = T * kTransposeElementsPerStep >= H * GH;
   const at::Tensor w_hh_t = transpose ? weight_hh.t().contiguous() : weight_hh.t();
   at::Tensor output = at::empty({T, B, H}, options);
@@ -162,10 +180,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   s.w_hh_t = product_in_step ? w_hh_t.data_ptr() : nullptr;
   at::Tensor h_prev = hx.contiguous();
   at::Tensor c_prev = n.lstm() ? cx->contiguous() : at::Tensor();
+  int64_t t0 = 0;  // the first time of the chunk in x_gates
   for (int64_t q = 0; q < T; ++q) {
     const int64_t t = reverse ? T - 1 - q : q;
+    if (q % chunk == 0) {
+      const int64_t steps = std::min(chunk, T - q);
+      t0 = chunk_first_time(T, q, q + steps, reverse);
+      project(t0, steps);
+    }
     if (!product_in_step) at::mm_out(h_gates, h_prev, w_hh_t);
-    s.x_gates = element(x_gates, t * B * GH);
+    s.x_gates = element(x_gates, (t - t0) * B * GH);
     s.h_prev = h_prev.data_ptr();
     s.c_prev = n.lstm() ? c_prev.data_ptr() : nullptr;
     s.h = element(output, t * B * H);
@@ -186,7 +210,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
 // Returns the gradients of input, weight_ih, weight_hh, bias_ih, bias_hh, hx,
 // cx, reset_h and reset_c; those that do not exist (biases without bias, the
 // GRU's c, resets without a mask) and those of input, weight_ih and weight_hh
-// that output_mask leaves out are empty tensors: each is one large product.
+// that output_mask leaves out are empty tensors.
 template <typename Device>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor,
            at::Tensor, at::Tensor>
@@ -237,10 +261,32 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
     grad_c_last = grad_cells.has_value() ? grad_cells_c[last] + *grad_c_n : grad_c_n->contiguous();
   }
 
-  at::Tensor grad_x_gates = at::empty({T, B, GH}, options);
-  at::Tensor grad_h_gates = n.lstm() ? grad_x_gates : at::empty({T, B, GH}, options);
-  // The carried gradients in two buffers each, used in turn: a step reads one
-  // and writes the other.
+  const auto none = [&] { return at::empty({0}, options); };
+  // The gate gradients a chunk of steps at a time (Device::gated_chunk_steps):
+  // grad_input and the weight and bias gradients take each chunk's share.
+  const int64_t chunk = Device::gated_chunk_steps(T, B, GH);
+  at::Tensor grad_x_gates = at::empty({chunk, B, GH}, options);
+  at::Tensor grad_h_gates = n.lstm() ? grad_x_gates : at::empty({chunk, B, GH}, options);
+  const at::Tensor x2d =
+      output_mask[1] ? input.contiguous().view({T * B, n.input_size}) : at::Tensor();
+  const at::Tensor h_read_2d = h_read.view({T * B, H});
+  at::Tensor grad_input = output_mask[0] ? at::empty({T, B, n.input_size}, options) : none();
+  at::Tensor grad_weight_ih = output_mask[1] ? at::zeros({GH, n.input_size}, options) : none();
+  at::Tensor grad_weight_hh = output_mask[2] ? at::zeros({GH, H}, options) : none();
+  at::Tensor grad_bias_ih = has_bias ? at::zeros({GH}, options) : none();
+  at::Tensor grad_bias_hh = has_bias && !n.lstm() ? at::zeros({GH}, options) : none();
+  const auto add_chunk_gradients = [&](int64_t t0, int64_t steps) {
+    const at::Tensor gx = grad_x_gates.narrow(0, 0, steps).view({steps * B, GH});
+    const at::Tensor gh = grad_h_gates.narrow(0, 0, steps).view({steps * B, GH});
+    if (output_mask[0]) {
+      at::Tensor rows = grad_input.view({T * B, n.input_size}).narrow(0, t0 * B, steps * B);
+      at::mm_out(rows, gx, weight_ih);
+    }
+    if (output_mask[1]) grad_weight_ih.addmm_(gx.t(), x2d.narrow(0, t0 * B, steps * B));
+    if (output_mask[2]) grad_weight_hh.addmm_(gh.t(), h_read_2d.narrow(0, t0 * B, steps * B));
+    if (has_bias) grad_bias_ih.add_(gx.sum(0));
+    if (has_bias && !n.lstm()) grad_bias_hh.add_(gh.sum(0));
+  };
   at::Tensor carries_grad_h[2] = {at::zeros({B, H}, options), at::empty({B, H}, options)};
   const at::Tensor carries_grad_c[2] = {n.lstm() ? at::zeros({B, H}, options) : at::Tensor(),
                                         n.lstm() ? at::empty({B, H}, options) : at::Tensor()};
@@ -258,8 +304,11 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   const bool product_in_step = Device::gated_product_in_step(s);
   const at::Tensor w_hh = product_in_step ? weight_hh.contiguous() : weight_hh;
   s.w_hh = product_in_step ? w_hh.data_ptr() : nullptr;
+  int64_t t0 = 0;  // the first time of the chunk in grad_x_gates
   for (int64_t q = T - 1; q >= 0; --q) {
     const int64_t t = reverse ? T - 1 - q : q;
+    // Chunks are aligned on the first processed step, as in the forward.
+    if (q == T - 1 || (q + 1) % chunk == 0) t0 = chunk_first_time(T, q - q % chunk, q + 1, reverse);
     s.grad_h = q == T - 1 && grad_last.defined() ? grad_last.data_ptr()
                                                  : element(grad_out, t * B * H);
     s.grad_c = q == T - 1 && grad_c_last.defined() ? grad_c_last.data_ptr()
@@ -271,8 +320,8 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
     s.c = n.lstm() ? element(cells_c, t * B * H) : nullptr;
     s.h_prev = element(h_read, t * B * H);
     s.c_prev = n.lstm() ? element(c_read, t * B * H) : nullptr;
-    s.grad_x_gates = element(grad_x_gates, t * B * GH);
-    s.grad_h_gates = element(grad_h_gates, t * B * GH);
+    s.grad_x_gates = element(grad_x_gates, (t - t0) * B * GH);
+    s.grad_h_gates = element(grad_h_gates, (t - t0) * B * GH);
     const int64_t in = (T - 1 - q) % 2, out = 1 - in;
     s.carry_grad_h = carries_grad_h[in].data_ptr();
     s.grad_h_prev = carries_grad_h[out].data_ptr();
@@ -283,27 +332,19 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
     // share that bypasses it, which the pass wrote there (added in place); the
     // pass took the product itself where product_in_step.
     if (!product_in_step && n.lstm()) {
-      at::mm_out(carries_grad_h[out], grad_h_gates[t], weight_hh);
+      at::mm_out(carries_grad_h[out], grad_h_gates[t - t0], weight_hh);
     } else if (!product_in_step) {
-      at::addmm_out(carries_grad_h[out], carries_grad_h[out], grad_h_gates[t], weight_hh);
+      at::addmm_out(carries_grad_h[out], carries_grad_h[out], grad_h_gates[t - t0], weight_hh);
     }
+    if (q % chunk == 0) add_chunk_gradients(t0, q + chunk <= T ? chunk : T - q);
   }
 
-  const auto none = [&] { return at::empty({0}, options); };
-  const at::Tensor grad_x_2d = grad_x_gates.view({T * B, GH});
-  const at::Tensor grad_h_2d = grad_h_gates.view({T * B, GH});
-  const at::Tensor grad_input =
-      output_mask[0] ? at::mm(grad_x_2d, weight_ih).view({T, B, n.input_size}) : none();
-  const at::Tensor grad_weight_ih =
-      output_mask[1] ? at::mm(grad_x_2d.t(), input.contiguous().view({T * B, n.input_size}))
-                     : none();
-  const at::Tensor grad_weight_hh =
-      output_mask[2] ? at::mm(grad_h_2d.t(), h_read.view({T * B, H})) : none();
   return {grad_input,
           grad_weight_ih,
           grad_weight_hh,
-          has_bias ? grad_x_2d.sum(0) : none(),
-          has_bias ? grad_h_2d.sum(0) : none(),
+          grad_bias_ih,
+          // The LSTM's two biases have one gradient.
+          has_bias && n.lstm() ? grad_bias_ih.clone() : grad_bias_hh,
           carries_grad_h[T % 2],
           n.lstm() ? carries_grad_c[T % 2] : none(),
           mask.has_value() ? grad_reset_h.to(input.scalar_type()) : none(),

@@ -271,21 +271,36 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
       output_mask[1] ? input.contiguous().view({T * B, n.input_size}) : at::Tensor();
   const at::Tensor h_read_2d = h_read.view({T * B, H});
   at::Tensor grad_input = output_mask[0] ? at::empty({T, B, n.input_size}, options) : none();
-  at::Tensor grad_weight_ih = output_mask[1] ? at::zeros({GH, n.input_size}, options) : none();
-  at::Tensor grad_weight_hh = output_mask[2] ? at::zeros({GH, H}, options) : none();
-  at::Tensor grad_bias_ih = has_bias ? at::zeros({GH}, options) : none();
-  at::Tensor grad_bias_hh = has_bias && !n.lstm() ? at::zeros({GH}, options) : none();
-  const auto add_chunk_gradients = [&](int64_t t0, int64_t steps) {
+  at::Tensor grad_weight_ih = output_mask[1] ? at::empty({GH, n.input_size}, options) : none();
+  at::Tensor grad_weight_hh = output_mask[2] ? at::empty({GH, H}, options) : none();
+  at::Tensor grad_bias_ih = has_bias ? at::empty({GH}, options) : none();
+  at::Tensor grad_bias_hh = has_bias && !n.lstm() ? at::empty({GH}, options) : none();
+  // The first chunk processed writes the sums, the others add to them.
+  const auto add_chunk_gradients = [&](int64_t t0, int64_t steps, bool first) {
     const at::Tensor gx = grad_x_gates.narrow(0, 0, steps).view({steps * B, GH});
     const at::Tensor gh = grad_h_gates.narrow(0, 0, steps).view({steps * B, GH});
+    const auto product_into = [&](at::Tensor& sum, const at::Tensor& a, const at::Tensor& b) {
+      if (first) {
+        at::mm_out(sum, a, b);
+      } else {
+        sum.addmm_(a, b);
+      }
+    };
+    const auto rows_into = [&](at::Tensor& sum, const at::Tensor& g) {
+      if (first) {
+        at::sum_out(sum, g, 0);
+      } else {
+        sum.add_(g.sum(0));
+      }
+    };
     if (output_mask[0]) {
       at::Tensor rows = grad_input.view({T * B, n.input_size}).narrow(0, t0 * B, steps * B);
       at::mm_out(rows, gx, weight_ih);
     }
-    if (output_mask[1]) grad_weight_ih.addmm_(gx.t(), x2d.narrow(0, t0 * B, steps * B));
-    if (output_mask[2]) grad_weight_hh.addmm_(gh.t(), h_read_2d.narrow(0, t0 * B, steps * B));
-    if (has_bias) grad_bias_ih.add_(gx.sum(0));
-    if (has_bias && !n.lstm()) grad_bias_hh.add_(gh.sum(0));
+    if (output_mask[1]) product_into(grad_weight_ih, gx.t(), x2d.narrow(0, t0 * B, steps * B));
+    if (output_mask[2]) product_into(grad_weight_hh, gh.t(), h_read_2d.narrow(0, t0 * B, steps * B));
+    if (has_bias) rows_into(grad_bias_ih, gx);
+    if (has_bias && !n.lstm()) rows_into(grad_bias_hh, gh);
   };
   at::Tensor carries_grad_h[2] = {at::zeros({B, H}, options), at::empty({B, H}, options)};
   const at::Tensor carries_grad_c[2] = {n.lstm() ? at::zeros({B, H}, options) : at::Tensor(),
@@ -336,7 +351,9 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
     } else if (!product_in_step) {
       at::addmm_out(carries_grad_h[out], carries_grad_h[out], grad_h_gates[t - t0], weight_hh);
     }
-    if (q % chunk == 0) add_chunk_gradients(t0, q + chunk <= T ? chunk : T - q);
+    if (q % chunk == 0) {
+      add_chunk_gradients(t0, q + chunk <= T ? chunk : T - q, /*first=*/q + chunk >= T);
+    }
   }
 
   return {grad_input,

@@ -333,6 +333,31 @@ def test_masked_weight_hh_gradient_spanning_several_chunks(device):
                **TOLERANCES[torch.float64])
 
 
+def test_infinite_reset_state_of_a_row_that_never_resets(device):
+    """Row 0 keeps its state at every step, so its reset state, infinite here, is
+    never read: with the other rows resetting often (dW_hh through the carry
+    chunks) every value and gradient equals a run with a finite one there."""
+    fused = FusedRNN(3, 16, device=device, dtype=torch.float64)
+    x = torch.randn(30, 8, 3, device=device, dtype=torch.float64)
+    mask = (torch.rand(30, 8, device=device) > 0.3).double()
+    mask[:, 0] = 1.0
+    finite = torch.randn(1, 8, 16, device=device, dtype=torch.float64)
+    infinite = finite.clone()
+    infinite[:, 0] = float("inf")
+
+    def run(reset):
+        fused.zero_grad()
+        reset = reset.clone().requires_grad_()
+        out, h_n = fused(x, mask=mask, reset_state=reset)
+        (out.sum() + h_n.sum()).backward()
+        return [out, h_n, reset.grad] + [p.grad for p in fused.parameters()]
+    names = profiled_names(lambda: run(infinite))
+    assert names.count("rnn_fused::grad_weight_hh(carry chunks)") == 1
+    for k, (a, b) in enumerate(zip(run(infinite), run(finite))):
+        assert torch.isfinite(a).all(), f"tensor {k}"
+        report(f"tensor {k}", a, b, **TOLERANCES[torch.float64])
+
+
 @pytest.mark.parametrize("mask_kind", ["few_resets", "few_blends"])
 def test_masked_weight_hh_gradient_with_few_resets(device, mask_kind):
     """Under 1/8 of the rows reset or blend: the CPU computes dW_hh as the

@@ -56,9 +56,12 @@ void add_later_steps_grad_weight_hh(at::Tensor& grad_weight_hh, const at::Tensor
   for (int64_t s = 0; s < T - 1; s += chunk) {
     const int64_t n = std::min(chunk, T - 1 - s);
     at::Tensor carry = carries.narrow(0, 0, n);
-    // lerp is exact at m = 0 and 1, where it equals m·h + (1 − m)·r.
-    at::lerp_out(carry, *reset, out.narrow(0, first_prev + s, n),
-                 mask->narrow(0, first_prev + s, n).unsqueeze(-1));
+    const at::Tensor h = out.narrow(0, first_prev + s, n);
+    const at::Tensor m = mask->narrow(0, first_prev + s, n).unsqueeze(-1);
+    // lerp is exact at m = 0 and 1, where it equals m·h + (1 − m)·r; but a kept
+    // row never reads the reset state, which may be infinite there (inf − inf).
+    at::lerp_out(carry, *reset, h, m);
+    at::where_out(carry, m == 1, h, carry);
     grad_weight_hh.addmm_(grad_pre.narrow(0, first_later + s, n).view({n * B, H}).t(),
                           carry.view({n * B, H}));
   }

@@ -298,10 +298,14 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
       at::mm_out(rows, gx, weight_ih);
     }
     if (output_mask[1]) product_into(grad_weight_ih, gx.t(), x2d.narrow(0, t0 * B, steps * B));
-    if (output_mask[2]) product_into(grad_weight_hh, gh.t(), h_read_2d.narrow(0, t0 * B, steps * B));
+    if (output_mask[2]) {
+      product_into(grad_weight_hh, gh.t(), h_read_2d.narrow(0, t0 * B, steps * B));
+    }
     if (has_bias) rows_into(grad_bias_ih, gx);
     if (has_bias && !n.lstm()) rows_into(grad_bias_hh, gh);
   };
+  // The carried gradients in two buffers each, used in turn: a step reads one
+  // and writes the other.
   at::Tensor carries_grad_h[2] = {at::zeros({B, H}, options), at::empty({B, H}, options)};
   const at::Tensor carries_grad_c[2] = {n.lstm() ? at::zeros({B, H}, options) : at::Tensor(),
                                         n.lstm() ? at::empty({B, H}, options) : at::Tensor()};
@@ -322,8 +326,10 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   int64_t t0 = 0;  // the first time of the chunk in grad_x_gates
   for (int64_t q = T - 1; q >= 0; --q) {
     const int64_t t = reverse ? T - 1 - q : q;
-    // Chunks are aligned on the first processed step, as in the forward.
-    if (q == T - 1 || (q + 1) % chunk == 0) t0 = chunk_first_time(T, q - q % chunk, q + 1, reverse);
+    // Chunks start at multiples of `chunk` in processing order, as in the forward.
+    if (q == T - 1 || (q + 1) % chunk == 0) {
+      t0 = chunk_first_time(T, q - q % chunk, q + 1, reverse);
+    }
     s.grad_h = q == T - 1 && grad_last.defined() ? grad_last.data_ptr()
                                                  : element(grad_out, t * B * H);
     s.grad_c = q == T - 1 && grad_c_last.defined() ? grad_c_last.data_ptr()

@@ -114,15 +114,9 @@ LayerOutputs layer_forward_autograd(
     const at::Tensor& hx, const c10::optional<at::Tensor>& mask,
     const c10::optional<at::Tensor>& reset_state, c10::string_view nonlinearity, bool reverse,
     c10::string_view backend) {
-  const auto requires_grad = [](const c10::optional<at::Tensor>& t) {
-    return t.has_value() && t->requires_grad();
-  };
-  // Without a graph to record, skip the node and its saved tensors: RL code acts
-  // one step at a time under no_grad, where they would be most of the cost.
-  if (!at::GradMode::is_enabled() ||
-      !(input.requires_grad() || weight_ih.requires_grad() || weight_hh.requires_grad() ||
-        requires_grad(bias_ih) || requires_grad(bias_hh) || hx.requires_grad() ||
-        requires_grad(reset_state))) {
+  // RL code acts one step at a time under no_grad, where the node's saved
+  // tensors would be most of the cost.
+  if (!records_graph(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, reset_state)) {
     const at::AutoDispatchBelowADInplaceOrView below_autograd;
     return layer_forward_op().call(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask,
                                    reset_state, nonlinearity, reverse, backend);

@@ -116,14 +116,7 @@ GatedOutputs gated_forward_autograd(const at::Tensor& input, const at::Tensor& w
                                     const OptionalTensor& reset_h, const OptionalTensor& reset_c,
                                     c10::string_view cell, bool reverse,
                                     c10::string_view backend) {
-  const auto requires_grad = [](const OptionalTensor& t) {
-    return t.has_value() && t->requires_grad();
-  };
-  // Without a graph to record, skip the node and its saved tensors.
-  if (!at::GradMode::is_enabled() ||
-      !(input.requires_grad() || weight_ih.requires_grad() || weight_hh.requires_grad() ||
-        requires_grad(bias_ih) || requires_grad(bias_hh) || hx.requires_grad() ||
-        requires_grad(cx) || requires_grad(reset_h) || requires_grad(reset_c))) {
+  if (!records_graph(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, reset_h, reset_c)) {
     const at::AutoDispatchBelowADInplaceOrView below_autograd;
     return gated_forward_op().call(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask,
                                    reset_h, reset_c, cell, reverse, backend);

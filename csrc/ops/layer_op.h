@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/util/Optional.h>
 
@@ -89,6 +90,18 @@ inline std::vector<int64_t> argument_edges(std::initializer_list<bool> given) {
   int64_t edge = 0;
   for (const bool present : given) edges.push_back(present ? edge++ : -1);
   return edges;
+}
+
+inline bool requires_grad(const at::Tensor& t) { return t.requires_grad(); }
+inline bool requires_grad(const c10::optional<at::Tensor>& t) {
+  return t.has_value() && t->requires_grad();
+}
+
+// Whether autograd has a graph to record for a call on these tensor arguments:
+// without one, the autograd kernels skip the node and its saved tensors.
+template <typename... Tensors>
+bool records_graph(const Tensors&... tensors) {
+  return at::GradMode::is_enabled() && (requires_grad(tensors) || ...);
 }
 
 // Optional tensors as autograd saves them (undefined for None), and back.

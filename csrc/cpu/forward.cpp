@@ -11,6 +11,7 @@
 #include "pointwise_grain.h"
 #include "recurrence.h"
 #include "small_gemm.h"
+#include "transpose.h"
 
 namespace rnn_fused {
 namespace {
@@ -63,8 +64,9 @@ void forward_loop(const RecurrenceParams& p, const Cell cell) {
   const int64_t T = p.steps, B = p.batch, H = p.hidden;
   const bool masked = p.mask.has_value();
   const at::Tensor w_hh_t = p.w_hh.t();
-  const float* w_hh_t_rows =
-      p.plan.small_product ? transpose_into_thread_buffer(p.w_hh.data_ptr<float>(), H) : nullptr;
+  const at::Tensor w_hh_t_copy =
+      p.plan.small_product ? transpose_into_thread_buffer(p.w_hh) : at::Tensor();
+  const float* w_hh_t_rows = p.plan.small_product ? w_hh_t_copy.data_ptr<float>() : nullptr;
   at::Tensor hh = at::empty({B, H}, p.out.options());
   // The carried state gets its own buffer even without a mask (then it is a copy
   // of h_t): a view of out[t] per step would cost more than the copy.

@@ -21,6 +21,7 @@
 #include "pointwise_grain.h"
 #include "recurrence.h"
 #include "small_gemm.h"
+#include "transpose.h"
 
 namespace rnn_fused {
 namespace {
@@ -227,6 +228,19 @@ int64_t CpuRecurrence::gated_chunk_steps(int64_t steps, int64_t batch, int64_t g
   const int64_t by_size = kChunkElements / std::max<int64_t>(1, batch * gate_width);
   const int64_t by_rows = (kMinChunkRows + batch - 1) / batch;
   return std::clamp<int64_t>(std::max(by_size, by_rows), 1, std::max<int64_t>(1, steps));
+}
+
+at::Tensor CpuRecurrence::gated_w_hh_t(const at::Tensor& weight_hh, int64_t steps,
+                                       int64_t batch) {
+  // The copy pays from H·G·H / kCopyElementsPerStep steps on: BLAS gains little
+  // per step from it, but where the pass takes the product from B = 8 on, its
+  // register tiles gain more (LSTM no_grad, T=16, B=16, H=128: 0.81x → 0.93x
+  // nn.LSTM); at B=1, T=16 the copy cost more than it saved (benchmarks/NOTES.md).
+  const int64_t H = weight_hh.size(1), GH = weight_hh.size(0);
+  const bool tiles_gain = batch >= 8 && batch <= kProductInStepMaxBatch;
+  const int64_t elements_per_step = tiles_gain ? 8192 : 2048;
+  return steps * elements_per_step >= H * GH ? transpose_into_thread_buffer(weight_hh)
+                                             : weight_hh.t();
 }
 
 bool CpuRecurrence::gated_product_in_step(const GatedStepSizes& n) {

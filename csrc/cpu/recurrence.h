@@ -17,6 +17,10 @@ struct CpuRecurrence {
   // The pointwise pass of one GRU or LSTM step (the loop is csrc/ops/gated_layer.h),
   // and, where gated_product_in_step, its product with W_hh (cpu/gated_step.cpp).
   static bool gated_product_in_step(const GatedStepSizes& n);
+  // W_hhᵀ [H, G·H] for the loop's step products: a contiguous copy where it pays
+  // over `steps` steps of `batch` rows, else the transposed view. A copy lives in
+  // the calling thread's buffer until its next call (cpu/transpose.h).
+  static at::Tensor gated_w_hh_t(const at::Tensor& weight_hh, int64_t steps, int64_t batch);
   // Steps per chunk of the gated loop's [steps, B, G·H] buffers (cpu/gated_step.cpp).
   static int64_t gated_chunk_steps(int64_t steps, int64_t batch, int64_t gate_width);
   static void gated_forward_step(const GatedForwardStep& s);

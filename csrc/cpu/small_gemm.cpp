@@ -3,7 +3,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <vector>
 
 #include "isa.h"
 
@@ -68,23 +67,6 @@ void rows_block(const SmallGemm& g, bool accumulate) {
 }
 
 }  // namespace
-
-const float* transpose_into_thread_buffer(const float* w, int64_t n) {
-  // Tiles of 16×16 keep both the rows read and the rows written in L1.
-  constexpr int64_t kTile = 16;
-  thread_local std::vector<float> buffer;
-  buffer.resize(n * n);
-  float* t = buffer.data();
-  for (int64_t i0 = 0; i0 < n; i0 += kTile) {
-    for (int64_t j0 = 0; j0 < n; j0 += kTile) {
-      const int64_t i1 = std::min(n, i0 + kTile), j1 = std::min(n, j0 + kTile);
-      for (int64_t i = i0; i < i1; ++i) {
-        for (int64_t j = j0; j < j1; ++j) t[j * n + i] = w[i * n + j];
-      }
-    }
-  }
-  return t;
-}
 
 bool small_gemm_applies(int64_t rows, int64_t n) {
   return has_avx512() && rows >= 1 && rows <= kMaxRows && n <= kMaxColumns;

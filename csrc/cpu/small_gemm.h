@@ -33,11 +33,6 @@ inline void small_gemm(const float* a, const float* m, float* c, int64_t rows, i
   small_gemm(SmallGemm{a, m, c, rows, k, n, k, n, n});
 }
 
-// The transpose of the n×n row-major matrix w, in a buffer that belongs to the
-// calling thread and is reused by its next call: a fresh tensor per call would
-// cost more in new pages than the transpose (n <= 192 keeps it under 150 KB).
-const float* transpose_into_thread_buffer(const float* w, int64_t n);
-
 // out = a · m for a recurrence step: through small_gemm reading `m_rows`, m as a
 // row-major float array, where it is given; otherwise through BLAS.
 inline void step_product(at::Tensor out, const at::Tensor& a, const at::Tensor& m,

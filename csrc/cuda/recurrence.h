@@ -16,6 +16,10 @@ struct CudaRecurrence {
   // The pointwise pass of one GRU or LSTM step (the loop is csrc/ops/gated_layer.h),
   // after the loop's cuBLAS product.
   static bool gated_product_in_step(const GatedStepSizes&) { return false; }
+  // cuBLAS takes the transposed view as a transposed operand, without a copy.
+  static at::Tensor gated_w_hh_t(const at::Tensor& weight_hh, int64_t, int64_t) {
+    return weight_hh.t();
+  }
   // No chunks: the caching allocator reuses whole buffers, and one product per
   // weight is fastest (and accumulates in its own precision).
   static int64_t gated_chunk_steps(int64_t steps, int64_t, int64_t) { return steps; }

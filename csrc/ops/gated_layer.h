@@ -55,12 +55,6 @@ inline GatedSizes check_gated_inputs(
   return n;
 }
 
-// The forward copies W_hhᵀ into a contiguous matrix when the sequence has at
-// least H·G·H / kTransposeElementsPerStep steps: the copy cost more than it
-// saved below that length (the LSTM at B=1 ran 2.2x faster without it at T=16,
-// H=256 and 1.4x at T=16, H=128; benchmarks/NOTES.md).
-constexpr int64_t kTransposeElementsPerStep = 2048;
-
 inline char* element(const at::Tensor& t, int64_t offset) {
   return static_cast<char*>(t.data_ptr()) + offset * t.element_size();
 }
@@ -123,9 +117,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   const auto options = input.options();
   // The biases ride with the input projection, except the GRU's b_hn, which
   // the pointwise pass adds: the step product is then a plain product, on a
-  // contiguous W_hhᵀ for long enough sequences (a BLAS call on the transposed
-  // view, or with a bias to copy in, took twice as long at B=8, H=128; and the
-  // pass can then take the product, gated_product_in_step).
+  // contiguous W_hhᵀ where the device copies it (a BLAS call with a bias to copy
+  // in took twice as long at B=8, H=128; and the pass can then take the product,
+  // gated_product_in_step).
   at::Tensor x_bias, h_bias;
   if (bias_ih.has_value()) {
     x_bias = bias_ih->clone();
@@ -149,8 +143,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
       at::mm_out(out, rows, weight_ih.t());
     }
   };
-  const bool transpose = T * kTransposeElementsPerStep >= H * GH;
-  const at::Tensor w_hh_t = transpose ? weight_hh.t().contiguous() : weight_hh.t();
+  const at::Tensor w_hh_t = Device::gated_w_hh_t(weight_hh, T, B);
   at::Tensor output = at::empty({T, B, H}, options);
   at::Tensor cells = n.lstm() ? at::empty({T, B, H}, options) : at::empty({0}, options);
   // The LSTM's saved gates (4 per unit, as its pre-activations) overwrite
@@ -176,7 +169,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   s.h_bias = h_bias.defined() ? h_bias.data_ptr() : nullptr;
   s.reset_h = mask.has_value() ? reset_h_c.data_ptr() : nullptr;
   s.reset_c = mask.has_value() && n.lstm() ? reset_c_c.data_ptr() : nullptr;
-  const bool product_in_step = transpose && Device::gated_product_in_step(s);
+  const bool product_in_step = w_hh_t.is_contiguous() && Device::gated_product_in_step(s);
   s.w_hh_t = product_in_step ? w_hh_t.data_ptr() : nullptr;
   at::Tensor h_prev = hx.contiguous();
   at::Tensor c_prev = n.lstm() ? cx->contiguous() : at::Tensor();

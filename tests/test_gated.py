@@ -183,10 +183,9 @@ def outputs_and_grads(module, x, states, mask, resets):
     return [out, *finals, *grads]
 
 
-def check_against_float64(device, cell, dtype, batch, hidden):
-    """Forward and backward, two bidirectional layers, resets and blends, T=12,
+def check_against_float64(device, cell, dtype, batch, hidden, steps=12):
+    """Forward and backward, two bidirectional layers, resets and blends,
     relative to each tensor's largest entry."""
-    steps = 12
     fused_cls = CELLS[cell][0]
     exact = fused_cls(D, hidden, num_layers=2, bidirectional=True, device=device,
                       dtype=torch.float64)
@@ -218,6 +217,14 @@ def test_lower_precision_against_float64(device, cell, dtype, batch, hidden):
     if device == "cpu" and dtype != torch.float32:
         pytest.skip("the CPU computes in float32 and float64")
     check_against_float64(device, cell, dtype, batch, hidden)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_cpu_runs_of_steps_across_chunks(cell):
+    """B=16, H=128, T=100 in float32: the pass takes the product a run of steps
+    at a time, one run per chunk (GRU forward 42 + 42 + 16 steps, both cells'
+    backward 42 or 32 steps a chunk), in both directions."""
+    check_against_float64("cpu", cell, torch.float32, 16, 128, steps=100)
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])

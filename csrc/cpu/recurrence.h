@@ -14,9 +14,15 @@ struct CpuRecurrence {
   static Plan plan(const PlanQuery& query, std::string* why) { return plan_cpu(query, why); }
   static void forward(const RecurrenceParams& p);
   static void backward(const RecurrenceGradParams& p);
-  // The pointwise pass of one GRU or LSTM step (the loop is csrc/ops/gated_layer.h),
-  // and, where gated_product_in_step, its product with W_hh (cpu/gated_step.cpp).
+  // The pointwise pass of one GRU or LSTM step (the loop is csrc/ops/gated_layer.h);
+  // where gated_product_in_step, the pass takes the product with W_hh too, over
+  // a run of steps in one parallel region (cpu/gated_step.cpp).
+  static constexpr bool kPassTakesProduct = true;
   static bool gated_product_in_step(const GatedStepSizes& n);
+  static void gated_forward_run(const GatedForwardStep& first, int64_t steps,
+                                GatedForwardStepAt step_at);
+  static void gated_backward_run(const GatedBackwardStep& first, int64_t steps,
+                                 GatedBackwardStepAt step_at);
   // W_hhᵀ [H, G·H] for the loop's step products: a contiguous copy where it pays
   // over `steps` steps of `batch` rows, else the transposed view. A copy lives in
   // the calling thread's buffer until its next call (cpu/transpose.h).

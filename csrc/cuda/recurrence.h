@@ -15,7 +15,7 @@ struct CudaRecurrence {
   static void backward(const RecurrenceGradParams& p);
   // The pointwise pass of one GRU or LSTM step (the loop is csrc/ops/gated_layer.h),
   // after the loop's cuBLAS product.
-  static bool gated_product_in_step(const GatedStepSizes&) { return false; }
+  static constexpr bool kPassTakesProduct = false;
   // cuBLAS takes the transposed view as a transposed operand, without a copy.
   static at::Tensor gated_w_hh_t(const at::Tensor& weight_hh, int64_t, int64_t) {
     return weight_hh.t();

@@ -2,9 +2,9 @@
 // it: raw pointers into the layer's tensors, so that the loop around it
 // (csrc/ops/gated_layer.h: one product with W_hh, then this pass, per step)
 // builds no tensor views per step. Where the device says so
-// (Device::gated_product_in_step), the pass takes the product too. Rows are
-// contiguous [B, ·] blocks of the input's dtype; the c-pointers are null for the
-// GRU.
+// (Device::gated_product_in_step), the pass takes the product too, a run of
+// steps at a time (Device::gated_forward_run). Rows are contiguous [B, ·] blocks
+// of the input's dtype; the c-pointers are null for the GRU.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,7 @@
 
 #include <c10/core/ScalarType.h>
 #include <c10/util/Exception.h>
+#include <c10/util/FunctionRef.h>
 
 namespace rnn_fused {
 
@@ -87,5 +88,10 @@ struct GatedBackwardStep : GatedStepSizes {
   void* grad_reset_h;
   void* grad_reset_c;
 };
+
+// Sets the per-step pointers of a run's k-th step. Every thread of the run calls
+// it for every step, each on its own copy of the step.
+using GatedForwardStepAt = c10::function_ref<void(int64_t, GatedForwardStep&)>;
+using GatedBackwardStepAt = c10::function_ref<void(int64_t, GatedBackwardStep&)>;
 
 }  // namespace rnn_fused

@@ -2,7 +2,8 @@
 // LSTM), for one layer in one direction, written once for every device. Per
 // step: one product with W_hh (ATen, so cuBLAS or the CPU's BLAS), then the
 // device's pointwise pass (Device::gated_forward_step / gated_backward_step);
-// where Device::gated_product_in_step, the pass takes the product as well.
+// where Device::gated_product_in_step, the pass takes the product as well, a
+// chunk of steps per call (Device::gated_forward_run / gated_backward_run).
 // Everything parallel over time (the input projection, the weight gradients) is
 // one large product around the loop. Each device instantiates these templates
 // and registers them (csrc/cpu/register.cpp, csrc/cuda/register.cpp).
@@ -169,31 +170,50 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   s.h_bias = h_bias.defined() ? h_bias.data_ptr() : nullptr;
   s.reset_h = mask.has_value() ? reset_h_c.data_ptr() : nullptr;
   s.reset_c = mask.has_value() && n.lstm() ? reset_c_c.data_ptr() : nullptr;
-  const bool product_in_step = w_hh_t.is_contiguous() && Device::gated_product_in_step(s);
+  bool product_in_step = false;
+  if constexpr (Device::kPassTakesProduct) {
+    product_in_step = w_hh_t.is_contiguous() && Device::gated_product_in_step(s);
+  }
   s.w_hh_t = product_in_step ? w_hh_t.data_ptr() : nullptr;
-  at::Tensor h_prev = hx.contiguous();
-  at::Tensor c_prev = n.lstm() ? cx->contiguous() : at::Tensor();
-  int64_t t0 = 0;  // the first time of the chunk in x_gates
-  for (int64_t q = 0; q < T; ++q) {
+  const at::Tensor h0 = hx.contiguous();
+  const at::Tensor c0 = n.lstm() ? cx->contiguous() : at::Tensor();
+  // Step q reads the initial state, or step q − 1's carry.
+  const auto h_prev_of = [&](int64_t q) -> const at::Tensor& {
+    return q == 0 ? h0 : carries_h[(q - 1) % 2];
+  };
+  const auto fill_step = [&](int64_t q, int64_t t0, GatedForwardStep& step) {
     const int64_t t = reverse ? T - 1 - q : q;
-    if (q % chunk == 0) {
-      const int64_t steps = std::min(chunk, T - q);
-      t0 = chunk_first_time(T, q, q + steps, reverse);
-      project(t0, steps);
+    step.x_gates = element(x_gates, (t - t0) * B * GH);
+    step.h_prev = h_prev_of(q).data_ptr();
+    step.c_prev = !n.lstm() ? nullptr
+                  : q == 0   ? c0.data_ptr()
+                             : carries_c[(q - 1) % 2].data_ptr();
+    step.h = element(output, t * B * H);
+    step.c = n.lstm() ? element(cells, t * B * H) : nullptr;
+    step.saved = element(saved, t * B * kSavedPerUnit * H);
+    step.mask_t = element_or_null(mask_c, t * B);
+    step.carry_h = carries_h[q % 2].data_ptr();
+    step.carry_c = n.lstm() ? carries_c[q % 2].data_ptr() : nullptr;
+  };
+  // The steps [q0, q0 + steps) of one chunk, whose projection is in x_gates.
+  const auto run = [&](int64_t q0, int64_t steps, int64_t t0) {
+    if constexpr (Device::kPassTakesProduct) {
+      if (product_in_step) {
+        return Device::gated_forward_run(
+            s, steps, [&](int64_t k, GatedForwardStep& step) { fill_step(q0 + k, t0, step); });
+      }
     }
-    if (!product_in_step) at::mm_out(h_gates, h_prev, w_hh_t);
-    s.x_gates = element(x_gates, (t - t0) * B * GH);
-    s.h_prev = h_prev.data_ptr();
-    s.c_prev = n.lstm() ? c_prev.data_ptr() : nullptr;
-    s.h = element(output, t * B * H);
-    s.c = n.lstm() ? element(cells, t * B * H) : nullptr;
-    s.saved = element(saved, t * B * kSavedPerUnit * H);
-    s.mask_t = element_or_null(mask_c, t * B);
-    s.carry_h = carries_h[q % 2].data_ptr();
-    s.carry_c = n.lstm() ? carries_c[q % 2].data_ptr() : nullptr;
-    Device::gated_forward_step(s);
-    h_prev = carries_h[q % 2];
-    c_prev = carries_c[q % 2];
+    for (int64_t q = q0; q < q0 + steps; ++q) {
+      at::mm_out(h_gates, h_prev_of(q), w_hh_t);
+      fill_step(q, t0, s);
+      Device::gated_forward_step(s);
+    }
+  };
+  for (int64_t q0 = 0; q0 < T; q0 += chunk) {
+    const int64_t steps = std::min(chunk, T - q0);
+    const int64_t t0 = chunk_first_time(T, q0, q0 + steps, reverse);
+    project(t0, steps);
+    run(q0, steps, t0);
   }
   const int64_t last = reverse ? 0 : T - 1;
   return {output, output[last].clone(),
@@ -313,46 +333,64 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   s.hidden = H;
   s.grad_reset_h = mask.has_value() ? grad_reset_h.data_ptr() : nullptr;
   s.grad_reset_c = mask.has_value() && n.lstm() ? grad_reset_c.data_ptr() : nullptr;
-  const bool product_in_step = Device::gated_product_in_step(s);
+  bool product_in_step = false;
+  if constexpr (Device::kPassTakesProduct) product_in_step = Device::gated_product_in_step(s);
   const at::Tensor w_hh = product_in_step ? weight_hh.contiguous() : weight_hh;
   s.w_hh = product_in_step ? w_hh.data_ptr() : nullptr;
-  int64_t t0 = 0;  // the first time of the chunk in grad_x_gates
-  for (int64_t q = T - 1; q >= 0; --q) {
+  // The carried gradients of step q: it reads buffer `in` and writes `out`.
+  const auto carry_in = [&](int64_t q) { return (T - 1 - q) % 2; };
+  const auto fill_step = [&](int64_t q, int64_t t0, GatedBackwardStep& step) {
     const int64_t t = reverse ? T - 1 - q : q;
-    // Chunks start at multiples of `chunk` in processing order, as in the forward.
-    if (q == T - 1 || (q + 1) % chunk == 0) {
-      t0 = chunk_first_time(T, q - q % chunk, q + 1, reverse);
+    step.grad_h = q == T - 1 && grad_last.defined() ? grad_last.data_ptr()
+                                                    : element(grad_out, t * B * H);
+    step.grad_c = q == T - 1 && grad_c_last.defined() ? grad_c_last.data_ptr()
+                  : grad_cells_c.defined()               ? element(grad_cells_c, t * B * H)
+                  : n.lstm()                             ? no_grad_c.data_ptr()
+                                                         : nullptr;
+    step.mask_t = element_or_null(mask_c, t * B);
+    step.saved = element(saved_c, t * B * kSavedPerUnit * H);
+    step.c = n.lstm() ? element(cells_c, t * B * H) : nullptr;
+    step.h_prev = element(h_read, t * B * H);
+    step.c_prev = n.lstm() ? element(c_read, t * B * H) : nullptr;
+    step.grad_x_gates = element(grad_x_gates, (t - t0) * B * GH);
+    step.grad_h_gates = element(grad_h_gates, (t - t0) * B * GH);
+    const int64_t in = carry_in(q), out = 1 - in;
+    step.carry_grad_h = carries_grad_h[in].data_ptr();
+    step.grad_h_prev = carries_grad_h[out].data_ptr();
+    step.carry_grad_c = n.lstm() ? carries_grad_c[in].data_ptr() : nullptr;
+    step.grad_c_prev = n.lstm() ? carries_grad_c[out].data_ptr() : nullptr;
+  };
+  // The steps q_hi down to q_lo of one chunk, whose gate gradients go to
+  // grad_x_gates and grad_h_gates from time t0 on.
+  const auto run = [&](int64_t q_hi, int64_t q_lo, int64_t t0) {
+    if constexpr (Device::kPassTakesProduct) {
+      if (product_in_step) {
+        return Device::gated_backward_run(
+            s, q_hi - q_lo + 1,
+            [&](int64_t k, GatedBackwardStep& step) { fill_step(q_hi - k, t0, step); });
+      }
     }
-    s.grad_h = q == T - 1 && grad_last.defined() ? grad_last.data_ptr()
-                                                 : element(grad_out, t * B * H);
-    s.grad_c = q == T - 1 && grad_c_last.defined() ? grad_c_last.data_ptr()
-               : grad_cells_c.defined()               ? element(grad_cells_c, t * B * H)
-               : n.lstm()                             ? no_grad_c.data_ptr()
-                                                      : nullptr;
-    s.mask_t = element_or_null(mask_c, t * B);
-    s.saved = element(saved_c, t * B * kSavedPerUnit * H);
-    s.c = n.lstm() ? element(cells_c, t * B * H) : nullptr;
-    s.h_prev = element(h_read, t * B * H);
-    s.c_prev = n.lstm() ? element(c_read, t * B * H) : nullptr;
-    s.grad_x_gates = element(grad_x_gates, (t - t0) * B * GH);
-    s.grad_h_gates = element(grad_h_gates, (t - t0) * B * GH);
-    const int64_t in = (T - 1 - q) % 2, out = 1 - in;
-    s.carry_grad_h = carries_grad_h[in].data_ptr();
-    s.grad_h_prev = carries_grad_h[out].data_ptr();
-    s.carry_grad_c = n.lstm() ? carries_grad_c[in].data_ptr() : nullptr;
-    s.grad_c_prev = n.lstm() ? carries_grad_c[out].data_ptr() : nullptr;
-    Device::gated_backward_step(s);
-    // The gradient of the state this step read: through W_hh, plus (GRU) the
-    // share that bypasses it, which the pass wrote there (added in place); the
-    // pass took the product itself where product_in_step.
-    if (!product_in_step && n.lstm()) {
-      at::mm_out(carries_grad_h[out], grad_h_gates[t - t0], weight_hh);
-    } else if (!product_in_step) {
-      at::addmm_out(carries_grad_h[out], carries_grad_h[out], grad_h_gates[t - t0], weight_hh);
+    for (int64_t q = q_hi; q >= q_lo; --q) {
+      const int64_t t = reverse ? T - 1 - q : q;
+      fill_step(q, t0, s);
+      Device::gated_backward_step(s);
+      // The gradient of the state this step read: through W_hh, plus (GRU) the
+      // share that bypasses it, which the pass wrote there (added in place).
+      at::Tensor& grad_h_prev = carries_grad_h[1 - carry_in(q)];
+      if (n.lstm()) {
+        at::mm_out(grad_h_prev, grad_h_gates[t - t0], weight_hh);
+      } else {
+        at::addmm_out(grad_h_prev, grad_h_prev, grad_h_gates[t - t0], weight_hh);
+      }
     }
-    if (q % chunk == 0) {
-      add_chunk_gradients(t0, q + chunk <= T ? chunk : T - q, /*first=*/q + chunk >= T);
-    }
+  };
+  // Chunks start at multiples of `chunk` in processing order, as in the forward.
+  for (int64_t q_hi = T - 1; q_hi >= 0;) {
+    const int64_t q_lo = q_hi - q_hi % chunk;
+    const int64_t t0 = chunk_first_time(T, q_lo, q_hi + 1, reverse);
+    run(q_hi, q_lo, t0);
+    add_chunk_gradients(t0, q_hi - q_lo + 1, /*first=*/q_hi == T - 1);
+    q_hi = q_lo - 1;
   }
 
   return {grad_input,

@@ -29,6 +29,11 @@ struct CpuRecurrence {
   static at::Tensor gated_w_hh_t(const at::Tensor& weight_hh, int64_t steps, int64_t batch);
   // Steps per chunk of the gated loop's [steps, B, G·H] buffers (cpu/gated_step.cpp).
   static int64_t gated_chunk_steps(int64_t steps, int64_t batch, int64_t gate_width);
+  // target [T', B, H] = mask·values + (1 − mask)·reset row by row, for the
+  // backward's states read (mask [T', B]); a row with mask 1 is its value as it
+  // is, even against an infinite reset state (cpu/blend_carries.cpp).
+  static void blend_carries(at::Tensor& target, const at::Tensor& values,
+                            const at::Tensor& mask, const at::Tensor& reset);
   static void gated_forward_step(const GatedForwardStep& s);
   static void gated_backward_step(const GatedBackwardStep& s);
 };

@@ -45,4 +45,11 @@ void CudaRecurrence::backward(const RecurrenceGradParams& p) {
                                   [&] { persistent_backward<scalar_t>(p); });
 }
 
+void CudaRecurrence::blend_carries(at::Tensor& target, const at::Tensor& values,
+                                   const at::Tensor& mask, const at::Tensor& reset) {
+  const at::Tensor m = mask.unsqueeze(-1);
+  // A kept row never reads the reset state: lerp would make NaN of an infinite one.
+  target.copy_(at::where(m == 1, values, m * values + (1 - m) * reset));
+}
+
 }  // namespace rnn_fused

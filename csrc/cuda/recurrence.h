@@ -23,6 +23,9 @@ struct CudaRecurrence {
   // No chunks: the caching allocator reuses whole buffers, and one product per
   // weight is fastest (and accumulates in its own precision).
   static int64_t gated_chunk_steps(int64_t steps, int64_t, int64_t) { return steps; }
+  // As CpuRecurrence::blend_carries, in ATen ops.
+  static void blend_carries(at::Tensor& target, const at::Tensor& values,
+                            const at::Tensor& mask, const at::Tensor& reset);
   static void gated_forward_step(const GatedForwardStep& s);
   static void gated_backward_step(const GatedBackwardStep& s);
 };

@@ -72,10 +72,11 @@ inline const void* element_or_null(const at::Tensor& t, int64_t offset) {
 
 // The state each step read, [T, B, H], from the states it wrote, [T, B, H]:
 // `first` at the first processed step; after that the previous processed
-// step's carry, mask·value + (1 − mask)·reset.
-inline at::Tensor states_read(const at::Tensor& values, const at::Tensor& first,
-                              const c10::optional<at::Tensor>& mask,
-                              const c10::optional<at::Tensor>& reset, bool reverse) {
+// step's carry, mask·value + (1 − mask)·reset (Device::blend_carries).
+template <typename Device>
+at::Tensor states_read(const at::Tensor& values, const at::Tensor& first,
+                       const c10::optional<at::Tensor>& mask,
+                       const c10::optional<at::Tensor>& reset, bool reverse) {
   const int64_t T = values.size(0);
   at::Tensor read = at::empty(values.sizes(), values.options());
   const int64_t head = reverse ? T - 1 : 0;
@@ -87,11 +88,8 @@ inline at::Tensor states_read(const at::Tensor& values, const at::Tensor& first,
   if (!mask.has_value()) {
     target.copy_(source);
   } else {
-    const at::Tensor m =
-        (reverse ? mask->narrow(0, 1, T - 1) : mask->narrow(0, 0, T - 1)).unsqueeze(-1);
-    // The kernels' own formula, and a kept row never reads the reset state (lerp
-    // would turn an infinite one into NaN there).
-    target.copy_(at::where(m == 1, source, m * source + (1 - m) * *reset));
+    const at::Tensor m = reverse ? mask->narrow(0, 1, T - 1) : mask->narrow(0, 0, T - 1);
+    Device::blend_carries(target, source.contiguous(), m, *reset);
   }
   return read;
 }
@@ -256,9 +254,9 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   const auto acc_options = options.dtype(at::toOpMathType(input.scalar_type()));
 
   const at::Tensor mask_c = mask.has_value() ? mask->contiguous() : at::Tensor();
-  const at::Tensor h_read = states_read(output, hx, mask, reset_h, reverse);
+  const at::Tensor h_read = states_read<Device>(output, hx, mask, reset_h, reverse);
   const at::Tensor c_read =
-      n.lstm() ? states_read(cells, *cx, mask, reset_c, reverse) : at::Tensor();
+      n.lstm() ? states_read<Device>(cells, *cx, mask, reset_c, reverse) : at::Tensor();
   const at::Tensor grad_out = grad_output.contiguous();
   const at::Tensor saved_c = saved.contiguous();
   const at::Tensor cells_c = cells.contiguous();

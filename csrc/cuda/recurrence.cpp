@@ -1,5 +1,6 @@
 #include "recurrence.h"
 
+#include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/record_function.h>
 

@@ -249,12 +249,13 @@ int64_t CpuRecurrence::gated_chunk_steps(int64_t steps, int64_t batch, int64_t g
 at::Tensor CpuRecurrence::gated_w_hh_t(const at::Tensor& weight_hh, int64_t steps,
                                        int64_t batch) {
   // The copy pays from H·G·H / elements_per_step steps on: BLAS gains little per
-  // step from it, but where the pass takes the product from B = 8 on, its
-  // register tiles gain more (no_grad, T=16, B=16: LSTM at H=128 0.81x → 0.93x
-  // nn.LSTM, GRU at H=256 1.40x → 1.60x nn.GRU); at B=1, T=16 the copy cost more
-  // than it saved (benchmarks/NOTES.md).
+  // step from it, but where the pass takes the product from B = 8 and T = 8 on,
+  // its register tiles gain more (no_grad, T=16, B=16: LSTM at H=128 0.81x →
+  // 0.93x nn.LSTM, GRU at H=256 1.40x → 1.60x nn.GRU; at T=1, B=16, H=64 the GRU
+  // lost 1.16x → 0.87–0.98x); at B=1, T=16 the copy cost more than it saved
+  // (benchmarks/NOTES.md).
   const int64_t H = weight_hh.size(1), GH = weight_hh.size(0);
-  const bool tiles_gain = batch >= 8 && batch <= kProductInStepMaxBatch;
+  const bool tiles_gain = steps >= 8 && batch >= 8 && batch <= kProductInStepMaxBatch;
   const int64_t elements_per_step = tiles_gain ? 16384 : 2048;
   return steps * elements_per_step >= H * GH ? transpose_into_thread_buffer(weight_hh)
                                              : weight_hh.t();

@@ -31,6 +31,14 @@ namespace {
 // must stay in its L2 (benchmarks/NOTES.md).
 constexpr int64_t kProductInStepMaxBatch = 16;
 constexpr int64_t kProductInStepMaxHidden = 256;
+
+// Whether the pass takes the step product: gated_product_in_step, and the
+// W_hhᵀ copy rule that serves it.
+bool tiles_take_product(at::ScalarType dtype, int64_t batch, int64_t hidden) {
+  return dtype == at::kFloat && has_avx512() && batch <= kProductInStepMaxBatch &&
+         hidden <= kProductInStepMaxHidden;
+}
+
 // A thread's units: whole 16-float vectors.
 constexpr int64_t kUnitQuantum = 16;
 
@@ -255,15 +263,15 @@ at::Tensor CpuRecurrence::gated_w_hh_t(const at::Tensor& weight_hh, int64_t step
   // lost 1.16x → 0.87–0.98x); at B=1, T=16 the copy cost more than it saved
   // (benchmarks/NOTES.md).
   const int64_t H = weight_hh.size(1), GH = weight_hh.size(0);
-  const bool tiles_gain = steps >= 8 && batch >= 8 && batch <= kProductInStepMaxBatch;
+  const bool tiles_gain =
+      steps >= 8 && batch >= 8 && tiles_take_product(weight_hh.scalar_type(), batch, H);
   const int64_t elements_per_step = tiles_gain ? 16384 : 2048;
   return steps * elements_per_step >= H * GH ? transpose_into_thread_buffer(weight_hh)
                                              : weight_hh.t();
 }
 
 bool CpuRecurrence::gated_product_in_step(const GatedStepSizes& n) {
-  return n.dtype == at::kFloat && has_avx512() && n.batch <= kProductInStepMaxBatch &&
-         n.hidden <= kProductInStepMaxHidden;
+  return tiles_take_product(n.dtype, n.batch, n.hidden);
 }
 
 void CpuRecurrence::gated_forward_run(const GatedForwardStep& first, int64_t steps,

@@ -110,14 +110,15 @@ def plain(batch, steps, features, hidden, device, dtype, cell="rnn") -> Case:
         f"{fused_name} + random resets": on_backend(fused, "auto",
                                                     lambda i: fused(i["x"], mask=i["mask"])[0]),
     }
-    if device == "cuda" and cell == "rnn":
+    if device == "cuda":
         # Both CUDA recurrences side by side, whichever 'auto' picks here.
-        impls["FusedRNN, per-step loop"] = on_backend(fused, "per-step",
-                                                      lambda i: fused(i["x"])[0])
-        if plan(batch, hidden, steps, dtype, device, "persistent").backend == "persistent":
-            impls["FusedRNN, persistent"] = on_backend(fused, "persistent",
-                                                       lambda i: fused(i["x"])[0])
-            impls["FusedRNN, persistent + random resets"] = on_backend(
+        impls[f"{fused_name}, per-step loop"] = on_backend(fused, "per-step",
+                                                           lambda i: fused(i["x"])[0])
+        if plan(batch, hidden, steps, dtype, device, "persistent",
+                cell).backend == "persistent":
+            impls[f"{fused_name}, persistent"] = on_backend(fused, "persistent",
+                                                            lambda i: fused(i["x"])[0])
+            impls[f"{fused_name}, persistent + random resets"] = on_backend(
                 fused, "persistent", lambda i: fused(i["x"], mask=i["mask"])[0])
     impls[nn_name] = lambda i: rnn(i["x"])[0]
     if batch * steps * hidden <= REFERENCE_MAX_ELEMENTS:

@@ -1,13 +1,14 @@
 """FusedGRU and FusedLSTM: nn.GRU and nn.LSTM whose recurrence runs in fused
-kernels (one W_hh product and one fused pointwise pass per step), with the same
-per-timestep mask-reset as FusedRNN."""
+kernels (one W_hh product and one fused pointwise pass per step, or on CUDA one
+persistent launch for the whole sequence), with the same per-timestep
+mask-reset as FusedRNN."""
 from torch import nn
 
 from ._checks import check_choice
 from .base import FusedRecurrentBase, let_dynamo_trace_rnn_modules
 from .functional import run_gated_layers
 
-GATED_BACKENDS = ("auto", "per-step")
+GATED_BACKENDS = ("auto", "per-step", "persistent")
 
 
 class _FusedGated(FusedRecurrentBase):
@@ -51,8 +52,11 @@ class FusedGRU(_FusedGated, nn.GRU):
     """GRU with PyTorch's equations, r ⊙ (W_hn h + b_hn) included: an nn.GRU.
 
     nn.GRU's constructor (validated by nn.GRU itself), parameters, initialization
-    and state_dict, plus the keyword `backend`: 'auto' (default) or 'per-step'
-    (GRU and LSTM have one recurrence, the per-step loop, on every device).
+    and state_dict, plus the keyword `backend`: 'auto' (default), 'per-step' or
+    'persistent'. 'auto' runs the per-step loop on every device; 'persistent'
+    (CUDA only) runs each layer and direction in one launch that keeps W_hh on
+    chip, where it fits (rnn_fused.plan(..., cell='gru') says where), and is not
+    yet chosen by 'auto': it has not been measured on a GPU.
 
     forward(input, hx=None, mask=None, reset_state=None) -> (output, h_n), with
     mask and reset_state as in FusedRNN: after step t each direction carries
@@ -84,8 +88,8 @@ class FusedLSTM(_FusedGated, nn.LSTM):
     """LSTM with PyTorch's equations: an nn.LSTM (proj_size = 0 only).
 
     nn.LSTM's constructor (validated by nn.LSTM itself), parameters,
-    initialization and state_dict, plus the keyword `backend`: 'auto' (default)
-    or 'per-step'.
+    initialization and state_dict, plus the keyword `backend`, as FusedGRU's:
+    'auto' (default), 'per-step' or 'persistent' (CUDA only).
 
     forward(input, hx=None, mask=None, reset_state=None) -> (output, (h_n, c_n)).
     hx is (h_0, c_0). An LSTM carries and resets both states: after step t each

@@ -49,7 +49,8 @@ def _(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h, rese
 
 @torch.library.register_fake("rnn_fused::gated_layer_backward")
 def _(grad_output, grad_h_n, grad_c_n, grad_cells, input, weight_ih, weight_hh, hx, cx, mask,
-      reset_h, reset_c, output, cells, saved, cell, reverse, has_bias, output_mask):
+      reset_h, reset_c, output, cells, saved, cell, reverse, has_bias, output_mask,
+      backend="auto"):
     _check_devices(input, grad_output=grad_output, weight_ih=weight_ih, weight_hh=weight_hh,
                    hx=hx, cx=cx, output=output)
     lstm = cell == "lstm"

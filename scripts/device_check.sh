@@ -36,8 +36,8 @@ build_s=$(( $(date +%s) - start ))
 # xdist spreads test cases over processes where the machine has it.
 xdist=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")
 # Every CUDA test once per recurrence that 'auto' can be made to take
-# (RNN_FUSED_BACKEND replaces 'auto'); test_persistent.py names its kernels
-# itself, so it runs once. Other test files need packages the GPU machine may lack.
+# (RNN_FUSED_BACKEND replaces 'auto'); test_persistent.py and
+# test_gated_persistent.py name their kernels themselves, so they run once. Other test files need packages the GPU machine may lack.
 GENERAL_TESTS="tests/test_cuda.py tests/test_ops.py tests/test_fused_rnn.py tests/test_backend.py \
 tests/test_double_backward.py tests/test_gated.py"
 run_tests() {  # name, RNN_FUSED_BACKEND, pytest arguments...
@@ -51,11 +51,13 @@ test_rc=skipped
 if [ "$build_rc" -eq 0 ]; then
   test_rc=0
   run_tests kernels "" tests/test_persistent.py
-  # The cluster kernel's first runs: the sanitizers before the benchmarks.
-  for backend in cluster persistent; do
+  run_tests gated_kernels "" tests/test_gated_persistent.py
+  # The cluster and gated kernels' first runs: the sanitizers before the benchmarks.
+  for backend in gated cluster persistent; do
+    kernel=$([ "$backend" = gated ] && echo gated_persistent || echo persistent_recurrence_kernel)
     for tool in memcheck racecheck synccheck; do
       in_time && SANITIZE_BACKEND=$backend timeout 60 compute-sanitizer --tool $tool \
-        --kernel-name kns=persistent_recurrence_kernel "$PY" scripts/sanitize_persistent.py \
+        --kernel-name kns=$kernel "$PY" scripts/sanitize_persistent.py \
         > "$LOGS/sanitizer_${tool}_$backend.log" 2>&1
     done
   done

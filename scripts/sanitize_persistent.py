@@ -1,15 +1,32 @@
 """A small workload for compute-sanitizer: one of the one-launch kernels
-(SANITIZE_BACKEND: 'persistent', the default, or 'cluster') forward and
-backward, both directions, with a mask and a reset state, several blocks, on the
-vector-load path, the scalar-load path and a half type, and with several batch
-tiles."""
+(SANITIZE_BACKEND: 'persistent', the default, 'cluster', or 'gated': the GRU's
+and LSTM's persistent kernel) forward and backward, both directions, with a
+mask and a reset state, several blocks, on the vector-load path, the
+scalar-load path and a half type, and with several batch tiles."""
 import os
 
 import torch
 
-from rnn_fused import FusedRNN
+from rnn_fused import FusedGRU, FusedLSTM, FusedRNN
 
 backend = os.environ.get("SANITIZE_BACKEND", "persistent")
+if backend == "gated":
+    # Scalar loads at H=100 (100 % 8 != 0 forward; 300 and 400 % 16 != 0
+    # backward); 4, 2 and 1 units per block.
+    for hidden, batch, dtype in ((256, 3, torch.float32), (100, 3, torch.float32),
+                                 (128, 3, torch.bfloat16), (256, 40, torch.float32),
+                                 (64, 300, torch.float32)):
+        for cls in (FusedGRU, FusedLSTM):
+            module = cls(16, hidden, bidirectional=True, device="cuda", dtype=dtype,
+                         backend="persistent")
+            x = torch.randn(5, batch, 16, device="cuda", dtype=dtype, requires_grad=True)
+            mask = torch.rand(5, batch, device="cuda") > 0.3
+            out, final = module(x, mask=mask, reset_state=0.5)
+            finals = final if isinstance(final, tuple) else (final,)
+            (out.float().sum() + sum(f.float().sum() for f in finals)).backward()
+    torch.cuda.synchronize()
+    print("sanitizer workload done (gated)")
+    raise SystemExit(0)
 # Scalar loads: H=300 in the grid kernel (300 % 8 != 0); H=250 and 301 in the
 # cluster kernel (J=16 and J=32, H % L != 0).
 for hidden, batch, dtype in ((512, 3, torch.float32), (300, 3, torch.float32),

@@ -349,13 +349,20 @@ def test_lstm_projections_are_not_implemented():
         FusedLSTM(D, H, proj_size=2)
 
 
-@pytest.mark.parametrize("backend", ["persistent", "cluster", "fast"])
+@pytest.mark.parametrize("backend", ["cluster", "fast"])
 def test_gated_backends(backend):
-    with pytest.raises(ValueError, match="Select from 'auto' or 'per-step'"):
+    with pytest.raises(ValueError, match="Select from 'auto', 'per-step' or 'persistent'"):
         FusedGRU(D, H, backend=backend)
     module = FusedGRU(D, H)
     module.backend = backend
     with pytest.raises(ValueError, match="backend"):
+        module(torch.randn(T, B, D))
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_the_persistent_kernel_is_cuda_only(cell):
+    module = CELLS[cell][0](D, H, backend="persistent")
+    with pytest.raises(ValueError, match="on the CPU, GRU and LSTM run the per-step loop only"):
         module(torch.randn(T, B, D))
 
 
@@ -462,9 +469,13 @@ def test_plan_names_the_gated_loop(device, cell):
     for backend in ("auto", "per-step"):
         chosen = rnn_fused.plan(B, H, steps=T, device=device, backend=backend, cell=cell)
         assert chosen.backend == "per-step" and "per-step loop" in chosen.reason
-    for backend in ("persistent", "cluster"):
-        chosen = rnn_fused.plan(B, H, steps=T, device=device, backend=backend, cell=cell)
-        assert chosen.backend is None and "Elman W_hh" in chosen.reason
+    chosen = rnn_fused.plan(B, H, steps=T, device=device, backend="cluster", cell=cell)
+    assert chosen.backend is None and "backend must be" in chosen.reason
+    chosen = rnn_fused.plan(B, H, steps=T, device=device, backend="persistent", cell=cell)
+    if device == "cpu":
+        assert chosen.backend is None and "on the CPU" in chosen.reason
+    else:
+        assert chosen.backend == "persistent", chosen.reason
     with pytest.raises(ValueError, match="cell must be 'rnn', 'gru' or 'lstm'"):
         rnn_fused.plan(B, H, cell="rnn2")
 

@@ -1,5 +1,5 @@
 // The CPU has one recurrence, the per-step loop; the plan says how its step
-// product runs.
+// product runs. The gated cells have their loop (csrc/ops/gated_layer.h).
 #include <string>
 
 #include "../engine/plan.h"
@@ -40,6 +40,13 @@ Plan plan_cpu(const PlanQuery& query, std::string* why) {
            "; the pointwise pass " + (has_avx512() ? "in AVX-512" : "in baseline vectors");
   }
   return plan;
+}
+
+Plan plan_cpu_gated(const PlanQuery& query, std::string* why) {
+  return plan_gated_loop(query,
+                         "on the CPU, GRU and LSTM run the per-step loop only: backend must be "
+                         "'auto' or 'per-step'",
+                         why);
 }
 
 }  // namespace rnn_fused

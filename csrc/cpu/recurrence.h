@@ -12,12 +12,17 @@ namespace rnn_fused {
 
 struct CpuRecurrence {
   static Plan plan(const PlanQuery& query, std::string* why) { return plan_cpu(query, why); }
+  static Plan plan_gated(const PlanQuery& query, GatedCell, std::string* why) {
+    return plan_cpu_gated(query, why);
+  }
   static void forward(const RecurrenceParams& p);
   static void backward(const RecurrenceGradParams& p);
   // The pointwise pass of one GRU or LSTM step (the loop is csrc/ops/gated_layer.h);
   // where gated_product_in_step, the pass takes the product with W_hh too, over
   // a run of steps in one parallel region (cpu/gated_step.cpp).
   static constexpr bool kPassTakesProduct = true;
+  // No one-call recurrence for the gated cells: the loop runs every step.
+  static constexpr bool kGatedPersistent = false;
   static bool gated_product_in_step(const GatedStepSizes& n);
   static void gated_forward_run(const GatedForwardStep& first, int64_t steps,
                                 GatedForwardStepAt step_at);

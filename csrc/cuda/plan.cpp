@@ -10,6 +10,7 @@
 
 #include "../engine/plan.h"
 #include "cluster/entry_points.h"
+#include "gated_persistent/entry_points.h"
 #include "persistent/entry_points.h"
 
 namespace rnn_fused {
@@ -78,6 +79,25 @@ Plan plan_cuda(const PlanQuery& query, std::string* why) {
     if (why != nullptr) *why = "the per-step loop: " + fit;
   } else if (why != nullptr) {
     *why = fit;
+  }
+  return plan;
+}
+
+Plan plan_cuda_gated(const PlanQuery& query, GatedCell cell, std::string* why) {
+  if (query.backend != Backend::Persistent) {
+    return plan_gated_loop(query,
+                           "GRU and LSTM have no cluster kernel: backend must be 'auto', "
+                           "'per-step' or 'persistent'",
+                           why);
+  }
+  Plan plan;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, query.dtype,
+                                  "rnn_fused::plan_cuda_gated", [&] {
+    plan.rows_per_block = gated_persistent_units<scalar_t>(cell, query.batch, query.hidden, why);
+  });
+  if (plan.rows_per_block > 0) {
+    plan.path = Path::CudaPersistent;
+    if (why != nullptr) *why += ", as asked for";
   }
   return plan;
 }

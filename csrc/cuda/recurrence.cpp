@@ -6,6 +6,7 @@
 
 #include "per_step/recurrence.h"
 #include "cluster/entry_points.h"
+#include "gated_persistent/entry_points.h"
 #include "persistent/entry_points.h"
 
 namespace rnn_fused {
@@ -44,6 +45,20 @@ void CudaRecurrence::backward(const RecurrenceGradParams& p) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.out.scalar_type(),
                                   "rnn_fused::persistent_backward",
                                   [&] { persistent_backward<scalar_t>(p); });
+}
+
+void CudaRecurrence::gated_persistent_forward(const GatedRecurrenceForward& p) {
+  RECORD_FUNCTION("rnn_fused::cuda_gated_forward(persistent)", std::vector<c10::IValue>());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.dtype,
+                                  "rnn_fused::gated_persistent_forward",
+                                  [&] { rnn_fused::gated_persistent_forward<scalar_t>(p); });
+}
+
+void CudaRecurrence::gated_persistent_backward(const GatedRecurrenceBackward& p) {
+  RECORD_FUNCTION("rnn_fused::cuda_gated_backward(persistent)", std::vector<c10::IValue>());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.dtype,
+                                  "rnn_fused::gated_persistent_backward",
+                                  [&] { rnn_fused::gated_persistent_backward<scalar_t>(p); });
 }
 
 void CudaRecurrence::blend_carries(at::Tensor& target, const at::Tensor& values,

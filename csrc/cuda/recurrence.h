@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "../engine/gated_recurrence.h"
 #include "../engine/gated_step.h"
 #include "../engine/params.h"
 
@@ -11,6 +12,9 @@ namespace rnn_fused {
 
 struct CudaRecurrence {
   static Plan plan(const PlanQuery& query, std::string* why) { return plan_cuda(query, why); }
+  static Plan plan_gated(const PlanQuery& query, GatedCell cell, std::string* why) {
+    return plan_cuda_gated(query, cell, why);
+  }
   static void forward(const RecurrenceParams& p);
   static void backward(const RecurrenceGradParams& p);
   // The pointwise pass of one GRU or LSTM step (the loop is csrc/ops/gated_layer.h),
@@ -28,6 +32,11 @@ struct CudaRecurrence {
                             const at::Tensor& mask, const at::Tensor& reset);
   static void gated_forward_step(const GatedForwardStep& s);
   static void gated_backward_step(const GatedBackwardStep& s);
+  // The gated layer's whole recurrence in one launch, where the plan says
+  // Path::CudaPersistent (gated_persistent/).
+  static constexpr bool kGatedPersistent = true;
+  static void gated_persistent_forward(const GatedRecurrenceForward& p);
+  static void gated_persistent_backward(const GatedRecurrenceBackward& p);
 };
 
 }  // namespace rnn_fused

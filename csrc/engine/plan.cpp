@@ -53,14 +53,13 @@ std::tuple<std::string, std::string> plan_op(int64_t steps, int64_t batch, int64
   Plan plan;
   TORCH_CHECK_VALUE(cell == "rnn" || cell == "gru" || cell == "lstm",
                     "rnn_fused: cell must be 'rnn', 'gru' or 'lstm', got '", cell, "'");
-  if (cell != "rnn") {
-    plan = plan_gated(query, &why);
-  } else if (device.is_cpu()) {
-    plan = plan_cpu(query, &why);
+  if (device.is_cpu()) {
+    plan = cell == "rnn" ? plan_cpu(query, &why) : plan_cpu_gated(query, &why);
 #ifdef WITH_CUDA
   } else if (device.is_cuda()) {
     const c10::DeviceGuard guard(device);
-    plan = plan_cuda(query, &why);
+    plan = cell == "rnn" ? plan_cuda(query, &why)
+                         : plan_cuda_gated(query, parse_gated_cell(cell), &why);
 #endif
   } else {
     TORCH_CHECK_VALUE(false, "rnn_fused: no kernels for device ", device.str(),
@@ -78,17 +77,15 @@ Backend parse_backend(std::string_view name) {
   return *backend;
 }
 
-Plan plan_gated(const PlanQuery& query, std::string* why) {
+Plan plan_gated_loop(const PlanQuery& query, const char* refusal, std::string* why) {
   Plan plan;
   if (query.backend == Backend::Auto || query.backend == Backend::PerStep) {
     plan.path = Path::GatedLoop;
     if (why != nullptr) {
-      *why = "the per-step loop: one product with W_hh and one fused pointwise pass per "
-             "step, the GRU's and LSTM's one recurrence on every device";
+      *why = "the per-step loop: one product with W_hh and one fused pointwise pass per step";
     }
   } else if (why != nullptr) {
-    *why = "GRU and LSTM run the per-step loop only: backend must be 'auto' or 'per-step' "
-           "(the persistent and cluster kernels hold an Elman W_hh, H × H)";
+    *why = refusal;
   }
   return plan;
 }

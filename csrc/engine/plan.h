@@ -11,6 +11,8 @@
 #include <c10/core/ScalarType.h>
 #include <c10/util/Exception.h>
 
+#include "gated_step.h"
+
 namespace rnn_fused {
 
 enum class Backend { Auto, PerStep, Persistent, Cluster };
@@ -22,7 +24,8 @@ Backend parse_backend(std::string_view name);
 // debugging and for running a whole test suite on one path) replaces Auto.
 Backend resolve_backend(Backend requested);
 
-// GatedLoop: the GRU's and LSTM's per-step loop (csrc/ops/gated_layer.h), any device.
+// GatedLoop: the GRU's and LSTM's per-step loop (csrc/ops/gated_layer.h), any
+// device; CudaPersistent also names their persistent kernel.
 enum class Path { Unavailable, CpuLoop, CudaPerStep, CudaPersistent, CudaCluster, GatedLoop };
 
 struct PlanQuery {
@@ -35,7 +38,8 @@ struct Plan {
   Path path = Path::Unavailable;
   // CPU: the step product in AVX-512 register tiles instead of a BLAS call.
   bool small_product = false;
-  // CUDA persistent and cluster: rows of W_hh that each block keeps in registers.
+  // CUDA persistent and cluster: rows of W_hh that each block keeps in registers
+  // (the GRU's and LSTM's persistent kernel: hidden units, G rows each).
   int rows_per_block = 0;
 };
 
@@ -46,10 +50,17 @@ Plan plan_cpu(const PlanQuery& query, std::string* why);
 Plan plan_cuda(const PlanQuery& query, std::string* why);  // for the current device
 #endif
 
-// The GRU and LSTM (any device): the per-step loop for 'auto' and 'per-step';
-// the one-launch kernels hold an Elman W_hh only. RNN_FUSED_BACKEND, which
-// replaces 'auto' to put the Elman ops on one path, leaves them alone.
-Plan plan_gated(const PlanQuery& query, std::string* why);
+// The GRU's and LSTM's planners. 'auto' and 'per-step' take the per-step loop
+// on every device (RNN_FUSED_BACKEND, which replaces 'auto' to put the Elman ops
+// on one path, leaves them alone); CUDA also has a persistent kernel, which
+// only 'persistent' takes until it has been measured on a GPU.
+Plan plan_cpu_gated(const PlanQuery& query, std::string* why);
+#ifdef WITH_CUDA
+Plan plan_cuda_gated(const PlanQuery& query, GatedCell cell, std::string* why);
+#endif
+// The per-step loop where the backend is 'auto' or 'per-step'; otherwise
+// Unavailable, with `refusal` as the reason.
+Plan plan_gated_loop(const PlanQuery& query, const char* refusal, std::string* why);
 
 // Raises ValueError with the planner's reason where the plan cannot run.
 template <typename Planner>

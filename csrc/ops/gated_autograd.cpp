@@ -57,6 +57,7 @@ class GatedLayerFunction : public torch::autograd::Function<GatedLayerFunction> 
     ctx->saved_data["cell"] = std::string(cell);
     ctx->saved_data["reverse"] = reverse;
     ctx->saved_data["has_bias"] = bias_ih.has_value();
+    ctx->saved_data["backend"] = std::string(backend);
     return {output, h_n, c_n, cells, saved};
   }
 
@@ -81,7 +82,8 @@ class GatedLayerFunction : public torch::autograd::Function<GatedLayerFunction> 
           lstm ? defined_or_none(grad_outputs[3]) : c10::nullopt, s[0], s[1], s[2], s[3],
           defined_or_none(s[4]), defined_or_none(s[5]), defined_or_none(s[6]),
           defined_or_none(s[7]), output, s[9], s[10], cell,
-          ctx->saved_data["reverse"].toBool(), ctx->saved_data["has_bias"].toBool(), wanted);
+          ctx->saved_data["reverse"].toBool(), ctx->saved_data["has_bias"].toBool(), wanted,
+          ctx->saved_data["backend"].toStringRef());
     };
     GatedGradients grads;
     if (at::GradMode::is_enabled()) {

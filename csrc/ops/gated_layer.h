@@ -3,7 +3,9 @@
 // step: one product with W_hh (ATen, so cuBLAS or the CPU's BLAS), then the
 // device's pointwise pass (Device::gated_forward_step / gated_backward_step);
 // where Device::gated_product_in_step, the pass takes the product as well, a
-// chunk of steps per call (Device::gated_forward_run / gated_backward_run).
+// chunk of steps per call (Device::gated_forward_run / gated_backward_run);
+// where the plan names Path::CudaPersistent, one launch runs every step
+// (Device::gated_persistent_forward / gated_persistent_backward).
 // Everything parallel over time (the input projection, the weight gradients) is
 // one large product around the loop. Each device instantiates these templates
 // and registers them (csrc/cpu/register.cpp, csrc/cuda/register.cpp).
@@ -17,6 +19,7 @@
 #include <c10/core/DeviceGuard.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
+#include "../engine/gated_recurrence.h"
 #include "../engine/gated_step.h"
 #include "../engine/plan.h"
 #include "checks.h"
@@ -58,6 +61,35 @@ inline GatedSizes check_gated_inputs(
 
 inline char* element(const at::Tensor& t, int64_t offset) {
   return static_cast<char*>(t.data_ptr()) + offset * t.element_size();
+}
+
+// The device's plan for a gated layer; raises ValueError where it cannot run.
+template <typename Device>
+Plan gated_plan(const GatedSizes& n, at::ScalarType dtype, c10::string_view backend) {
+  return runnable_plan(
+      [&](const PlanQuery& query, std::string* why) {
+        return Device::plan_gated(query, n.cell, why);
+      },
+      PlanQuery{n.steps, n.batch, n.hidden_size, dtype, parse_backend(backend)});
+}
+
+// The sizes and shared pointers of a one-call recurrence (GatedRecurrence).
+inline void set_recurrence(GatedRecurrence& r, const GatedSizes& n, at::ScalarType dtype,
+                           const Plan& plan, bool reverse, const at::Tensor& w_hh,
+                           const at::Tensor& mask) {
+  r.cell = n.cell;
+  r.dtype = dtype;
+  r.batch = n.batch;
+  r.hidden = n.hidden_size;
+  r.steps = n.steps;
+  r.reverse = reverse;
+  r.units_per_block = plan.rows_per_block;
+  r.w_hh = w_hh.data_ptr();
+  r.mask = mask.defined() ? mask.data_ptr() : nullptr;
+}
+
+inline const void* data_or_null(const at::Tensor& t) {
+  return t.defined() ? t.data_ptr() : nullptr;
 }
 
 // The first time of the processed steps [q_begin, q_end): one contiguous range
@@ -107,8 +139,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
     c10::string_view backend) {
   const GatedSizes n = check_gated_inputs(cell, input, weight_ih, weight_hh, bias_ih, bias_hh,
                                           hx, cx, mask, reset_h, reset_c);
-  runnable_plan(plan_gated, PlanQuery{n.steps, n.batch, n.hidden_size, input.scalar_type(),
-                                      parse_backend(backend)});
+  const Plan plan = gated_plan<Device>(n, input.scalar_type(), backend);
+  const bool persistent = plan.path == Path::CudaPersistent;
   const c10::DeviceGuard device_guard(input.device());
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const int64_t T = n.steps, B = n.batch, H = n.hidden_size, GH = n.gates * n.hidden_size;
@@ -130,8 +162,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   const at::Tensor x2d = input.contiguous().view({T * B, n.input_size});
   // The GRU projects a chunk of steps at a time into one reused buffer
   // (Device::gated_chunk_steps); the LSTM's projection becomes its saved gates,
-  // so it is whole.
-  const int64_t chunk = n.lstm() ? T : Device::gated_chunk_steps(T, B, GH);
+  // so it is whole, as it is for the one-launch recurrence.
+  const int64_t chunk = n.lstm() || persistent ? T : Device::gated_chunk_steps(T, B, GH);
   at::Tensor x_gates = at::empty({chunk, B, GH}, options);
   const auto project = [&](int64_t t0, int64_t steps) {
     at::Tensor out = x_gates.narrow(0, 0, steps).view({steps * B, GH});
@@ -142,7 +174,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
       at::mm_out(out, rows, weight_ih.t());
     }
   };
-  const at::Tensor w_hh_t = Device::gated_w_hh_t(weight_hh, T, B);
   at::Tensor output = at::empty({T, B, H}, options);
   at::Tensor cells = n.lstm() ? at::empty({T, B, H}, options) : at::empty({0}, options);
   // The LSTM's saved gates (4 per unit, as its pre-activations) overwrite
@@ -150,14 +181,47 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   // gates, and nothing reads them later. That spares a [T, B, 4·H] buffer.
   at::Tensor saved = n.lstm() ? x_gates.view({T, B, kSavedPerUnit * H})
                               : at::empty({T, B, kSavedPerUnit * H}, options);
+  const at::Tensor mask_c = mask.has_value() ? mask->contiguous() : at::Tensor();
+  const at::Tensor reset_h_c = reset_h.has_value() ? reset_h->contiguous() : at::Tensor();
+  const at::Tensor reset_c_c = reset_c.has_value() ? reset_c->contiguous() : at::Tensor();
+  const at::Tensor h0 = hx.contiguous();
+  const at::Tensor c0 = n.lstm() ? cx->contiguous() : at::Tensor();
+  const int64_t last = reverse ? 0 : T - 1;
+  const auto results = [&] {
+    return std::make_tuple(output, output[last].clone(),
+                           n.lstm() ? cells[last].clone() : at::empty({0}, options), cells,
+                           saved);
+  };
+
+  if constexpr (Device::kGatedPersistent) {
+    if (persistent) {
+      project(0, T);
+      const at::Tensor w_hh = weight_hh.contiguous();
+      // The state each step's product reads, written by every block in turn.
+      at::Tensor carries = at::empty({2, B, H}, options);
+      GatedRecurrenceForward r;
+      set_recurrence(r, n, input.scalar_type(), plan, reverse, w_hh, mask_c);
+      r.x_gates = x_gates.data_ptr();
+      r.h_bias = data_or_null(h_bias);
+      r.hx = h0.data_ptr();
+      r.cx = data_or_null(c0);
+      r.reset_h = data_or_null(reset_h_c);
+      r.reset_c = data_or_null(reset_c_c);
+      r.output = output.data_ptr();
+      r.cells = n.lstm() ? cells.data_ptr() : nullptr;
+      r.saved = saved.data_ptr();
+      r.carries = carries.data_ptr();
+      Device::gated_persistent_forward(r);
+      return results();
+    }
+  }
+
+  const at::Tensor w_hh_t = Device::gated_w_hh_t(weight_hh, T, B);
   at::Tensor h_gates = at::empty({B, GH}, options);
   // Two carries each, used in turn: a step never writes the state it reads.
   const at::Tensor carries_h[2] = {at::empty({B, H}, options), at::empty({B, H}, options)};
   const at::Tensor carries_c[2] = {n.lstm() ? at::empty({B, H}, options) : at::Tensor(),
                                    n.lstm() ? at::empty({B, H}, options) : at::Tensor()};
-  const at::Tensor mask_c = mask.has_value() ? mask->contiguous() : at::Tensor();
-  const at::Tensor reset_h_c = reset_h.has_value() ? reset_h->contiguous() : at::Tensor();
-  const at::Tensor reset_c_c = reset_c.has_value() ? reset_c->contiguous() : at::Tensor();
 
   GatedForwardStep s;
   s.cell = n.cell;
@@ -173,8 +237,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
     product_in_step = w_hh_t.is_contiguous() && Device::gated_product_in_step(s);
   }
   s.w_hh_t = product_in_step ? w_hh_t.data_ptr() : nullptr;
-  const at::Tensor h0 = hx.contiguous();
-  const at::Tensor c0 = n.lstm() ? cx->contiguous() : at::Tensor();
   // Step q reads the initial state, or step q − 1's carry.
   const auto h_prev_of = [&](int64_t q) -> const at::Tensor& {
     return q == 0 ? h0 : carries_h[(q - 1) % 2];
@@ -213,9 +275,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
     project(t0, steps);
     run(q0, steps, t0);
   }
-  const int64_t last = reverse ? 0 : T - 1;
-  return {output, output[last].clone(),
-          n.lstm() ? cells[last].clone() : at::empty({0}, options), cells, saved};
+  return results();
 }
 
 // Returns the gradients of input, weight_ih, weight_hh, bias_ih, bias_hh, hx,
@@ -234,9 +294,12 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
                      const c10::optional<at::Tensor>& reset_h,
                      const c10::optional<at::Tensor>& reset_c, const at::Tensor& output,
                      const at::Tensor& cells, const at::Tensor& saved, c10::string_view cell,
-                     bool reverse, bool has_bias, std::array<bool, 3> output_mask) {
+                     bool reverse, bool has_bias, std::array<bool, 3> output_mask,
+                     c10::string_view backend) {
   const GatedSizes n = check_gated_inputs(cell, input, weight_ih, weight_hh, c10::nullopt,
                                           c10::nullopt, hx, cx, mask, reset_h, reset_c);
+  const Plan plan = gated_plan<Device>(n, input.scalar_type(), backend);
+  const bool persistent = plan.path == Path::CudaPersistent;
   const int64_t T = n.steps, B = n.batch, H = n.hidden_size, GH = n.gates * n.hidden_size;
   check_like_input(grad_output, "grad_output", input, {T, B, H});
   check_like_input(output, "output", input, {T, B, H});
@@ -275,7 +338,7 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   const auto none = [&] { return at::empty({0}, options); };
   // The gate gradients a chunk of steps at a time (Device::gated_chunk_steps):
   // grad_input and the weight and bias gradients take each chunk's share.
-  const int64_t chunk = Device::gated_chunk_steps(T, B, GH);
+  const int64_t chunk = persistent ? T : Device::gated_chunk_steps(T, B, GH);
   at::Tensor grad_x_gates = at::empty({chunk, B, GH}, options);
   at::Tensor grad_h_gates = n.lstm() ? grad_x_gates : at::empty({chunk, B, GH}, options);
   const at::Tensor x2d =
@@ -315,14 +378,54 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
     if (has_bias) rows_into(grad_bias_ih, gx);
     if (has_bias && !n.lstm()) rows_into(grad_bias_hh, gh);
   };
+  at::Tensor grad_reset_h = mask.has_value() ? at::zeros({B, H}, acc_options) : at::Tensor();
+  at::Tensor grad_reset_c =
+      mask.has_value() && n.lstm() ? at::zeros({B, H}, acc_options) : at::Tensor();
+  const auto results = [&](const at::Tensor& grad_hx, const at::Tensor& grad_cx) {
+    return std::make_tuple(
+        grad_input, grad_weight_ih, grad_weight_hh, grad_bias_ih,
+        // The LSTM's two biases have one gradient.
+        has_bias && n.lstm() ? grad_bias_ih.clone() : grad_bias_hh, grad_hx,
+        n.lstm() ? grad_cx : none(),
+        mask.has_value() ? grad_reset_h.to(input.scalar_type()) : none(),
+        mask.has_value() && n.lstm() ? grad_reset_c.to(input.scalar_type()) : none());
+  };
+
+  if constexpr (Device::kGatedPersistent) {
+    if (persistent) {
+      const at::Tensor w_hh = weight_hh.contiguous();
+      at::Tensor grad_h_first = at::empty({B, H}, options);
+      at::Tensor grad_c_first = n.lstm() ? at::empty({B, H}, options) : at::Tensor();
+      GatedRecurrenceBackward r;
+      set_recurrence(r, n, input.scalar_type(), plan, reverse, w_hh, mask_c);
+      r.grad_output = grad_out.data_ptr();
+      r.grad_last_h = data_or_null(grad_last);
+      r.grad_cells = data_or_null(grad_cells_c);
+      r.grad_last_c = data_or_null(grad_c_last);
+      r.saved = saved_c.data_ptr();
+      r.cells = n.lstm() ? cells_c.data_ptr() : nullptr;
+      r.h_read = h_read.data_ptr();
+      r.c_read = data_or_null(c_read);
+      r.grad_x_gates = grad_x_gates.data_ptr();
+      r.grad_h_gates = grad_h_gates.data_ptr();
+      r.grad_h_first = grad_h_first.data_ptr();
+      r.grad_c_first = n.lstm() ? grad_c_first.data_ptr() : nullptr;
+      r.grad_reset_h = mask.has_value() ? grad_reset_h.data_ptr() : nullptr;
+      r.grad_reset_c = mask.has_value() && n.lstm() ? grad_reset_c.data_ptr() : nullptr;
+      Device::gated_persistent_backward(r);
+      add_chunk_gradients(0, T, /*first=*/true);
+      // h_0's gradient: through W_hh from the first processed step's gates, plus
+      // the share that bypassed it.
+      const int64_t first = reverse ? T - 1 : 0;
+      return results(at::addmm(grad_h_first, grad_h_gates[first], w_hh), grad_c_first);
+    }
+  }
+
   // The carried gradients in two buffers each, used in turn: a step reads one
   // and writes the other.
   at::Tensor carries_grad_h[2] = {at::zeros({B, H}, options), at::empty({B, H}, options)};
   const at::Tensor carries_grad_c[2] = {n.lstm() ? at::zeros({B, H}, options) : at::Tensor(),
                                         n.lstm() ? at::empty({B, H}, options) : at::Tensor()};
-  at::Tensor grad_reset_h = mask.has_value() ? at::zeros({B, H}, acc_options) : at::Tensor();
-  at::Tensor grad_reset_c =
-      mask.has_value() && n.lstm() ? at::zeros({B, H}, acc_options) : at::Tensor();
 
   GatedBackwardStep s;
   s.cell = n.cell;
@@ -391,16 +494,7 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
     q_hi = q_lo - 1;
   }
 
-  return {grad_input,
-          grad_weight_ih,
-          grad_weight_hh,
-          grad_bias_ih,
-          // The LSTM's two biases have one gradient.
-          has_bias && n.lstm() ? grad_bias_ih.clone() : grad_bias_hh,
-          carries_grad_h[T % 2],
-          n.lstm() ? carries_grad_c[T % 2] : none(),
-          mask.has_value() ? grad_reset_h.to(input.scalar_type()) : none(),
-          mask.has_value() && n.lstm() ? grad_reset_c.to(input.scalar_type()) : none()};
+  return results(carries_grad_h[T % 2], carries_grad_c[T % 2]);
 }
 
 }  // namespace rnn_fused

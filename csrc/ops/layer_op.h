@@ -66,7 +66,7 @@ using GatedBackwardSignature = GatedGradients(
     const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
     const OptionalTensor&, const OptionalTensor&, const OptionalTensor&, const OptionalTensor&,
     const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view, bool, bool,
-    std::array<bool, 3>);
+    std::array<bool, 3>, c10::string_view);
 
 inline const c10::TypedOperatorHandle<GatedForwardSignature>& gated_forward_op() {
   static const auto op = c10::Dispatcher::singleton()

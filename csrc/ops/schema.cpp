@@ -31,8 +31,8 @@ TORCH_LIBRARY(rnn_fused, m) {
   // One GRU ('gru') or LSTM ('lstm') layer, one direction, time-major: h_t for
   // every step, copies of the last processed h_t and c_t, and what the backward
   // reads: c_t for every step and the saved gates [T, B, 4·H]. The GRU takes
-  // cx = reset_c = None and returns empty c_n and cells. `backend` is 'auto' or
-  // 'per-step'.
+  // cx = reset_c = None and returns empty c_n and cells. `backend` is 'auto',
+  // 'per-step' or (CUDA) 'persistent'.
   m.def(
       "gated_layer_forward(Tensor input, Tensor weight_ih, Tensor weight_hh, Tensor? bias_ih, "
       "Tensor? bias_hh, Tensor hx, Tensor? cx, Tensor? mask, Tensor? reset_h, Tensor? reset_c, "
@@ -41,14 +41,15 @@ TORCH_LIBRARY(rnn_fused, m) {
   // The gradients of input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx,
   // reset_h and reset_c; those that do not exist, and those of input, weight_ih
   // and weight_hh that output_mask leaves out, are empty tensors. grad_cells
-  // (LSTM) is the gradient of every step's c_t.
+  // (LSTM) is the gradient of every step's c_t. `backend` is the forward's, so
+  // that the backward takes the forward's path.
   m.def(
       "gated_layer_backward(Tensor grad_output, Tensor? grad_h_n, Tensor? grad_c_n, "
       "Tensor? grad_cells, "
       "Tensor input, Tensor weight_ih, Tensor weight_hh, Tensor hx, Tensor? cx, Tensor? mask, "
       "Tensor? reset_h, Tensor? reset_c, Tensor output, Tensor cells, Tensor saved, str cell, "
-      "bool reverse, bool has_bias, bool[3] output_mask) -> (Tensor, Tensor, Tensor, Tensor, "
-      "Tensor, Tensor, Tensor, Tensor, Tensor)");
+      "bool reverse, bool has_bias, bool[3] output_mask, str backend='auto') -> (Tensor, Tensor, "
+      "Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
   // The path ('per-step', 'persistent', or '' where the call would raise) that a
   // layer call with these sizes takes on `device`, and the reason in words.
   m.def(

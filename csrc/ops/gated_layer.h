@@ -139,9 +139,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
     c10::string_view backend) {
   const GatedSizes n = check_gated_inputs(cell, input, weight_ih, weight_hh, bias_ih, bias_hh,
                                           hx, cx, mask, reset_h, reset_c);
+  // The plan asks the input's GPU what fits.
+  const c10::DeviceGuard device_guard(input.device());
   const Plan plan = gated_plan<Device>(n, input.scalar_type(), backend);
   const bool persistent = plan.path == Path::CudaPersistent;
-  const c10::DeviceGuard device_guard(input.device());
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const int64_t T = n.steps, B = n.batch, H = n.hidden_size, GH = n.gates * n.hidden_size;
 
@@ -298,6 +299,7 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
                      c10::string_view backend) {
   const GatedSizes n = check_gated_inputs(cell, input, weight_ih, weight_hh, c10::nullopt,
                                           c10::nullopt, hx, cx, mask, reset_h, reset_c);
+  const c10::DeviceGuard device_guard(input.device());
   const Plan plan = gated_plan<Device>(n, input.scalar_type(), backend);
   const bool persistent = plan.path == Path::CudaPersistent;
   const int64_t T = n.steps, B = n.batch, H = n.hidden_size, GH = n.gates * n.hidden_size;
@@ -311,7 +313,6 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   }
   if (grad_c_n.has_value()) check_like_input(*grad_c_n, "grad_c_n", input, {B, H});
   if (grad_cells.has_value()) check_like_input(*grad_cells, "grad_cells", input, {T, B, H});
-  const c10::DeviceGuard device_guard(input.device());
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const auto options = input.options();
   const auto acc_options = options.dtype(at::toOpMathType(input.scalar_type()));

@@ -327,8 +327,10 @@ __global__ void __launch_bounds__(kThreads, 1) backward_kernel(const Args<scalar
       const acc_t c = kCell ? static_cast<acc_t>(p.cells_in[u]) : acc_t(0);
       const acc_t c_prev = kCell ? static_cast<acc_t>(p.c_read[u]) : acc_t(0);
       acc_t dx[G], dh_gates[G], dc_prev = acc_t(0);
-      direct[e] = Cell{}.backward(dh, dc, saved, int64_t(1), static_cast<acc_t>(p.h_read[u]),
-                                  c_prev, c, dx, dh_gates, dc_prev);
+      // The GRU's backward reads the state its step read; the LSTM's does not.
+      const acc_t h_prev = kCell ? acc_t(0) : static_cast<acc_t>(p.h_read[u]);
+      direct[e] = Cell{}.backward(dh, dc, saved, int64_t(1), h_prev, c_prev, c, dx, dh_gates,
+                                  dc_prev);
       dc_next[e] = dc_prev;
       const int64_t gates = (t * B + b) * GH + unit(e);
 #pragma unroll

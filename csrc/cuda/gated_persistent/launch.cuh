@@ -152,6 +152,8 @@ int gated_persistent_units(GatedCell cell, int64_t batch, int64_t hidden, std::s
   using acc_t = at::opmath_type<scalar_t>;
   constexpr int64_t kMaxGateRows =
       int64_t(gated_persistent::kWarps) * 32 * gated_persistent::backward_lane_span<acc_t>();
+  constexpr int64_t kMaxHiddenAt4 =
+      int64_t(gated_persistent::kWarps) * 32 * gated_persistent::forward_lane_span<acc_t, 4>();
   constexpr int64_t kMaxOutputs =
       int64_t(gated_persistent::kOutputsPerThread) * gated_persistent::kThreads;
   int units = 0;
@@ -172,7 +174,8 @@ int gated_persistent_units(GatedCell cell, int64_t batch, int64_t hidden, std::s
                      std::to_string(hidden) + " on this GPU (" + std::to_string(sms) +
                      " multiprocessors): its ceil(H / J) blocks of J = 1, 2 or 4 hidden units "
                      "must all be resident at once, with G·H <= " +
-                     std::to_string(kMaxGateRows) + " gate rows in this dtype and B·J <= " +
+                     std::to_string(kMaxGateRows) + " gate rows (backward) and, at J = 4, H <= " +
+                     std::to_string(kMaxHiddenAt4) + " (forward) in this dtype, and B·J <= " +
                      std::to_string(kMaxOutputs);
   }
   return units;

@@ -68,7 +68,7 @@ __attribute__((always_inline)) inline void forward_row(const Cell cell, const Ga
   constexpr int64_t G = Cell::kGates;
   constexpr bool kCell = Cell::kHasCellState;
   const int64_t H = s.hidden;
-  const scalar_t* x_gates = typed<scalar_t>(s.x_gates) + b * G * H;
+  scalar_t* x_gates = typed<scalar_t>(s.x_gates) + b * G * H;
   const scalar_t* h_gates = typed<scalar_t>(s.h_gates) + b * G * H;
   const scalar_t* h_prev = typed<scalar_t>(s.h_prev) + b * H;
   const scalar_t* c_prev = kCell ? typed<scalar_t>(s.c_prev) + b * H : nullptr;
@@ -81,6 +81,15 @@ __attribute__((always_inline)) inline void forward_row(const Cell cell, const Ga
   const scalar_t m = kBlend ? typed<scalar_t>(s.mask_t)[b] : scalar_t(1);
   const scalar_t* reset_h = kBlend ? typed<scalar_t>(s.reset_h) + b * H : nullptr;
   const scalar_t* reset_c = kBlend && kCell ? typed<scalar_t>(s.reset_c) + b * H : nullptr;
+  if (s.x_bias != nullptr) {
+    // Here, while the row is in cache: an addmm's bias would cost a pass over
+    // the whole [T·B, G·H] projection (20-50 µs of an LSTM's 0.7-1.8 ms at T=16).
+    const scalar_t* x_bias = typed<scalar_t>(s.x_bias);
+    for (int64_t g = 0; g < G; ++g) {
+#pragma omp simd
+      for (int64_t j = j0; j < j1; ++j) x_gates[g * H + j] += x_bias[g * H + j];
+    }
+  }
 #pragma omp simd
   for (int64_t j = j0; j < j1; ++j) {
     scalar_t c_new = scalar_t(0);

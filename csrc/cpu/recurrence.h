@@ -21,6 +21,8 @@ struct CpuRecurrence {
   // where gated_product_in_step, the pass takes the product with W_hh too, over
   // a run of steps in one parallel region (cpu/gated_step.cpp).
   static constexpr bool kPassTakesProduct = true;
+  // The forward pass adds the input projection's bias (GatedForwardStep::x_bias).
+  static constexpr bool kPassAddsInputBias = true;
   // No one-call recurrence for the gated cells: the loop runs every step.
   static constexpr bool kGatedPersistent = false;
   static bool gated_product_in_step(const GatedStepSizes& n);

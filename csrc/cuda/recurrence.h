@@ -20,6 +20,8 @@ struct CudaRecurrence {
   // The pointwise pass of one GRU or LSTM step (the loop is csrc/ops/gated_layer.h),
   // after the loop's cuBLAS product.
   static constexpr bool kPassTakesProduct = false;
+  // cuBLAS adds the input projection's bias (addmm); the pass reads it there.
+  static constexpr bool kPassAddsInputBias = false;
   // cuBLAS takes the transposed view as a transposed operand, without a copy.
   static at::Tensor gated_w_hh_t(const at::Tensor& weight_hh, int64_t, int64_t) {
     return weight_hh.t();

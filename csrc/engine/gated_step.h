@@ -35,7 +35,13 @@ struct GatedStepSizes {
 };
 
 struct GatedForwardStep : GatedStepSizes {
-  const void* x_gates;  // [B, G·H]: the input projection plus b_ih and b_hh (GRU: b_hr, b_hz)
+  // [B, G·H]: the input projection plus b_ih and b_hh (GRU: b_hr, b_hz), or,
+  // where x_bias is given, the projection alone: the pass adds x_bias to it in
+  // place, each element before its unit reads it.
+  void* x_gates;
+  // [G·H] or null: the biases above, where the device's pass adds them
+  // (Device::kPassAddsInputBias).
+  const void* x_bias;
   // [B, G·H]: h_prev·W_hhᵀ, computed by the loop; or, where w_hh_t is given, by
   // the pass itself, each thread the gates of its own units (csrc/cpu/gated_step.cpp).
   void* h_gates;

@@ -147,11 +147,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   const int64_t T = n.steps, B = n.batch, H = n.hidden_size, GH = n.gates * n.hidden_size;
 
   const auto options = input.options();
-  // The biases ride with the input projection, except the GRU's b_hn, which
-  // the pointwise pass adds: the step product is then a plain product, on a
-  // contiguous W_hhᵀ where the device copies it (a BLAS call with a bias to copy
-  // in took twice as long at B=8, H=128; and the pass can then take the product,
-  // gated_product_in_step).
+  // The biases ride with the input projection (on the CPU the pass adds them
+  // to it), except the GRU's b_hn, which the pointwise step takes apart: the
+  // step product is then a plain product, on a contiguous W_hhᵀ where the
+  // device copies it (a BLAS call with a bias to copy in took twice as long at
+  // B=8, H=128; and the pass can then take the product, gated_product_in_step).
   at::Tensor x_bias, h_bias;
   if (bias_ih.has_value()) {
     x_bias = bias_ih->clone();
@@ -166,10 +166,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   // so it is whole, as it is for the one-launch recurrence.
   const int64_t chunk = n.lstm() || persistent ? T : Device::gated_chunk_steps(T, B, GH);
   at::Tensor x_gates = at::empty({chunk, B, GH}, options);
+  // Where the device's pass adds the bias (GatedForwardStep::x_bias), the
+  // projection is a plain product.
+  const bool bias_in_pass = Device::kPassAddsInputBias && !persistent && x_bias.defined();
   const auto project = [&](int64_t t0, int64_t steps) {
     at::Tensor out = x_gates.narrow(0, 0, steps).view({steps * B, GH});
     const at::Tensor rows = x2d.narrow(0, t0 * B, steps * B);
-    if (x_bias.defined()) {
+    if (x_bias.defined() && !bias_in_pass) {
       at::addmm_out(out, x_bias, rows, weight_ih.t());
     } else {
       at::mm_out(out, rows, weight_ih.t());
@@ -231,6 +234,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   s.hidden = H;
   s.h_gates = h_gates.data_ptr();
   s.h_bias = h_bias.defined() ? h_bias.data_ptr() : nullptr;
+  s.x_bias = bias_in_pass ? x_bias.data_ptr() : nullptr;
   s.reset_h = mask.has_value() ? reset_h_c.data_ptr() : nullptr;
   s.reset_c = mask.has_value() && n.lstm() ? reset_c_c.data_ptr() : nullptr;
   bool product_in_step = false;

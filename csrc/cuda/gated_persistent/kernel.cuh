@@ -221,7 +221,9 @@ __global__ void __launch_bounds__(kThreads, 1) forward_kernel(const Args<scalar_
       h_carry[e] = static_cast<acc_t>(h_stored);
       c_carry[e] = static_cast<acc_t>(static_cast<scalar_t>(c_next));
     }
-    if (q + 1 < T) persistent::grid_barrier(p.barrier, static_cast<unsigned long long>(q + 1) * gridDim.x);
+    if (q + 1 < T) {
+      persistent::grid_barrier(p.barrier, static_cast<unsigned long long>(q + 1) * gridDim.x);
+    }
   }
 }
 
@@ -341,7 +343,9 @@ __global__ void __launch_bounds__(kThreads, 1) backward_kernel(const Args<scalar
         }
       }
     }
-    if (s + 1 < T) persistent::grid_barrier(p.barrier, static_cast<unsigned long long>(s + 1) * gridDim.x);
+    if (s + 1 < T) {
+      persistent::grid_barrier(p.barrier, static_cast<unsigned long long>(s + 1) * gridDim.x);
+    }
   }
 
 #pragma unroll

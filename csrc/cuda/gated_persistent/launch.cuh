@@ -1,7 +1,6 @@
 // Chooses the hidden units per block for the persistent GRU/LSTM kernels and
-// launches them cooperatively: every block resident at once (the grid barrier
-// would deadlock otherwise), and capturable in CUDA graphs. Included by the
-// per-dtype .cu files.
+// launches them cooperatively (persistent/cooperative_launch.cuh). Included by
+// the per-dtype .cu files.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +13,7 @@
 #include "../../cells/gate_math.h"
 #include "../launch_limits.h"
 #include "../persistent/args.cuh"
+#include "../persistent/cooperative_launch.cuh"
 #include "entry_points.h"
 #include "kernel.cuh"
 
@@ -96,25 +96,14 @@ void launch(Args<scalar_t> a) {
   TORCH_CHECK_VALUE(short_by == 0, "rnn_fused: the persistent GRU/LSTM kernel needs ",
                     (a.hidden + J - 1) / J, " blocks resident at once, ", short_by,
                     " more than this GPU holds at B=", a.batch, ", H=", a.hidden);
-  // Freed when this returns; the caching allocator keeps it for the kernel's
-  // stream until the kernel is done.
-  const at::Tensor counter = at::zeros(
-      {1}, at::TensorOptions().device(at::kCUDA, at::cuda::current_device()).dtype(at::kLong));
-  a.barrier = reinterpret_cast<unsigned long long*>(counter.data_ptr<int64_t>());
-  cudaLaunchAttribute cooperative{};
-  cooperative.id = cudaLaunchAttributeCooperative;
-  cooperative.val.cooperative = 1;
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>((a.hidden + J - 1) / J));
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = K::shared_bytes(a.batch, a.hidden);
-  config.stream = at::cuda::getCurrentCUDAStream();
-  config.attrs = &cooperative;
-  config.numAttrs = 1;
+  const int64_t blocks = (a.hidden + J - 1) / J;
+  const size_t shared = K::shared_bytes(a.batch, a.hidden);
   if constexpr (kBackward) {
-    C10_CUDA_CHECK(cudaLaunchKernelEx(&config, backward_kernel<scalar_t, Cell, J, K::L>, a));
+    persistent::launch_cooperative(backward_kernel<scalar_t, Cell, J, K::L>, blocks, kThreads,
+                                   shared, a);
   } else {
-    C10_CUDA_CHECK(cudaLaunchKernelEx(&config, forward_kernel<scalar_t, Cell, J, K::L>, a));
+    persistent::launch_cooperative(forward_kernel<scalar_t, Cell, J, K::L>, blocks, kThreads,
+                                   shared, a);
   }
 }
 

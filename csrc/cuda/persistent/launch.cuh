@@ -1,7 +1,6 @@
 // Chooses the rows of W_hh per block for the grid-barrier persistent kernel and
-// launches it cooperatively, which guarantees that every block is resident at
-// once (the grid barrier would deadlock otherwise) and can be captured in a
-// CUDA graph. Included by the per-dtype .cu files.
+// launches it cooperatively (cooperative_launch.cuh). Included by the per-dtype
+// .cu files.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +13,7 @@
 
 #include "../launch_limits.h"
 #include "args.cuh"
+#include "cooperative_launch.cuh"
 #include "entry_points.h"
 #include "kernel.cuh"
 
@@ -96,23 +96,9 @@ void launch(KernelArgs<scalar_t> p) {
   TORCH_CHECK_VALUE(short_by == 0, "rnn_fused: the persistent kernel needs ",
                     (p.hidden + J - 1) / J, " blocks resident at once, ", short_by,
                     " more than this GPU holds at B=", p.batch, ", H=", p.hidden);
-  // Freed when this returns; the caching allocator keeps it for the kernel's
-  // stream until the kernel is done.
-  const at::Tensor counter = at::zeros(
-      {1}, at::TensorOptions().device(at::kCUDA, at::cuda::current_device()).dtype(at::kLong));
-  p.barrier = reinterpret_cast<unsigned long long*>(counter.data_ptr<int64_t>());
-  cudaLaunchAttribute cooperative{};
-  cooperative.id = cudaLaunchAttributeCooperative;
-  cooperative.val.cooperative = 1;
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>((p.hidden + J - 1) / J));
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = shared_bytes<scalar_t, J, L>(p.batch, p.hidden);
-  config.stream = at::cuda::getCurrentCUDAStream();
-  config.attrs = &cooperative;
-  config.numAttrs = 1;
-  C10_CUDA_CHECK(cudaLaunchKernelEx(
-      &config, persistent_recurrence_kernel<scalar_t, J, L, kBackward, false>, p));
+  launch_cooperative(persistent_recurrence_kernel<scalar_t, J, L, kBackward, false>,
+                     (p.hidden + J - 1) / J, kThreads,
+                     shared_bytes<scalar_t, J, L>(p.batch, p.hidden), p);
 }
 
 template <typename scalar_t, bool kBackward>

@@ -37,7 +37,8 @@ build_s=$(( $(date +%s) - start ))
 xdist=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")
 # Every CUDA test once per recurrence that 'auto' can be made to take
 # (RNN_FUSED_BACKEND replaces 'auto'); test_persistent.py and
-# test_gated_persistent.py name their kernels themselves, so they run once. Other test files need packages the GPU machine may lack.
+# test_gated_persistent.py name their kernels themselves, so they run once.
+# Other test files need packages the GPU machine may lack.
 GENERAL_TESTS="tests/test_cuda.py tests/test_ops.py tests/test_fused_rnn.py tests/test_backend.py \
 tests/test_double_backward.py tests/test_gated.py"
 run_tests() {  # name, RNN_FUSED_BACKEND, pytest arguments...

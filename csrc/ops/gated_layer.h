@@ -88,10 +88,6 @@ inline void set_recurrence(GatedRecurrence& r, const GatedSizes& n, at::ScalarTy
   r.mask = mask.defined() ? mask.data_ptr() : nullptr;
 }
 
-inline const void* data_or_null(const at::Tensor& t) {
-  return t.defined() ? t.data_ptr() : nullptr;
-}
-
 // The first time of the processed steps [q_begin, q_end): one contiguous range
 // of times in either direction.
 inline int64_t chunk_first_time(int64_t T, int64_t q_begin, int64_t q_end, bool reverse) {
@@ -206,11 +202,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
       GatedRecurrenceForward r;
       set_recurrence(r, n, input.scalar_type(), plan, reverse, w_hh, mask_c);
       r.x_gates = x_gates.data_ptr();
-      r.h_bias = data_or_null(h_bias);
+      r.h_bias = element_or_null(h_bias, 0);
       r.hx = h0.data_ptr();
-      r.cx = data_or_null(c0);
-      r.reset_h = data_or_null(reset_h_c);
-      r.reset_c = data_or_null(reset_c_c);
+      r.cx = element_or_null(c0, 0);
+      r.reset_h = element_or_null(reset_h_c, 0);
+      r.reset_c = element_or_null(reset_c_c, 0);
       r.output = output.data_ptr();
       r.cells = n.lstm() ? cells.data_ptr() : nullptr;
       r.saved = saved.data_ptr();
@@ -332,9 +328,11 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   const at::Tensor grad_last =
       grad_h_n.has_value() ? grad_out[last] + *grad_h_n : at::Tensor();
   const at::Tensor grad_cells_c = grad_cells.has_value() ? grad_cells->contiguous() : at::Tensor();
-  // The kernels read c_t's own gradient at every step: zeros where none is given.
-  const at::Tensor no_grad_c =
-      n.lstm() && !grad_cells.has_value() ? at::zeros({B, H}, options) : at::Tensor();
+  // The step kernels read c_t's own gradient at every step: zeros where none
+  // is given (the one-launch kernel takes none as zeros).
+  const at::Tensor no_grad_c = n.lstm() && !grad_cells.has_value() && !persistent
+                                   ? at::zeros({B, H}, options)
+                                   : at::Tensor();
   at::Tensor grad_c_last;
   if (grad_c_n.has_value()) {
     grad_c_last = grad_cells.has_value() ? grad_cells_c[last] + *grad_c_n : grad_c_n->contiguous();
@@ -404,13 +402,13 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
       GatedRecurrenceBackward r;
       set_recurrence(r, n, input.scalar_type(), plan, reverse, w_hh, mask_c);
       r.grad_output = grad_out.data_ptr();
-      r.grad_last_h = data_or_null(grad_last);
-      r.grad_cells = data_or_null(grad_cells_c);
-      r.grad_last_c = data_or_null(grad_c_last);
+      r.grad_last_h = element_or_null(grad_last, 0);
+      r.grad_cells = element_or_null(grad_cells_c, 0);
+      r.grad_last_c = element_or_null(grad_c_last, 0);
       r.saved = saved_c.data_ptr();
       r.cells = n.lstm() ? cells_c.data_ptr() : nullptr;
       r.h_read = h_read.data_ptr();
-      r.c_read = data_or_null(c_read);
+      r.c_read = element_or_null(c_read, 0);
       r.grad_x_gates = grad_x_gates.data_ptr();
       r.grad_h_gates = grad_h_gates.data_ptr();
       r.grad_h_first = grad_h_first.data_ptr();

@@ -1,11 +1,11 @@
-// The CPU pass of one gated-cell step, forward and backward. Two ways to split
-// it over threads:
-// - by rows of the batch, after the loop's BLAS product (large steps);
-// - by hidden units, taking the product too (small float32 steps, where a BLAS
-//   call costs more outside its arithmetic than in it): each thread computes the
-//   G gate columns of its own units in register tiles (small_gemm.h), then
-//   their pointwise step, a run of steps in one parallel region with one
-//   barrier per step.
+// The CPU pass of one gated-cell step, forward and backward, in one of two ways:
+// - after the loop's BLAS product, split by rows of the batch (large steps);
+// - taking the product too (float32 steps up to B=64, H=256, where a BLAS call
+//   and a parallel region per step cost more than the arithmetic): each thread
+//   computes its slice's gate columns in register tiles (small_gemm.h), then its
+//   pointwise step, a run of steps in one parallel region. The threads split
+//   the rows where each gets a whole tile of them, and need no barrier then;
+//   else they split the units and meet once a step.
 // The units of a row run in one vectorized loop (`omp simd`: no unit reads
 // another's values; AVX-512 twin as in forward.cpp).
 #include <omp.h>
@@ -26,10 +26,10 @@
 namespace rnn_fused {
 namespace {
 
-// The product goes into the pass up to these sizes: register tiles re-read the
-// weight slice for every 8 rows, and a thread's slice of W_hh (H × G·H / threads)
-// must stay in its L2 (benchmarks/NOTES.md).
-constexpr int64_t kProductInStepMaxBatch = 16;
+// The product goes into the pass up to these sizes: the register tiles re-read
+// the weights for every 8 rows, so a thread's share of W_hh (H × G·H, all of it
+// where the threads split the rows) must stay in its L2 (benchmarks/NOTES.md).
+constexpr int64_t kProductInStepMaxBatch = 64;
 constexpr int64_t kProductInStepMaxHidden = 256;
 
 // Whether the pass takes the step product: gated_product_in_step, and the
@@ -39,25 +39,46 @@ bool tiles_take_product(at::ScalarType dtype, int64_t batch, int64_t hidden) {
          hidden <= kProductInStepMaxHidden;
 }
 
-// A thread's units: whole 16-float vectors.
-constexpr int64_t kUnitQuantum = 16;
+// A thread's units: whole 16-float vectors (and whole panels of W_hhᵀ).
+constexpr int64_t kUnitQuantum = kPanelWidth;
+// Rows of one register tile (small_gemm.cpp).
+constexpr int64_t kTileRows = 8;
 
-struct UnitSlice {
-  int64_t begin, end;
+// A thread's part of a step: rows [b0, b1) × units [j0, j1). With a tile of
+// rows or more each, the threads split the batch: each then reads only the
+// states its own rows wrote, so its steps need no barrier. Smaller batches split
+// the units, and the threads meet once a step.
+struct StepSlice {
+  int64_t b0, b1, j0, j1;
+  bool empty() const { return b0 >= b1 || j0 >= j1; }
 };
 
-// This thread's units of H, inside a parallel region.
-UnitSlice unit_slice(int64_t hidden) {
-  const int64_t threads = omp_get_num_threads();
-  const int64_t quanta = (hidden + kUnitQuantum - 1) / kUnitQuantum;
-  const int64_t per_thread = (quanta + threads - 1) / threads * kUnitQuantum;
-  const int64_t begin = std::min(hidden, omp_get_thread_num() * per_thread);
-  return {begin, std::min(hidden, begin + per_thread)};
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// How a run splits its steps, decided before its parallel region.
+struct StepSplit {
+  bool by_rows;
+  int threads;
+};
+
+StepSplit step_split(int64_t batch, int64_t hidden) {
+  const int64_t threads = at::get_num_threads();
+  const bool by_rows = batch >= kTileRows * threads;
+  const int64_t parts = by_rows ? batch : ceil_div(hidden, kUnitQuantum);
+  return {by_rows, static_cast<int>(std::min(threads, parts))};
 }
 
-int team_size(int64_t hidden) {
-  return static_cast<int>(std::min<int64_t>(at::get_num_threads(),
-                                            (hidden + kUnitQuantum - 1) / kUnitQuantum));
+// This thread's slice, inside the run's parallel region.
+StepSlice step_slice(const StepSplit& split, int64_t batch, int64_t hidden) {
+  const int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
+  if (split.by_rows) {
+    const int64_t per_thread = ceil_div(batch, threads);
+    const int64_t b0 = std::min(batch, thread * per_thread);
+    return {b0, std::min(batch, b0 + per_thread), 0, hidden};
+  }
+  const int64_t per_thread = ceil_div(ceil_div(hidden, kUnitQuantum), threads) * kUnitQuantum;
+  const int64_t j0 = std::min(hidden, thread * per_thread);
+  return {0, batch, j0, std::min(hidden, j0 + per_thread)};
 }
 
 // Row b, units [j0, j1) of a forward step. kBlend: the row's mask is not 1, so
@@ -196,54 +217,68 @@ void backward_block_baseline(const Cell cell, const GatedBackwardStep& s, int64_
 
 // A run of forward steps in one parallel region (a region per step cost about a
 // fifth of a GRU profile at B=16, H=128 in libgomp). Per step, each thread
-// computes h_gates[:, g·H + j] = h_prev · W_hhᵀ[:, g·H + j] for its units j,
-// then their pointwise step; the barrier after it is the only one, since the
-// next step's product reads every unit's state and nothing else crosses threads.
+// computes h_gates[b, g·H + j] = h_prev[b] · W_hhᵀ[:, g·H + j] for its slice,
+// from W_hhᵀ in panels (the gates' columns each padded to whole panels), then
+// their pointwise step; split by units, the barrier after it is the only one,
+// since the next step's product reads every unit's state and nothing else
+// crosses threads.
 template <typename Cell>
 void forward_run_with_product(const Cell cell, const GatedForwardStep& first, int64_t steps,
                               GatedForwardStepAt step_at) {
   const int64_t B = first.batch, H = first.hidden, GH = Cell::kGates * H;
-#pragma omp parallel num_threads(team_size(H))
+  const int64_t gate_panels = panel_columns(H) * H;
+  const StepSplit split = step_split(B, H);
+#pragma omp parallel num_threads(split.threads)
   {
     GatedForwardStep s = first;
-    const UnitSlice u = unit_slice(H);
+    const StepSlice x = step_slice(split, B, H);
     for (int64_t k = 0; k < steps; ++k) {
       step_at(k, s);
-      if (u.begin < u.end) {
+      if (!x.empty()) {
         for (int64_t g = 0; g < Cell::kGates; ++g) {
-          small_gemm({typed<float>(s.h_prev), typed<float>(s.w_hh_t) + g * H + u.begin,
-                      typed<float>(s.h_gates) + g * H + u.begin, B, H, u.end - u.begin, H, GH,
-                      GH});
+          SmallGemm product{typed<float>(s.h_prev) + x.b0 * H,
+                            typed<float>(s.w_hh_t) + g * gate_panels + x.j0 * H,
+                            typed<float>(s.h_gates) + x.b0 * GH + g * H + x.j0,
+                            x.b1 - x.b0, H, x.j1 - x.j0, H, 0, GH};
+          product.panels = true;
+          small_gemm(product);
         }
-        forward_block_avx512<float>(cell, s, 0, B, u.begin, u.end);
+        forward_block_avx512<float>(cell, s, x.b0, x.b1, x.j0, x.j1);
       }
+      if (!split.by_rows) {
 #pragma omp barrier
+      }
     }
   }
 }
 
 // A run of backward steps in one parallel region. Per step, each thread writes
-// its units' gate gradients; once every unit's are written (the barrier),
-// grad_h_prev[:, j] = (GRU: +=) grad_h_gates · W_hh[:, j] for its units j. The
-// next step reads only the thread's own units of that, so it needs no barrier.
+// its slice's gate gradients, then grad_h_prev[b, j] = (GRU: +=)
+// grad_h_gates[b] · W_hh[:, j] for its slice. Split by units, that product
+// waits for every unit's gate gradients (the barrier), and the next step reads
+// only the thread's own units of it, so it needs no other barrier.
 template <typename Cell>
 void backward_run_with_product(const Cell cell, const GatedBackwardStep& first, int64_t steps,
                                GatedBackwardStepAt step_at) {
   const int64_t B = first.batch, H = first.hidden, GH = Cell::kGates * H;
-#pragma omp parallel num_threads(team_size(H))
+  const StepSplit split = step_split(B, H);
+#pragma omp parallel num_threads(split.threads)
   {
     GatedBackwardStep s = first;
-    const UnitSlice u = unit_slice(H);
+    const StepSlice x = step_slice(split, B, H);
     for (int64_t k = 0; k < steps; ++k) {
       step_at(k, s);
-      if (u.begin < u.end) backward_block_avx512<float>(cell, s, 0, B, u.begin, u.end);
+      if (!x.empty()) backward_block_avx512<float>(cell, s, x.b0, x.b1, x.j0, x.j1);
+      if (!split.by_rows) {
 #pragma omp barrier
-      if (u.begin < u.end) {
+      }
+      if (!x.empty()) {
         // The LSTM's two sides share one gradient, which the pass writes as grad_x_gates.
         const float* grad_gates =
             typed<float>(Cell::kSeparateHiddenGrad ? s.grad_h_gates : s.grad_x_gates);
-        small_gemm({grad_gates, typed<float>(s.w_hh) + u.begin,
-                    typed<float>(s.grad_h_prev) + u.begin, B, GH, u.end - u.begin, GH, H, H},
+        small_gemm({grad_gates + x.b0 * GH, typed<float>(s.w_hh) + x.j0,
+                    typed<float>(s.grad_h_prev) + x.b0 * H + x.j0, x.b1 - x.b0, GH,
+                    x.j1 - x.j0, GH, H, H},
                    /*accumulate=*/Cell::kSeparateHiddenGrad);
       }
     }
@@ -263,24 +298,31 @@ int64_t CpuRecurrence::gated_chunk_steps(int64_t steps, int64_t batch, int64_t g
   return std::clamp<int64_t>(std::max(by_size, by_rows), 1, std::max<int64_t>(1, steps));
 }
 
-at::Tensor CpuRecurrence::gated_w_hh_t(const at::Tensor& weight_hh, int64_t steps,
-                                       int64_t batch) {
-  // The copy pays from H·G·H / elements_per_step steps on: BLAS gains little per
-  // step from it, but where the pass takes the product from B = 8 and T = 8 on,
-  // its register tiles gain more (no_grad, T=16, B=16: LSTM at H=128 0.81x →
-  // 0.93x nn.LSTM, GRU at H=256 1.40x → 1.60x nn.GRU; at T=1, B=16, H=64 the GRU
-  // lost 1.16x → 0.87–0.98x); at B=1, T=16 the copy cost more than it saved
-  // (benchmarks/NOTES.md).
+at::Tensor CpuRecurrence::gated_w_hh_t(const at::Tensor& weight_hh, int64_t steps) {
+  // The copy pays from H·G·H / 2048 steps on; at B=1, T=16 it cost more than it
+  // saved (benchmarks/NOTES.md).
   const int64_t H = weight_hh.size(1), GH = weight_hh.size(0);
-  const bool tiles_gain =
-      steps >= 8 && batch >= 8 && tiles_take_product(weight_hh.scalar_type(), batch, H);
-  const int64_t elements_per_step = tiles_gain ? 16384 : 2048;
-  return steps * elements_per_step >= H * GH ? transpose_into_thread_buffer(weight_hh)
-                                             : weight_hh.t();
+  return steps * 2048 >= H * GH ? transpose_into_thread_buffer(weight_hh) : weight_hh.t();
+}
+
+at::Tensor CpuRecurrence::gated_w_hh_t_panels(const at::Tensor& weight_hh) {
+  const int64_t gates = weight_hh.size(0) / weight_hh.size(1);
+  return pack_panels_into_thread_buffer(weight_hh.t(), gates);
 }
 
 bool CpuRecurrence::gated_product_in_step(const GatedStepSizes& n) {
   return tiles_take_product(n.dtype, n.batch, n.hidden);
+}
+
+bool CpuRecurrence::gated_forward_product_in_step(const GatedStepSizes& n, int64_t steps) {
+  // The packing pays from H·G·H / elements_per_step steps on: from B = 8 and
+  // T = 8 on the tiles gain enough to repay it sooner (no_grad, T=16, B=16: LSTM
+  // at H=128 0.81x → 0.93x nn.LSTM, GRU at H=256 1.40x → 1.60x nn.GRU; at T=1,
+  // B=16, H=64 the GRU lost 1.16x → 0.87–0.98x); at B=1, T=16 it cost more than
+  // it saved (benchmarks/NOTES.md).
+  const int64_t elements_per_step = steps >= 8 && n.batch >= 8 ? 16384 : 2048;
+  return tiles_take_product(n.dtype, n.batch, n.hidden) &&
+         steps * elements_per_step >= n.hidden * gate_count(n.cell) * n.hidden;
 }
 
 void CpuRecurrence::gated_forward_run(const GatedForwardStep& first, int64_t steps,

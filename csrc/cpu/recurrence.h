@@ -25,15 +25,21 @@ struct CpuRecurrence {
   static constexpr bool kPassAddsInputBias = true;
   // No one-call recurrence for the gated cells: the loop runs every step.
   static constexpr bool kGatedPersistent = false;
+  // Whether the pass takes the product: the backward's, and the forward's over
+  // `steps` steps, where W_hhᵀ's packing pays (gated_w_hh_t_panels).
   static bool gated_product_in_step(const GatedStepSizes& n);
+  static bool gated_forward_product_in_step(const GatedStepSizes& n, int64_t steps);
   static void gated_forward_run(const GatedForwardStep& first, int64_t steps,
                                 GatedForwardStepAt step_at);
   static void gated_backward_run(const GatedBackwardStep& first, int64_t steps,
                                  GatedBackwardStepAt step_at);
-  // W_hhᵀ [H, G·H] for the loop's step products: a contiguous copy where it pays
-  // over `steps` steps of `batch` rows, else the transposed view. A copy lives in
-  // the calling thread's buffer until its next call (cpu/transpose.h).
-  static at::Tensor gated_w_hh_t(const at::Tensor& weight_hh, int64_t steps, int64_t batch);
+  // W_hhᵀ [H, G·H] for ATen's step products: a contiguous copy where it pays
+  // over `steps` steps, else the transposed view. A copy lives in the calling
+  // thread's buffer until its next call (cpu/transpose.h).
+  static at::Tensor gated_w_hh_t(const at::Tensor& weight_hh, int64_t steps);
+  // W_hhᵀ for the pass's product: each gate's columns in panels of 16, in the
+  // calling thread's buffer (pack_panels_into_thread_buffer).
+  static at::Tensor gated_w_hh_t_panels(const at::Tensor& weight_hh);
   // Steps per chunk of the gated loop's [steps, B, G·H] buffers (cpu/gated_step.cpp).
   static int64_t gated_chunk_steps(int64_t steps, int64_t batch, int64_t gate_width);
   // target [T', B, H] = mask·values + (1 − mask)·reset row by row, for the

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "isa.h"
+#include "transpose.h"
 
 namespace rnn_fused {
 namespace {
@@ -17,10 +18,10 @@ constexpr int64_t kTileColumns = 32;  // two 16-float vectors
 constexpr int64_t kMaxColumns = 192;
 
 // One tile: kRows rows × up to 32 columns starting at column j, over all k;
-// kAccumulate adds the product to c instead of overwriting it. Scalar,
-// non-aliasing arguments rather than the SmallGemm: the B=8, H=128 Elman step ran
-// about 10% slower with the struct.
-template <int kRows, bool kAccumulate>
+// kAccumulate adds the product to c instead of overwriting it, kPanels reads m
+// in panels (SmallGemm::panels). Scalar, non-aliasing arguments rather than the
+// SmallGemm: the B=8, H=128 Elman step ran about 10% slower with the struct.
+template <int kRows, bool kAccumulate, bool kPanels>
 RNN_FUSED_AVX512 void tile(const float* __restrict__ a, const float* __restrict__ m,
                            float* __restrict__ c, int64_t k, int64_t n, int64_t lda,
                            int64_t ldm, int64_t ldc, int64_t j) {
@@ -37,10 +38,12 @@ RNN_FUSED_AVX512 void tile(const float* __restrict__ a, const float* __restrict_
     acc[r][1] =
         kAccumulate ? _mm512_maskz_loadu_ps(high, c + r * ldc + j + 16) : _mm512_setzero_ps();
   }
+  // Panels: the tile's two halves are consecutive panels, [k, 16] each.
+  const float* panel = m + j * k;
   for (int64_t i = 0; i < k; ++i) {
-    const float* row = m + i * ldm + j;
+    const float* row = kPanels ? panel + i * kPanelWidth : m + i * ldm + j;
     const __m512 w0 = _mm512_maskz_loadu_ps(low, row);
-    const __m512 w1 = _mm512_maskz_loadu_ps(high, row + 16);
+    const __m512 w1 = _mm512_maskz_loadu_ps(high, kPanels ? row + kPanelWidth * k : row + 16);
 #pragma GCC unroll 8
     for (int r = 0; r < kRows; ++r) {
       const __m512 x = _mm512_set1_ps(a[r * lda + i]);
@@ -55,14 +58,23 @@ RNN_FUSED_AVX512 void tile(const float* __restrict__ a, const float* __restrict_
   }
 }
 
-template <int kRows>
+template <int kRows, bool kPanels>
 void rows_block(const SmallGemm& g, bool accumulate) {
   for (int64_t j = 0; j < g.n; j += kTileColumns) {
     if (accumulate) {
-      tile<kRows, true>(g.a, g.m, g.c, g.k, g.n, g.lda, g.ldm, g.ldc, j);
+      tile<kRows, true, kPanels>(g.a, g.m, g.c, g.k, g.n, g.lda, g.ldm, g.ldc, j);
     } else {
-      tile<kRows, false>(g.a, g.m, g.c, g.k, g.n, g.lda, g.ldm, g.ldc, j);
+      tile<kRows, false, kPanels>(g.a, g.m, g.c, g.k, g.n, g.lda, g.ldm, g.ldc, j);
     }
+  }
+}
+
+template <int kRows>
+void rows_block(const SmallGemm& g, bool accumulate) {
+  if (g.panels) {
+    rows_block<kRows, true>(g, accumulate);
+  } else {
+    rows_block<kRows, false>(g, accumulate);
   }
 }
 

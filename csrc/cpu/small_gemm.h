@@ -17,13 +17,16 @@ bool small_gemm_applies(int64_t rows, int64_t n);
 
 // c = a · m, or c += a · m with accumulate: a is rows×k, m is k×n and c is
 // rows×n, row-major with leading dimensions lda, ldm and ldc (so that a thread
-// can take a block of columns of a larger product).
+// can take a block of columns of a larger product). With `panels`, m is instead
+// packed in blocks of 16 columns, [k, 16] each (pack_panels_into_thread_buffer,
+// transpose.h), starting at a block, and ldm is unused.
 struct SmallGemm {
   const float* a;
   const float* m;
   float* c;
   int64_t rows, k, n;
   int64_t lda, ldm, ldc;
+  bool panels = false;
 };
 void small_gemm(const SmallGemm& g, bool accumulate = false);
 

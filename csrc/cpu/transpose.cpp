@@ -95,21 +95,72 @@ void transpose_into(const scalar_t* w, scalar_t* t, int64_t rows, int64_t cols) 
   });
 }
 
+// One panel: columns [c0, c0 + width) of the k×n matrix m(i, j) = m[i·si + j·sj]
+// as [k, 16], zeros past width.
+void pack_panel_scalar(const float* m, int64_t si, int64_t sj, int64_t k, int64_t c0,
+                       int64_t width, float* panel) {
+  for (int64_t i = 0; i < k; ++i) {
+    for (int64_t l = 0; l < kPanelWidth; ++l) {
+      panel[i * kPanelWidth + l] = l < width ? m[i * si + (c0 + l) * sj] : 0.0f;
+    }
+  }
+}
+
+// The same for a whole panel of a matrix whose columns are contiguous (m = Wᵀ
+// of a row-major W, si = 1): 16×16 blocks transposed in registers.
+RNN_FUSED_AVX512 void pack_panel_avx512(const float* m, int64_t sj, int64_t k, int64_t c0,
+                                        float* panel) {
+  const int64_t full = k / kBlock * kBlock;
+  for (int64_t i = 0; i < full; i += kBlock) {
+    transpose_block16(m + c0 * sj + i, panel + i * kPanelWidth, kPanelWidth, sj);
+  }
+  pack_panel_scalar(m + full, 1, sj, k - full, c0, kPanelWidth, panel + full * kPanelWidth);
+}
+
+// Storage of `sizes` in the calling thread's buffer up to kThreadBufferBytes, a
+// fresh tensor above.
+at::Tensor thread_buffer(at::IntArrayRef sizes, const at::TensorOptions& options) {
+  const int64_t bytes = c10::multiply_integers(sizes) * options.dtype().itemsize();
+  if (bytes > kThreadBufferBytes) return at::empty(sizes, options);
+  thread_local std::vector<Line> buffer;
+  buffer.resize((bytes + sizeof(Line) - 1) / sizeof(Line));
+  return at::from_blob(buffer.data(), sizes, options);
+}
+
 }  // namespace
+
+at::Tensor pack_panels_into_thread_buffer(const at::Tensor& m, int64_t groups) {
+  TORCH_INTERNAL_ASSERT(m.dim() == 2 && m.scalar_type() == at::kFloat && m.size(1) % groups == 0);
+  const int64_t k = m.size(0), group_cols = m.size(1) / groups;
+  const int64_t panels_per_group = panel_columns(group_cols) / kPanelWidth;
+  at::Tensor packed = thread_buffer({groups * panels_per_group, k, kPanelWidth}, m.options());
+  const float* source = m.data_ptr<float>();
+  float* target = packed.data_ptr<float>();
+  const int64_t si = m.stride(0), sj = m.stride(1);
+  const bool blocks = si == 1 && has_avx512();
+  // A task of at least 16K elements, as in transpose_into.
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / (kPanelWidth * k));
+  at::parallel_for(0, groups * panels_per_group, grain, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t first = (q % panels_per_group) * kPanelWidth;
+      const int64_t c0 = (q / panels_per_group) * group_cols + first;
+      const int64_t width = std::min(kPanelWidth, group_cols - first);
+      float* panel = target + q * k * kPanelWidth;
+      if (blocks && width == kPanelWidth) {
+        pack_panel_avx512(source, sj, k, c0, panel);
+      } else {
+        pack_panel_scalar(source, si, sj, k, c0, width, panel);
+      }
+    }
+  });
+  return packed;
+}
 
 at::Tensor transpose_into_thread_buffer(const at::Tensor& w) {
   TORCH_INTERNAL_ASSERT(w.dim() == 2);
   const at::Tensor source = w.contiguous();
   const int64_t rows = w.size(0), cols = w.size(1);
-  at::Tensor t;
-  const int64_t bytes = w.numel() * w.element_size();
-  if (bytes <= kThreadBufferBytes) {
-    thread_local std::vector<Line> buffer;
-    buffer.resize((bytes + sizeof(Line) - 1) / sizeof(Line));
-    t = at::from_blob(buffer.data(), {cols, rows}, w.options());
-  } else {
-    t = at::empty({cols, rows}, w.options());
-  }
+  at::Tensor t = thread_buffer({cols, rows}, w.options());
   AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "rnn_fused::transpose_into_thread_buffer", [&] {
     transpose_into(source.data_ptr<scalar_t>(), t.data_ptr<scalar_t>(), rows, cols);
   });

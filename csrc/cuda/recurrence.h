@@ -23,7 +23,7 @@ struct CudaRecurrence {
   // cuBLAS adds the input projection's bias (addmm); the pass reads it there.
   static constexpr bool kPassAddsInputBias = false;
   // cuBLAS takes the transposed view as a transposed operand, without a copy.
-  static at::Tensor gated_w_hh_t(const at::Tensor& weight_hh, int64_t, int64_t) {
+  static at::Tensor gated_w_hh_t(const at::Tensor& weight_hh, int64_t) {
     return weight_hh.t();
   }
   // No chunks: the caching allocator reuses whole buffers, and one product per

@@ -43,9 +43,11 @@ struct GatedForwardStep : GatedStepSizes {
   // (Device::kPassAddsInputBias).
   const void* x_bias;
   // [B, G·H]: h_prev·W_hhᵀ, computed by the loop; or, where w_hh_t is given, by
-  // the pass itself, each thread the gates of its own units (csrc/cpu/gated_step.cpp).
+  // the pass itself, each thread the gates of its own slice (csrc/cpu/gated_step.cpp).
   void* h_gates;
-  const void* w_hh_t;  // [H, G·H] row-major, or null
+  // W_hhᵀ [H, G·H] as the device's pass takes it (the CPU: in panels,
+  // CpuRecurrence::gated_w_hh_t_panels), or null.
+  const void* w_hh_t;
   // [H], GRU only: b_hn, the one part of b_hh that cannot ride with the input
   // projection (r multiplies it); zeros without bias.
   const void* h_bias;

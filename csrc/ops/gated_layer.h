@@ -216,7 +216,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
     }
   }
 
-  const at::Tensor w_hh_t = Device::gated_w_hh_t(weight_hh, T, B);
   at::Tensor h_gates = at::empty({B, GH}, options);
   // Two carries each, used in turn: a step never writes the state it reads.
   const at::Tensor carries_h[2] = {at::empty({B, H}, options), at::empty({B, H}, options)};
@@ -233,10 +232,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   s.x_bias = bias_in_pass ? x_bias.data_ptr() : nullptr;
   s.reset_h = mask.has_value() ? reset_h_c.data_ptr() : nullptr;
   s.reset_c = mask.has_value() && n.lstm() ? reset_c_c.data_ptr() : nullptr;
+  // The step product's weight: W_hhᵀ for ATen's product, or packed for the
+  // pass's own where it takes it.
   bool product_in_step = false;
+  at::Tensor w_hh_t;
   if constexpr (Device::kPassTakesProduct) {
-    product_in_step = w_hh_t.is_contiguous() && Device::gated_product_in_step(s);
+    product_in_step = Device::gated_forward_product_in_step(s, T);
+    if (product_in_step) w_hh_t = Device::gated_w_hh_t_panels(weight_hh);
   }
+  if (!product_in_step) w_hh_t = Device::gated_w_hh_t(weight_hh, T);
   s.w_hh_t = product_in_step ? w_hh_t.data_ptr() : nullptr;
   // Step q reads the initial state, or step q − 1's carry.
   const auto h_prev_of = [&](int64_t q) -> const at::Tensor& {

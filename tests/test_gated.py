@@ -209,9 +209,9 @@ def check_against_float64(device, cell, dtype, batch, hidden, steps=12):
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 @pytest.mark.parametrize("dtype", LOW_PRECISION)
-# On the CPU in float32: the step product in the pass (split by units at B=11,
-# into full and partial vectors, by rows at B=17 on two threads), and the BLAS
-# product on the transposed view (T=12 < H·G·H/2048 at H=100).
+# On the CPU in float32: the step product in the pass (on two threads split by
+# units at B=3, into full and partial vectors, by rows at B=11 and 17), and the
+# BLAS product on the transposed view (T=12 < H·G·H/2048 at H=100).
 @pytest.mark.parametrize("batch, hidden", [(B, 37), (11, 70), (17, 37), (B, 100)])
 def test_lower_precision_against_float64(device, cell, dtype, batch, hidden):
     if device == "cpu" and dtype != torch.float32:
@@ -228,8 +228,9 @@ def test_cpu_runs_of_steps_across_chunks(cell):
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-# Batches below 8 rows a thread split the units, larger ones the rows (9, 8, 8).
-@pytest.mark.parametrize("threads, batch", [(1, 5), (1, 11), (3, 11), (3, 25)])
+# Below 4 rows a thread the threads split the units (B=3 on one thread, B=11 on
+# three), else the rows (B=11 on one thread; B=13 on three: 5, 5 and 3 rows).
+@pytest.mark.parametrize("threads, batch", [(1, 3), (1, 11), (3, 11), (3, 13)])
 def test_cpu_step_product_split_over_threads(cell, threads, batch):
     """The pass's product with W_hh, split over teams of 1 and 3 threads."""
     previous = torch.get_num_threads()

@@ -4,8 +4,8 @@
 //   and a parallel region per step cost more than the arithmetic): each thread
 //   computes its slice's gate columns in register tiles (small_gemm.h), then its
 //   pointwise step, a run of steps in one parallel region. The threads split
-//   the rows where each gets a whole tile of them, and need no barrier then;
-//   else they split the units and meet once a step.
+//   the rows where each gets at least 4, and need no barrier then; else they
+//   split the units and meet once a step.
 // The units of a row run in one vectorized loop (`omp simd`: no unit reads
 // another's values; AVX-512 twin as in forward.cpp).
 #include <omp.h>
@@ -41,13 +41,16 @@ bool tiles_take_product(at::ScalarType dtype, int64_t batch, int64_t hidden) {
 
 // A thread's units: whole 16-float vectors (and whole panels of W_hhᵀ).
 constexpr int64_t kUnitQuantum = kPanelWidth;
-// Rows of one register tile (small_gemm.cpp).
-constexpr int64_t kTileRows = 8;
+// The threads split the batch from this many rows each (half a register tile):
+// with fewer, each thread's reads of all of W_hh cost more than the split by
+// units' barrier (LSTM, T=64, B=4, H=256: 4.7-4.8 ms split by units, 5.1 ms with
+// 2 rows each; B=8, T=512, H=128: 21-25 ms by units, 19-20 ms with 4 rows each).
+constexpr int64_t kMinRowsPerThread = 4;
 
-// A thread's part of a step: rows [b0, b1) × units [j0, j1). With a tile of
-// rows or more each, the threads split the batch: each then reads only the
-// states its own rows wrote, so its steps need no barrier. Smaller batches split
-// the units, and the threads meet once a step.
+// A thread's part of a step: rows [b0, b1) × units [j0, j1). With enough rows
+// each, the threads split the batch: each then reads only the states its own
+// rows wrote, so its steps need no barrier. Smaller batches split the units,
+// and the threads meet once a step.
 struct StepSlice {
   int64_t b0, b1, j0, j1;
   bool empty() const { return b0 >= b1 || j0 >= j1; }
@@ -63,7 +66,7 @@ struct StepSplit {
 
 StepSplit step_split(int64_t batch, int64_t hidden) {
   const int64_t threads = at::get_num_threads();
-  const bool by_rows = batch >= kTileRows * threads;
+  const bool by_rows = batch >= kMinRowsPerThread * threads;
   const int64_t parts = by_rows ? batch : ceil_div(hidden, kUnitQuantum);
   return {by_rows, static_cast<int>(std::min(threads, parts))};
 }

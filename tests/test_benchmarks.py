@@ -42,3 +42,22 @@ def test_quick_benchmark_runs_and_writes_only_its_output_folder(tmp_path):
     rows = json.loads(result.read_text())["rows"]
     assert {row["impl"] for row in rows} >= {"FusedRNN", "nn.RNN"}
     assert all(row["forward+backward"] > 0 for row in rows)
+
+
+@pytest.mark.parametrize("count", [2, 3, 4, 5])
+def test_each_implementation_follows_each_other_equally_often(count):
+    """The timing orders: every repeat times each implementation once, and over a
+    cycle of orders each runs right after each other one the same number of times."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from timing import orders
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    turns = orders(count)
+    assert all(sorted(order) == list(range(count)) for order in turns)
+    follows = {}
+    for order in turns:
+        for before, after in zip(order, order[1:]):
+            follows[before, after] = follows.get((before, after), 0) + 1
+    assert len(follows) == count * (count - 1)
+    assert len(set(follows.values())) == 1, follows

@@ -210,9 +210,11 @@ def check_against_float64(device, cell, dtype, batch, hidden, steps=12):
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 @pytest.mark.parametrize("dtype", LOW_PRECISION)
 # On the CPU in float32: the step product in the pass (on two threads split by
-# units at B=3, into full and partial vectors, by rows at B=11 and 17), and the
-# BLAS product on the transposed view (T=12 < H·G·H/2048 at H=100).
-@pytest.mark.parametrize("batch, hidden", [(B, 37), (11, 70), (17, 37), (B, 100)])
+# units at B=3, into full and partial vectors, by rows at B=11 and 17; the
+# backward's W_hh in panels at H=150), and the BLAS product on the transposed
+# view (T=12 < H·G·H/2048 at H=100).
+@pytest.mark.parametrize("batch, hidden",
+                         [(B, 37), (11, 70), (17, 37), (B, 100), (B, 150), (11, 150)])
 def test_lower_precision_against_float64(device, cell, dtype, batch, hidden):
     if device == "cpu" and dtype != torch.float32:
         pytest.skip("the CPU computes in float32 and float64")

@@ -39,6 +39,11 @@ bool tiles_take_product(at::ScalarType dtype, int64_t batch, int64_t hidden) {
          hidden <= kProductInStepMaxHidden;
 }
 
+// Whether the backward pass reads W_hh in panels (gated_w_hh_for_pass): its rows
+// lie H·4 bytes apart, which cost the tiles 5-8% at H=256 and nothing at H=128
+// (single-thread microbenchmark, benchmarks/NOTES.md).
+bool backward_reads_panels(int64_t hidden) { return hidden > 128; }
+
 // A thread's units: whole 16-float vectors (and whole panels of W_hhᵀ).
 constexpr int64_t kUnitQuantum = kPanelWidth;
 // The threads split the batch from this many rows each (half a register tile):
@@ -257,13 +262,14 @@ void forward_run_with_product(const Cell cell, const GatedForwardStep& first, in
 
 // A run of backward steps in one parallel region. Per step, each thread writes
 // its slice's gate gradients, then grad_h_prev[b, j] = (GRU: +=)
-// grad_h_gates[b] · W_hh[:, j] for its slice. Split by units, that product
+// grad_h_gates[b] · W_hh[:, j] for its slice, W_hh in panels from H=129 on. Split by units, that product
 // waits for every unit's gate gradients (the barrier), and the next step reads
 // only the thread's own units of it, so it needs no other barrier.
 template <typename Cell>
 void backward_run_with_product(const Cell cell, const GatedBackwardStep& first, int64_t steps,
                                GatedBackwardStepAt step_at) {
   const int64_t B = first.batch, H = first.hidden, GH = Cell::kGates * H;
+  const bool panels = backward_reads_panels(H);
   const StepSplit split = step_split(B, H);
 #pragma omp parallel num_threads(split.threads)
   {
@@ -279,10 +285,12 @@ void backward_run_with_product(const Cell cell, const GatedBackwardStep& first, 
         // The LSTM's two sides share one gradient, which the pass writes as grad_x_gates.
         const float* grad_gates =
             typed<float>(Cell::kSeparateHiddenGrad ? s.grad_h_gates : s.grad_x_gates);
-        small_gemm({grad_gates + x.b0 * GH, typed<float>(s.w_hh) + x.j0,
-                    typed<float>(s.grad_h_prev) + x.b0 * H + x.j0, x.b1 - x.b0, GH,
-                    x.j1 - x.j0, GH, H, H},
-                   /*accumulate=*/Cell::kSeparateHiddenGrad);
+        SmallGemm product{grad_gates + x.b0 * GH,
+                          typed<float>(s.w_hh) + (panels ? x.j0 * GH : x.j0),
+                          typed<float>(s.grad_h_prev) + x.b0 * H + x.j0, x.b1 - x.b0, GH,
+                          x.j1 - x.j0, GH, H, H};
+        product.panels = panels;
+        small_gemm(product, /*accumulate=*/Cell::kSeparateHiddenGrad);
       }
     }
   }
@@ -311,6 +319,11 @@ at::Tensor CpuRecurrence::gated_w_hh_t(const at::Tensor& weight_hh, int64_t step
 at::Tensor CpuRecurrence::gated_w_hh_t_panels(const at::Tensor& weight_hh) {
   const int64_t gates = weight_hh.size(0) / weight_hh.size(1);
   return pack_panels_into_thread_buffer(weight_hh.t(), gates);
+}
+
+at::Tensor CpuRecurrence::gated_w_hh_for_pass(const at::Tensor& weight_hh) {
+  return backward_reads_panels(weight_hh.size(1)) ? pack_panels_into_thread_buffer(weight_hh, 1)
+                                                  : weight_hh.contiguous();
 }
 
 bool CpuRecurrence::gated_product_in_step(const GatedStepSizes& n) {

@@ -148,6 +148,11 @@ at::Tensor pack_panels_into_thread_buffer(const at::Tensor& m, int64_t groups) {
       float* panel = target + q * k * kPanelWidth;
       if (blocks && width == kPanelWidth) {
         pack_panel_avx512(source, sj, k, c0, panel);
+      } else if (sj == 1 && width == kPanelWidth) {
+        // Rows of 16 contiguous columns (the backward's W_hh).
+        for (int64_t i = 0; i < k; ++i) {
+          std::copy_n(source + i * si + c0, kPanelWidth, panel + i * kPanelWidth);
+        }
       } else {
         pack_panel_scalar(source, si, sj, k, c0, width, panel);
       }

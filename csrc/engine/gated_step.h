@@ -82,7 +82,9 @@ struct GatedBackwardStep : GatedStepSizes {
   // in place, or, where w_hh is given, the pass itself.
   void* grad_h_prev;
   void* grad_c_prev;
-  const void* w_hh;  // [G·H, H] row-major, or null
+  // W_hh [G·H, H] as the device's pass takes it (the CPU:
+  // CpuRecurrence::gated_w_hh_for_pass), or null.
+  const void* w_hh;
   const void* mask_t;  // [B] or null
   const void* saved;   // this step's saved gates [B, 4, H] and c_t
   const void* c;

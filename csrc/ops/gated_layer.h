@@ -443,7 +443,10 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   s.grad_reset_c = mask.has_value() && n.lstm() ? grad_reset_c.data_ptr() : nullptr;
   bool product_in_step = false;
   if constexpr (Device::kPassTakesProduct) product_in_step = Device::gated_product_in_step(s);
-  const at::Tensor w_hh = product_in_step ? weight_hh.contiguous() : weight_hh;
+  at::Tensor w_hh = weight_hh;
+  if constexpr (Device::kPassTakesProduct) {
+    if (product_in_step) w_hh = Device::gated_w_hh_for_pass(weight_hh);
+  }
   s.w_hh = product_in_step ? w_hh.data_ptr() : nullptr;
   // The carried gradients of step q: it reads buffer `in` and writes `out`.
   const auto carry_in = [&](int64_t q) { return (T - 1 - q) % 2; };

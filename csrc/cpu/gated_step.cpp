@@ -262,9 +262,10 @@ void forward_run_with_product(const Cell cell, const GatedForwardStep& first, in
 
 // A run of backward steps in one parallel region. Per step, each thread writes
 // its slice's gate gradients, then grad_h_prev[b, j] = (GRU: +=)
-// grad_h_gates[b] · W_hh[:, j] for its slice, W_hh in panels from H=129 on. Split by units, that product
-// waits for every unit's gate gradients (the barrier), and the next step reads
-// only the thread's own units of it, so it needs no other barrier.
+// grad_h_gates[b] · W_hh[:, j] for its slice (W_hh in panels from H = 129 on).
+// Split by units, that product waits for every unit's gate gradients (the
+// barrier), and the next step reads only the thread's own units of it, so it
+// needs no other barrier.
 template <typename Cell>
 void backward_run_with_product(const Cell cell, const GatedBackwardStep& first, int64_t steps,
                                GatedBackwardStepAt step_at) {

@@ -50,6 +50,18 @@ struct CpuRecurrence {
   // is, even against an infinite reset state (cpu/blend_carries.cpp).
   static void blend_carries(at::Tensor& target, const at::Tensor& values,
                             const at::Tensor& mask, const at::Tensor& reset);
+  // The products with W_ih for a float32 input of at most 16 features, on
+  // AVX-512 (cpu/few_features.cpp; ops/input_products.h says where they run):
+  // out [N, G·H] = x · W_ihᵀ (+ bias), and grad_weight_ih = grad_gatesᵀ · x with
+  // grad_bias = grad_gates' column sums (where defined) in one pass, added to
+  // them with accumulate. All contiguous.
+  static constexpr bool kFewFeatureProducts = true;
+  static bool few_features_apply(int64_t features, at::ScalarType dtype);
+  static void project_few_features(at::Tensor& out, const at::Tensor& x,
+                                   const at::Tensor& weight_ih, const at::Tensor& bias);
+  static void few_features_weight_grads(const at::Tensor& grad_gates, const at::Tensor& x,
+                                        at::Tensor& grad_weight_ih, at::Tensor& grad_bias,
+                                        bool accumulate);
   static void gated_forward_step(const GatedForwardStep& s);
   static void gated_backward_step(const GatedBackwardStep& s);
 };

@@ -22,6 +22,8 @@ struct CudaRecurrence {
   static constexpr bool kPassTakesProduct = false;
   // cuBLAS adds the input projection's bias (addmm); the pass reads it there.
   static constexpr bool kPassAddsInputBias = false;
+  // cuBLAS takes every product with W_ih (ops/input_products.h).
+  static constexpr bool kFewFeatureProducts = false;
   // cuBLAS takes the transposed view as a transposed operand, without a copy.
   static at::Tensor gated_w_hh_t(const at::Tensor& weight_hh, int64_t) {
     return weight_hh.t();

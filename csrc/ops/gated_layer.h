@@ -7,8 +7,9 @@
 // where the plan names Path::CudaPersistent, one launch runs every step
 // (Device::gated_persistent_forward / gated_persistent_backward).
 // Everything parallel over time (the input projection, the weight gradients) is
-// one large product around the loop. Each device instantiates these templates
-// and registers them (csrc/cpu/register.cpp, csrc/cuda/register.cpp).
+// one large product around the loop (W_ih's: input_products.h). Each device
+// instantiates these templates and registers them (csrc/cpu/register.cpp,
+// csrc/cuda/register.cpp).
 #pragma once
 
 #include <array>
@@ -23,6 +24,7 @@
 #include "../engine/gated_step.h"
 #include "../engine/plan.h"
 #include "checks.h"
+#include "input_products.h"
 
 namespace rnn_fused {
 
@@ -167,12 +169,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
   const bool bias_in_pass = Device::kPassAddsInputBias && !persistent && x_bias.defined();
   const auto project = [&](int64_t t0, int64_t steps) {
     at::Tensor out = x_gates.narrow(0, 0, steps).view({steps * B, GH});
-    const at::Tensor rows = x2d.narrow(0, t0 * B, steps * B);
-    if (x_bias.defined() && !bias_in_pass) {
-      at::addmm_out(out, x_bias, rows, weight_ih.t());
-    } else {
-      at::mm_out(out, rows, weight_ih.t());
-    }
+    project_input<Device>(out, x2d.narrow(0, t0 * B, steps * B), weight_ih,
+                          bias_in_pass ? at::Tensor() : x_bias);
   };
   at::Tensor output = at::empty({T, B, H}, options);
   at::Tensor cells = n.lstm() ? at::empty({T, B, H}, options) : at::empty({0}, options);
@@ -356,6 +354,7 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   at::Tensor grad_weight_hh = output_mask[2] ? at::empty({GH, H}, options) : none();
   at::Tensor grad_bias_ih = has_bias ? at::empty({GH}, options) : none();
   at::Tensor grad_bias_hh = has_bias && !n.lstm() ? at::empty({GH}, options) : none();
+  at::Tensor no_bias;
   // The first chunk processed writes the sums, the others add to them.
   const auto add_chunk_gradients = [&](int64_t t0, int64_t steps, bool first) {
     const at::Tensor gx = grad_x_gates.narrow(0, 0, steps).view({steps * B, GH});
@@ -378,11 +377,16 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
       at::Tensor rows = grad_input.view({T * B, n.input_size}).narrow(0, t0 * B, steps * B);
       at::mm_out(rows, gx, weight_ih);
     }
-    if (output_mask[1]) product_into(grad_weight_ih, gx.t(), x2d.narrow(0, t0 * B, steps * B));
+    if (output_mask[1]) {
+      // The input's bias gradient comes with W_ih's, from one pass where it can.
+      add_input_weight_grads<Device>(gx, x2d.narrow(0, t0 * B, steps * B), grad_weight_ih,
+                                     has_bias ? grad_bias_ih : no_bias, !first);
+    } else if (has_bias) {
+      rows_into(grad_bias_ih, gx);
+    }
     if (output_mask[2]) {
       product_into(grad_weight_hh, gh.t(), h_read_2d.narrow(0, t0 * B, steps * B));
     }
-    if (has_bias) rows_into(grad_bias_ih, gx);
     if (has_bias && !n.lstm()) rows_into(grad_bias_hh, gh);
   };
   at::Tensor grad_reset_h = mask.has_value() ? at::zeros({B, H}, acc_options) : at::Tensor();

@@ -17,6 +17,7 @@
 
 #include "../engine/params.h"
 #include "checks.h"
+#include "input_products.h"
 #include "weight_grads.h"
 
 namespace rnn_fused {
@@ -61,9 +62,9 @@ std::tuple<at::Tensor, at::Tensor> layer_forward(
   RecurrenceParams p = layer_params<Device>(n, input, nonlinearity, reverse, backend);
   const at::Tensor x2d = input.contiguous().view({n.steps * n.batch, n.input_size});
   // Both biases ride along with the input projection, so the loop adds one term.
-  const at::Tensor projection =
-      bias_ih.has_value() ? at::addmm(*bias_ih + *bias_hh, x2d, weight_ih.t())
-                          : at::mm(x2d, weight_ih.t());
+  at::Tensor projection = at::empty({n.steps * n.batch, n.hidden_size}, input.options());
+  project_input<Device>(projection, x2d, weight_ih,
+                        bias_ih.has_value() ? *bias_ih + *bias_hh : at::Tensor());
   p.out = projection.view({n.steps, n.batch, n.hidden_size});
   p.w_hh = weight_hh.contiguous();
   p.hx = hx.contiguous();
@@ -119,10 +120,17 @@ layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tensor>& g
   const at::Tensor grad_pre_2d = p.grad_pre.view({T * B, H});
   const at::Tensor grad_input =
       output_mask[0] ? at::mm(grad_pre_2d, weight_ih).view({T, B, n.input_size}) : none();
-  const at::Tensor grad_weight_ih =
-      output_mask[1] ? at::mm(grad_pre_2d.t(), input.contiguous().view({T * B, n.input_size}))
-                     : none();
-  const at::Tensor grad_bias = output_mask[3] ? grad_pre_2d.sum(0) : none();
+  at::Tensor grad_weight_ih = none();
+  at::Tensor grad_bias = output_mask[3] ? at::empty({H}, p.out.options()) : at::Tensor();
+  if (output_mask[1]) {
+    // The bias's gradient comes with W_ih's, from one pass where it can.
+    grad_weight_ih = at::empty({H, n.input_size}, p.out.options());
+    add_input_weight_grads<Device>(grad_pre_2d, input.contiguous().view({T * B, n.input_size}),
+                                   grad_weight_ih, grad_bias, /*accumulate=*/false);
+  } else if (grad_bias.defined()) {
+    at::sum_out(grad_bias, grad_pre_2d, 0);
+  }
+  if (!grad_bias.defined()) grad_bias = none();
 
   // The first processed step received hx; every later one the previous step's carry.
   const int64_t first = reverse ? T - 1 : 0;

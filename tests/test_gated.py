@@ -210,9 +210,8 @@ def check_against_float64(device, cell, dtype, batch, hidden, steps=12):
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 @pytest.mark.parametrize("dtype", LOW_PRECISION)
 # On the CPU in float32: the step product in the pass (on two threads split by
-# units at B=3, into full and partial vectors, by rows at B=11 and 17; the
-# backward's W_hh in panels at H=150), and the BLAS product on the transposed
-# view (T=12 < H·G·H/2048 at H=100).
+# units at B=3, into full and partial vectors, by rows at B=11 and 17), and the
+# BLAS product on the transposed view (T=12 < H·G·H/2048 at H=100).
 @pytest.mark.parametrize("batch, hidden",
                          [(B, 37), (11, 70), (17, 37), (B, 100), (B, 150), (11, 150)])
 def test_lower_precision_against_float64(device, cell, dtype, batch, hidden):
@@ -227,6 +226,14 @@ def test_cpu_runs_of_steps_across_chunks(cell):
     at a time, one run per chunk (GRU forward 42 + 42 + 16 steps, both cells'
     backward 42 or 32 steps a chunk), in both directions."""
     check_against_float64("cpu", cell, torch.float32, 16, 128, steps=100)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("batch, steps", [(3, 200), (11, 48)])
+def test_cpu_backward_reads_w_hh_in_panels(cell, batch, steps):
+    """H=150 over at least 512 rows of steps (T·B): the backward pass reads W_hh
+    packed in panels, its threads split by units (B=3) and by rows (B=11)."""
+    check_against_float64("cpu", cell, torch.float32, batch, 150, steps=steps)
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])

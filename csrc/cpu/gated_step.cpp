@@ -41,8 +41,13 @@ bool tiles_take_product(at::ScalarType dtype, int64_t batch, int64_t hidden) {
 
 // Whether the backward pass reads W_hh in panels (gated_w_hh_for_pass): its rows
 // lie H·4 bytes apart, which cost the tiles 5-8% at H=256 and nothing at H=128
-// (single-thread microbenchmark, benchmarks/NOTES.md).
-bool backward_reads_panels(int64_t hidden) { return hidden > 128; }
+// (single-thread microbenchmark, benchmarks/NOTES.md). The packing pays over
+// 512 rows of steps: at H=256 it cost 3-15% of the forward+backward at T·B <= 256
+// (T = 1 and 4), and saved up to 5% at T=16, B=64.
+bool backward_reads_panels(int64_t hidden, int64_t rows) {
+  constexpr int64_t kMinRows = 512;
+  return hidden > 128 && rows >= kMinRows;
+}
 
 // A thread's units: whole 16-float vectors (and whole panels of W_hhᵀ).
 constexpr int64_t kUnitQuantum = kPanelWidth;
@@ -262,7 +267,8 @@ void forward_run_with_product(const Cell cell, const GatedForwardStep& first, in
 
 // A run of backward steps in one parallel region. Per step, each thread writes
 // its slice's gate gradients, then grad_h_prev[b, j] = (GRU: +=)
-// grad_h_gates[b] · W_hh[:, j] for its slice (W_hh in panels from H = 129 on).
+// grad_h_gates[b] · W_hh[:, j] for its slice (W_hh in panels where
+// gated_w_hh_for_pass packed it).
 // Split by units, that product waits for every unit's gate gradients (the
 // barrier), and the next step reads only the thread's own units of it, so it
 // needs no other barrier.
@@ -270,7 +276,7 @@ template <typename Cell>
 void backward_run_with_product(const Cell cell, const GatedBackwardStep& first, int64_t steps,
                                GatedBackwardStepAt step_at) {
   const int64_t B = first.batch, H = first.hidden, GH = Cell::kGates * H;
-  const bool panels = backward_reads_panels(H);
+  const bool panels = first.w_hh_panels;
   const StepSplit split = step_split(B, H);
 #pragma omp parallel num_threads(split.threads)
   {
@@ -322,9 +328,13 @@ at::Tensor CpuRecurrence::gated_w_hh_t_panels(const at::Tensor& weight_hh) {
   return pack_panels_into_thread_buffer(weight_hh.t(), gates);
 }
 
-at::Tensor CpuRecurrence::gated_w_hh_for_pass(const at::Tensor& weight_hh) {
-  return backward_reads_panels(weight_hh.size(1)) ? pack_panels_into_thread_buffer(weight_hh, 1)
-                                                  : weight_hh.contiguous();
+at::Tensor CpuRecurrence::gated_w_hh_for_pass(const at::Tensor& weight_hh, int64_t steps,
+                                              GatedBackwardStep& s) {
+  s.w_hh_panels = backward_reads_panels(s.hidden, steps * s.batch);
+  at::Tensor w_hh =
+      s.w_hh_panels ? pack_panels_into_thread_buffer(weight_hh, 1) : weight_hh.contiguous();
+  s.w_hh = w_hh.data_ptr();
+  return w_hh;
 }
 
 bool CpuRecurrence::gated_product_in_step(const GatedStepSizes& n) {

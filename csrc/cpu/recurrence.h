@@ -40,9 +40,11 @@ struct CpuRecurrence {
   // W_hhᵀ for the pass's product: each gate's columns in panels of 16, in the
   // calling thread's buffer (pack_panels_into_thread_buffer).
   static at::Tensor gated_w_hh_t_panels(const at::Tensor& weight_hh);
-  // W_hh [G·H, H] for the backward pass's product: in panels of 16 columns where
-  // that pays (H > 128), else contiguous; the pass reads it in the same form.
-  static at::Tensor gated_w_hh_for_pass(const at::Tensor& weight_hh);
+  // W_hh [G·H, H] for the backward pass's product over `steps` steps of s's
+  // batch: in panels of 16 columns where that pays, else contiguous. Points
+  // s.w_hh at it, sets s.w_hh_panels, and returns the tensor that holds it.
+  static at::Tensor gated_w_hh_for_pass(const at::Tensor& weight_hh, int64_t steps,
+                                        GatedBackwardStep& s);
   // Steps per chunk of the gated loop's [steps, B, G·H] buffers (cpu/gated_step.cpp).
   static int64_t gated_chunk_steps(int64_t steps, int64_t batch, int64_t gate_width);
   // target [T', B, H] = mask·values + (1 − mask)·reset row by row, for the

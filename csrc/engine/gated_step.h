@@ -83,8 +83,10 @@ struct GatedBackwardStep : GatedStepSizes {
   void* grad_h_prev;
   void* grad_c_prev;
   // W_hh [G·H, H] as the device's pass takes it (the CPU:
-  // CpuRecurrence::gated_w_hh_for_pass), or null.
+  // CpuRecurrence::gated_w_hh_for_pass), or null; w_hh_panels: packed in panels
+  // of 16 columns rather than row-major.
   const void* w_hh;
+  bool w_hh_panels = false;
   const void* mask_t;  // [B] or null
   const void* saved;   // this step's saved gates [B, 4, H] and c_t
   const void* c;

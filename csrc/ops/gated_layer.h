@@ -445,13 +445,13 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   s.hidden = H;
   s.grad_reset_h = mask.has_value() ? grad_reset_h.data_ptr() : nullptr;
   s.grad_reset_c = mask.has_value() && n.lstm() ? grad_reset_c.data_ptr() : nullptr;
+  s.w_hh = nullptr;
   bool product_in_step = false;
-  if constexpr (Device::kPassTakesProduct) product_in_step = Device::gated_product_in_step(s);
-  at::Tensor w_hh = weight_hh;
+  at::Tensor w_hh;  // holds what s.w_hh points to
   if constexpr (Device::kPassTakesProduct) {
-    if (product_in_step) w_hh = Device::gated_w_hh_for_pass(weight_hh);
+    product_in_step = Device::gated_product_in_step(s);
+    if (product_in_step) w_hh = Device::gated_w_hh_for_pass(weight_hh, T, s);
   }
-  s.w_hh = product_in_step ? w_hh.data_ptr() : nullptr;
   // The carried gradients of step q: it reads buffer `in` and writes `out`.
   const auto carry_in = [&](int64_t q) { return (T - 1 - q) % 2; };
   const auto fill_step = [&](int64_t q, int64_t t0, GatedBackwardStep& step) {

@@ -527,3 +527,26 @@ def test_conversions_to_and_from_torch(cell):
             assert torch.equal(a, b), name
     with pytest.raises(TypeError, match=f"expects a torch.nn.{nn_cls.__name__}"):
         getattr(fused_cls, f"from_{cell}")(nn.RNN(D, H))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_empty_batch_matches_nn(device, cell, masked):
+    """B=0, as nn.RNN, nn.GRU and nn.LSTM take it: empty outputs and states,
+    zero weight gradients, and no step run (no crash, no CUDA grid of no blocks)."""
+    fused_cls, nn_cls = (rnn_fused.FusedRNN, nn.RNN) if cell == "rnn" else CELLS[cell][:2]
+    reference = nn_cls(D, H, num_layers=2, bidirectional=True, device=device,
+                       dtype=torch.float64)
+    fused = fused_cls(D, H, num_layers=2, bidirectional=True, device=device,
+                      dtype=torch.float64)
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(T, 0, D, device=device, dtype=torch.float64, requires_grad=True)
+    states = states_for(cell if cell == "lstm" else "gru", (4, 0, H), device)
+    keywords = dict(mask=torch.ones(T, 0, device=device), reset_state=0.0) if masked else {}
+    results = [flat(fused(x, states, **keywords)), flat(reference(x, states))]
+    for ours, theirs in zip(*results):
+        assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+    sum(v.sum() for v in results[0]).backward()
+    assert x.grad.shape == x.shape
+    for name, parameter in fused.named_parameters():
+        assert torch.equal(parameter.grad, torch.zeros_like(parameter)), name

@@ -312,7 +312,7 @@ int64_t CpuRecurrence::gated_chunk_steps(int64_t steps, int64_t batch, int64_t g
   constexpr int64_t kChunkElements = int64_t(1) << 18;
   constexpr int64_t kMinChunkRows = 256;
   const int64_t by_size = kChunkElements / std::max<int64_t>(1, batch * gate_width);
-  const int64_t by_rows = (kMinChunkRows + batch - 1) / batch;
+  const int64_t by_rows = (kMinChunkRows + batch - 1) / std::max<int64_t>(1, batch);
   return std::clamp<int64_t>(std::max(by_size, by_rows), 1, std::max<int64_t>(1, steps));
 }
 

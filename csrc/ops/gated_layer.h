@@ -191,8 +191,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
                            saved);
   };
 
+  // An empty batch (as nn.LSTM takes) runs no step: a CUDA grid of no blocks
+  // cannot launch (the CPU's loops would run empty). Its weight gradients are
+  // then the products' zeros.
   if constexpr (Device::kGatedPersistent) {
-    if (persistent) {
+    if (persistent && B > 0) {
       project(0, T);
       const at::Tensor w_hh = weight_hh.contiguous();
       // The state each step's product reads, written by every block in turn.
@@ -276,7 +279,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
     const int64_t steps = std::min(chunk, T - q0);
     const int64_t t0 = chunk_first_time(T, q0, q0 + steps, reverse);
     project(t0, steps);
-    run(q0, steps, t0);
+    if (B > 0) run(q0, steps, t0);
   }
   return results();
 }
@@ -403,7 +406,7 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   };
 
   if constexpr (Device::kGatedPersistent) {
-    if (persistent) {
+    if (persistent && B > 0) {
       const at::Tensor w_hh = weight_hh.contiguous();
       at::Tensor grad_h_first = at::empty({B, H}, options);
       at::Tensor grad_c_first = n.lstm() ? at::empty({B, H}, options) : at::Tensor();
@@ -503,7 +506,7 @@ gated_layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tens
   for (int64_t q_hi = T - 1; q_hi >= 0;) {
     const int64_t q_lo = q_hi - q_hi % chunk;
     const int64_t t0 = chunk_first_time(T, q_lo, q_hi + 1, reverse);
-    run(q_hi, q_lo, t0);
+    if (B > 0) run(q_hi, q_lo, t0);
     add_chunk_gradients(t0, q_hi - q_lo + 1, /*first=*/q_hi == T - 1);
     q_hi = q_lo - 1;
   }

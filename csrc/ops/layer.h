@@ -70,7 +70,9 @@ std::tuple<at::Tensor, at::Tensor> layer_forward(
   p.hx = hx.contiguous();
   p.mask = contiguous(mask);
   if (mask.has_value()) p.reset = reset_state->contiguous();
-  Device::forward(p);
+  // An empty batch (as nn.RNN takes) runs no step: a CUDA grid of no blocks
+  // cannot launch.
+  if (n.batch > 0) Device::forward(p);
   return {p.out, p.out[last_processed_step(n.steps, reverse)].clone()};
 }
 
@@ -111,7 +113,7 @@ layer_backward(const at::Tensor& grad_output, const c10::optional<at::Tensor>& g
   const auto acc_options = p.out.options().dtype(at::toOpMathType(p.out.scalar_type()));
   p.grad_reset =
       p.mask.has_value() ? at::zeros({B, H}, acc_options) : at::empty({0}, acc_options);
-  Device::backward(p);
+  if (B > 0) Device::backward(p);
 
   // Each product after the loop only where its gradient is wanted: the first
   // layer's input, for one, rarely needs one (T·B×H×D, a tenth of the work at D = H/2).

@@ -531,17 +531,16 @@ def test_conversions_to_and_from_torch(cell):
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize("masked", [False, True])
-def test_empty_batch_matches_nn(device, cell, masked):
-    """B=0, as nn.RNN, nn.GRU and nn.LSTM take it: empty outputs and states,
-    zero weight gradients, and no step run (no crash, no CUDA grid of no blocks)."""
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_empty_batch_matches_nn(device, cell, masked, dtype):
+    """B=0, as nn.RNN, nn.GRU and nn.LSTM take it: empty outputs and states, and
+    zero weight gradients (in float32 on the CPU, from the few-feature kernels)."""
     fused_cls, nn_cls = (rnn_fused.FusedRNN, nn.RNN) if cell == "rnn" else CELLS[cell][:2]
-    reference = nn_cls(D, H, num_layers=2, bidirectional=True, device=device,
-                       dtype=torch.float64)
-    fused = fused_cls(D, H, num_layers=2, bidirectional=True, device=device,
-                      dtype=torch.float64)
+    reference = nn_cls(D, H, num_layers=2, bidirectional=True, device=device, dtype=dtype)
+    fused = fused_cls(D, H, num_layers=2, bidirectional=True, device=device, dtype=dtype)
     fused.load_state_dict(reference.state_dict())
-    x = torch.randn(T, 0, D, device=device, dtype=torch.float64, requires_grad=True)
-    states = states_for(cell if cell == "lstm" else "gru", (4, 0, H), device)
+    x = torch.randn(T, 0, D, device=device, dtype=dtype, requires_grad=True)
+    states = states_for(cell if cell == "lstm" else "gru", (4, 0, H), device, dtype)
     keywords = dict(mask=torch.ones(T, 0, device=device), reset_state=0.0) if masked else {}
     results = [flat(fused(x, states, **keywords)), flat(reference(x, states))]
     for ours, theirs in zip(*results):

@@ -6,7 +6,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <type_traits>
 
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
@@ -53,6 +55,10 @@ RNN_FUSED_AVX512 void project_rows(const float* __restrict__ x, const float* __r
 template <int kD>
 constexpr int kGradBlocks = kD <= 5 ? 4 : kD <= 9 ? 2 : 1;
 constexpr int64_t kRowsAhead = 16;
+// Rows one register pass sums: longer inputs are split into segments whose
+// partial sums ATen adds up, so that every thread takes part even where the
+// columns make few blocks, and float32 running sums stay short.
+constexpr int64_t kSegmentRows = 1024;
 
 // Columns [j, j + 16·kGradBlocks) of both gradients, summed over all rows in
 // registers.
@@ -113,27 +119,28 @@ RNN_FUSED_AVX512 void weight_grads_block(const float* __restrict__ g, const floa
   }
 }
 
-// Calls f.template operator()<D>() for the run-time D in 1..kMaxFeatures, so
-// that each feature count gets its own register allocation.
+// Calls f(std::integral_constant<int, D>{}) for the run-time D in
+// 1..kMaxFeatures, so that each feature count gets its own register allocation.
 template <typename F>
 void with_features(int64_t features, F&& f) {
+  TORCH_INTERNAL_ASSERT(features >= 1 && features <= kMaxFeatures);
   switch (features) {
-    case 1: return f.template operator()<1>();
-    case 2: return f.template operator()<2>();
-    case 3: return f.template operator()<3>();
-    case 4: return f.template operator()<4>();
-    case 5: return f.template operator()<5>();
-    case 6: return f.template operator()<6>();
-    case 7: return f.template operator()<7>();
-    case 8: return f.template operator()<8>();
-    case 9: return f.template operator()<9>();
-    case 10: return f.template operator()<10>();
-    case 11: return f.template operator()<11>();
-    case 12: return f.template operator()<12>();
-    case 13: return f.template operator()<13>();
-    case 14: return f.template operator()<14>();
-    case 15: return f.template operator()<15>();
-    default: return f.template operator()<16>();
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    case 8: return f(std::integral_constant<int, 8>{});
+    case 9: return f(std::integral_constant<int, 9>{});
+    case 10: return f(std::integral_constant<int, 10>{});
+    case 11: return f(std::integral_constant<int, 11>{});
+    case 12: return f(std::integral_constant<int, 12>{});
+    case 13: return f(std::integral_constant<int, 13>{});
+    case 14: return f(std::integral_constant<int, 14>{});
+    case 15: return f(std::integral_constant<int, 15>{});
+    default: return f(std::integral_constant<int, 16>{});
   }
 }
 
@@ -146,15 +153,17 @@ bool CpuRecurrence::few_features_apply(int64_t features, at::ScalarType dtype) {
 void CpuRecurrence::project_few_features(at::Tensor& out, const at::Tensor& x,
                                          const at::Tensor& weight_ih, const at::Tensor& bias) {
   RECORD_FUNCTION("rnn_fused::project_few_features", std::vector<c10::IValue>());
+  TORCH_INTERNAL_ASSERT(x.is_contiguous() && out.is_contiguous() &&
+                        (!bias.defined() || bias.is_contiguous()));
   const int64_t rows = x.size(0), n = weight_ih.size(0);
   const at::Tensor w_t = weight_ih.t().contiguous();
   const float* x_p = x.data_ptr<float>();
   const float* w_p = w_t.data_ptr<float>();
   const float* bias_p = bias.defined() ? bias.data_ptr<float>() : nullptr;
   float* out_p = out.data_ptr<float>();
-  with_features(x.size(1), [&]<int kD>() {
+  with_features(x.size(1), [&](auto features) {
     at::parallel_for(0, rows, pointwise_row_grain(n), [&](int64_t r0, int64_t r1) {
-      project_rows<kD>(x_p, w_p, bias_p, out_p, r0, r1, n);
+      project_rows<decltype(features)::value>(x_p, w_p, bias_p, out_p, r0, r1, n);
     });
   });
 }
@@ -163,22 +172,50 @@ void CpuRecurrence::few_features_weight_grads(const at::Tensor& grad_gates,
                                               const at::Tensor& x, at::Tensor& grad_weight_ih,
                                               at::Tensor& grad_bias, bool accumulate) {
   RECORD_FUNCTION("rnn_fused::few_features_weight_grads", std::vector<c10::IValue>());
-  const int64_t rows = grad_gates.size(0), n = grad_gates.size(1);
+  TORCH_INTERNAL_ASSERT(grad_gates.is_contiguous() && x.is_contiguous() &&
+                        grad_weight_ih.is_contiguous() &&
+                        (!grad_bias.defined() || grad_bias.is_contiguous()));
+  const int64_t rows = grad_gates.size(0), n = grad_gates.size(1), features = x.size(1);
+  // Partial sums of each segment of rows, [segments, n·D + n], where there is
+  // more than one segment; the last n are the bias's.
+  const int64_t segments = std::max<int64_t>(1, (rows + kSegmentRows - 1) / kSegmentRows);
+  const int64_t partial_size = n * features + n;
+  at::Tensor partial;
+  if (segments > 1) partial = at::empty({segments, partial_size}, grad_gates.options());
   const float* g = grad_gates.data_ptr<float>();
   const float* x_p = x.data_ptr<float>();
-  float* grad_w = grad_weight_ih.data_ptr<float>();
-  float* grad_b = grad_bias.defined() ? grad_bias.data_ptr<float>() : nullptr;
-  with_features(x.size(1), [&]<int kD>() {
+  const bool with_bias = grad_bias.defined();
+  with_features(features, [&](auto d) {
+    constexpr int kD = decltype(d)::value;
     constexpr int64_t kColumns = kWidth * kGradBlocks<kD>;
-    // A block of columns counts as its rows·columns elements.
-    at::parallel_for(0, (n + kColumns - 1) / kColumns, pointwise_row_grain(rows * kColumns),
-                     [&](int64_t b0, int64_t b1) {
-                       for (int64_t b = b0; b < b1; ++b) {
-                         weight_grads_block<kD>(g, x_p, grad_w, grad_b, rows, n, b * kColumns,
-                                                accumulate);
-                       }
-                     });
+    const int64_t blocks = (n + kColumns - 1) / kColumns;
+    // A task is one block of columns over one segment of rows.
+    at::parallel_for(
+        0, blocks * segments, pointwise_row_grain(kSegmentRows * kColumns),
+        [&](int64_t t0, int64_t t1) {
+          for (int64_t t = t0; t < t1; ++t) {
+            const int64_t segment = t / blocks, first_row = segment * kSegmentRows;
+            float* w = segments > 1 ? partial.data_ptr<float>() + segment * partial_size
+                                    : grad_weight_ih.data_ptr<float>();
+            float* b = !with_bias      ? nullptr
+                       : segments > 1 ? w + n * kD
+                                      : grad_bias.data_ptr<float>();
+            weight_grads_block<kD>(g + first_row * n, x_p + first_row * kD, w, b,
+                                   std::min(kSegmentRows, rows - first_row), n,
+                                   (t % blocks) * kColumns, accumulate && segments == 1);
+          }
+        });
   });
+  if (segments == 1) return;
+  const at::Tensor sums = partial.sum(0);
+  const at::Tensor sums_w = sums.narrow(0, 0, n * features).view_as(grad_weight_ih);
+  if (accumulate) {
+    grad_weight_ih.add_(sums_w);
+    if (with_bias) grad_bias.add_(sums.narrow(0, n * features, n));
+  } else {
+    grad_weight_ih.copy_(sums_w);
+    if (with_bias) grad_bias.copy_(sums.narrow(0, n * features, n));
+  }
 }
 
 }  // namespace rnn_fused

@@ -42,8 +42,9 @@ bool tiles_take_product(at::ScalarType dtype, int64_t batch, int64_t hidden) {
 // Whether the backward pass reads W_hh in panels (gated_w_hh_for_pass): its rows
 // lie H·4 bytes apart, which cost the tiles 5-8% at H=256 and nothing at H=128
 // (single-thread microbenchmark, benchmarks/NOTES.md). The packing pays over
-// 512 rows of steps: at H=256 it cost 3-15% of the forward+backward at T·B <= 256
-// (T = 1 and 4), and saved up to 5% at T=16, B=64.
+// enough rows of steps: at H=256 it cost 3-26% of the forward+backward at
+// T·B <= 256 (T = 1 and 4) and saved up to 5% at T·B = 1024 (T=16, B=64); 512
+// lies between, unmeasured.
 bool backward_reads_panels(int64_t hidden, int64_t rows) {
   constexpr int64_t kMinRows = 512;
   return hidden > 128 && rows >= kMinRows;

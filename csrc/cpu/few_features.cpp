@@ -60,8 +60,8 @@ constexpr int64_t kRowsAhead = 16;
 // columns make few blocks, and float32 running sums stay short.
 constexpr int64_t kSegmentRows = 1024;
 
-// Columns [j, j + 16·kGradBlocks) of both gradients, summed over all rows in
-// registers.
+// Columns [j, j + 16·kGradBlocks) of both gradients, summed over `rows` rows (one
+// segment) in registers.
 template <int kD>
 RNN_FUSED_AVX512 void weight_grads_block(const float* __restrict__ g, const float* __restrict__ x,
                                          float* __restrict__ grad_w, float* __restrict__ grad_b,

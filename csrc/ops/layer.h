@@ -1,10 +1,11 @@
 // The layer ops, rnn_layer_forward and rnn_layer_backward, for one layer in one
 // direction, written once for every device: the parts that are parallel over
 // time (the input projection before the loop, the weight gradients after it)
-// are large products here (W_ih's through input_products.h); the sequential part is the device's recurrence,
-// `Device::forward(params)` / `Device::backward(params)` on the path that
-// `Device::plan` picks. Each device instantiates these templates and registers
-// them for its dispatch key (csrc/cpu/register.cpp, csrc/cuda/register.cpp).
+// are large products here (W_ih's through input_products.h); the sequential
+// part is the device's recurrence, `Device::forward(params)` /
+// `Device::backward(params)` on the path that `Device::plan` picks. Each device
+// instantiates these templates and registers them for its dispatch key
+// (csrc/cpu/register.cpp, csrc/cuda/register.cpp).
 #pragma once
 
 #include <array>

@@ -5,6 +5,10 @@ kernel's rows per block; it is read once, so compare settings in separate runs.)
 Per-step latency = (time at T=1024 − time at T=128) / 896, forward under
 no_grad, so that the input projection and launch costs cancel out; medians of
 --repeats, every row's runs timed once per repeat in rotating order.
+
+The per-step loop and cuDNN are also timed replayed from a CUDA graph, which
+leaves out all host work and most launch gaps: where a step takes far longer
+eagerly than replayed, the host or the launches bound it, not the GPU's work.
 Usage: python benchmarks/step_latency.py [--dtype bfloat16] [--out DIR | --record]
 """
 import argparse
@@ -21,6 +25,40 @@ LONG, SHORT = 1024, 128
 BATCHES = (1, 8, 32, 64, 256)
 HIDDEN = (256, 512, 1024)
 BACKENDS = ("per-step", "persistent", "cluster")
+
+
+def in_cuda_graph(run: Callable) -> Callable:
+    """run(x) replayed from a CUDA graph captured at its first call with each x
+    (after a warm-up call on a side stream, as torch.cuda.graph asks)."""
+    graphs = {}
+
+    def replay(x):
+        if id(x) not in graphs:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                run(x)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                run(x)
+            graphs[id(x)] = graph
+        graphs[id(x)].replay()
+    return replay
+
+
+def capturable(runs: Dict[str, Callable], batch, features, dtype) -> Dict[str, Callable]:
+    """{name: in_cuda_graph(run)} for the runs whose capture works, tried on a
+    two-step input; a failure is printed and the run left out."""
+    graphed = {}
+    for name, run in runs.items():
+        try:
+            with torch.no_grad():
+                in_cuda_graph(run)(torch.randn(2, batch, features, device="cuda", dtype=dtype))
+            graphed[name] = in_cuda_graph(run)
+        except RuntimeError as error:
+            print(f"{name}, B={batch}, H={features}: capture failed: {error}", flush=True)
+    return graphed
 
 
 def per_step_us(runs: Dict[str, Callable], batch, features, dtype, repeats) -> Dict[str, float]:
@@ -47,7 +85,8 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(0)
-    header = ["B", "H", "cuDNN", *BACKENDS, "auto + resets", "auto path"]
+    graphed = ("cuDNN in a CUDA graph", "per-step in a CUDA graph")
+    header = ["B", "H", "cuDNN", *BACKENDS, "auto + resets", *graphed, "auto path"]
     lines = [f"# Forward per-step latency, µs ({torch.cuda.get_device_name()}, {args.dtype}, "
              f"torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, TF32 off)", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -68,8 +107,11 @@ def main():
                 if plan(batch, hidden, LONG, dtype, "cuda", backend).backend is not None:
                     runs[backend] = fused_on(backend)
             runs["auto + resets"] = fused_on("auto", resets=True)
+            runs.update(capturable(dict(zip(graphed, (rnn, fused_on("per-step")))), batch,
+                                   hidden, dtype))
             latency = per_step_us(runs, batch, hidden, dtype, args.repeats)
-            cells = [latency.get(name) for name in ("cuDNN", *BACKENDS, "auto + resets")]
+            cells = [latency.get(name)
+                     for name in ("cuDNN", *BACKENDS, "auto + resets", *graphed)]
             auto_path = plan(batch, hidden, LONG, dtype, "cuda").backend
             row = f"| {batch} | {hidden} | " + " | ".join(
                 "-" if c is None else f"{c:.2f}" for c in cells) + f" | {auto_path} |"

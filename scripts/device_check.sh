@@ -72,7 +72,7 @@ if [ "$build_rc" -eq 0 ]; then
   run_tests persistent persistent -k "cuda or persistent" $GENERAL_TESTS
   run_tests per-step per-step -k "cuda or persistent" $GENERAL_TESTS
   for dtype in bfloat16 float32; do
-    in_time && timeout 70 "$PY" benchmarks/step_latency.py --dtype "$dtype" --out "$LOGS" \
+    in_time && timeout 90 "$PY" benchmarks/step_latency.py --dtype "$dtype" --out "$LOGS" \
       > "$LOGS/step_latency_$dtype.log" 2>&1
   done
 fi

@@ -21,10 +21,11 @@ PERSISTENT_SHAPES = [(1, 256), (8, 512), (32, 512), (5, 1000), (7, 300), (2, 6),
                      (200, 128)]
 # The cluster kernel holds W_hh in one cluster, so H <= 512: each of its row
 # counts (J = 8 at H=6, 100, 128; 16 at 250, 256; 32 at 300, 301, 512), a cluster
-# of 13 blocks (H=100), scalar loads at each J (H % L != 0: 6, 100, 250, 301),
-# batches split into tiles (200 rows; 70 rows of a J=32 tile, which holds at
-# most 64) and more tiles than clusters resident at once (600 rows at H=512: ten
-# tiles run in waves).
+# of 13 blocks (H=100), scalar loads and exchange rows padded beyond H at each J
+# (H % L != 0: 6, 100, 250, 301), batches split into tiles (200 rows; 70 rows at
+# H=512, where a float32 tile's shared memory holds 45 rows and a bfloat16 one
+# 64, its threads' outputs) and more tiles than clusters resident at once (600
+# rows at H=512: 14 float32 tiles, 10 bfloat16 ones, run in waves).
 CLUSTER_SHAPES = [(1, 256), (8, 512), (32, 512), (70, 512), (7, 300), (2, 6), (5, 100),
                   (200, 128), (3, 250), (3, 301), (600, 512)]
 CASES = ([("persistent", *shape) for shape in PERSISTENT_SHAPES]
@@ -83,6 +84,31 @@ def test_kernel_matches_float64(backend, batch, hidden, dtype, mask_kind, bidire
         scale = max(b.abs().max().item(), 1.0)
         report(f"{backend} {dtype} B={batch} H={hidden} tensor {k} / {scale:.2f}", a / scale,
                b / scale, **TOLERANCES[dtype])
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3])
+@pytest.mark.parametrize("batch, hidden", [(1, 256), (70, 512)])
+def test_cluster_exchange_over_few_steps(steps, batch, hidden):
+    """The cluster kernel's two shared-memory buffers at their edges: one step
+    (no exchange), two (one buffer used), three (both), on one tile and on
+    several, forward and backward against the float64 per-step loop."""
+    require("cluster", batch, hidden, torch.float32)
+    expected_module = FusedRNN(D, hidden, device="cuda", dtype=torch.float64)
+    module = FusedRNN(D, hidden, device="cuda")
+    module.load_state_dict(expected_module.state_dict())
+    x = torch.randn(steps, batch, D, device="cuda", dtype=torch.float64)
+    h0, reset = (torch.randn(1, batch, hidden, device="cuda", dtype=torch.float64)
+                 for _ in range(2))
+    mask = make_mask("resets", batch, steps, "cuda").t().double()
+    torch.manual_seed(1)
+    expected = outputs_and_grads(expected_module, x, h0, reset, mask, "per-step")
+    torch.manual_seed(1)
+    actual = outputs_and_grads(module, x.float(), h0.float(), reset.float(), mask.float(),
+                               "cluster")
+    for k, (a, b) in enumerate(zip(actual, expected)):
+        scale = max(b.abs().max().item(), 1.0)
+        report(f"cluster T={steps} B={batch} tensor {k} / {scale:.2f}", a / scale, b / scale,
+               **TOLERANCES[torch.float32])
 
 
 @pytest.mark.parametrize("backend", ["persistent", "cluster"])
@@ -210,6 +236,8 @@ def test_cluster_plan_says_why_it_does_not_fit():
     assert "H <= 512 in this dtype" in reason
     reason = plan(8, 512, dtype=torch.float64, device="cuda", backend="cluster").reason
     assert "H <= 256 in this dtype" in reason
+    reason = plan(600, 512, dtype=torch.float32, device="cuda", backend="cluster").reason
+    assert "batch tile of up to 43 rows" in reason, reason  # 14 tiles, 45 rows' shared memory
     assert rnn_fused.plan(8, 256, device="cuda").backend != "cluster", "auto never picks it yet"
 
 

@@ -1,8 +1,9 @@
 // The cluster recurrence: the persistent kernel with the cluster barrier. Each
 // batch tile is one thread-block cluster of ceil(H / J) <= 16 blocks that holds
 // all of W_hh in registers (J rows per block, each lane J × L of them), so no
-// barrier spans the grid and tiles need not be resident together. Included by
-// the per-dtype .cu files.
+// barrier spans the grid and tiles need not be resident together; the step
+// vector travels between the blocks' shared memories. Included by the
+// per-dtype .cu files.
 #pragma once
 
 #include <algorithm>
@@ -43,21 +44,44 @@ const void* kernel() {
                                                 /*kClustered=*/true>);
 }
 
+template <typename scalar_t, int J>
+using Exchange = persistent::ExchangeLayout<scalar_t, J, lane_span<scalar_t, J>()>;
+
+template <typename scalar_t, int J>
+size_t shared_bytes(int64_t batch_tile, int64_t hidden) {
+  return static_cast<size_t>(
+      Exchange<scalar_t, J>::bytes(persistent::warps_k<lane_span<scalar_t, J>()>(hidden),
+                                   batch_tile));
+}
+
+// The most batch rows a tile holds: what its threads' outputs and the shared
+// memory (partial sums and two copies of the tile's step vector) allow.
+template <typename scalar_t, int J>
+int64_t max_tile_rows(int64_t hidden) {
+  const int64_t by_outputs = int64_t(kMaxOutputsPerThread) * kThreads / J;
+  const int64_t limit = at::cuda::getCurrentDeviceProperties()->sharedMemPerBlockOptin;
+  const int64_t per_row = static_cast<int64_t>(shared_bytes<scalar_t, J>(2, hidden)) -
+                          static_cast<int64_t>(shared_bytes<scalar_t, J>(1, hidden));
+  // Minus 16 for the alignment of the buffers after the partial sums.
+  return std::min(by_outputs, (limit - 16) / per_row);
+}
+
 // Batch rows per cluster with J rows of W_hh per block, or 0 where the cluster
 // does not fit. As many tiles as clusters are resident at once, so that every
-// multiprocessor they can use works; more where a tile would hold more outputs
-// than its threads do (those tiles run in later waves).
+// multiprocessor they can use works; more where a tile would hold more rows
+// than its threads' outputs or its shared memory allow (those tiles run in
+// later waves).
 template <typename scalar_t, int J, bool kBackward>
 int64_t batch_tile(int64_t batch, int64_t hidden) {
   constexpr int L = lane_span<scalar_t, J>();
   const int64_t blocks = (hidden + J - 1) / J;
   if (hidden > int64_t(kWarps) * 32 * L || blocks > kMaxClusterBlocks) return 0;
-  const int64_t max_tile = int64_t(kMaxOutputsPerThread) * kThreads / J;
+  const int64_t max_tile = max_tile_rows<scalar_t, J>(hidden);
+  if (max_tile < 1) return 0;
   const int64_t widest = std::min(batch, max_tile);
   const int clusters =
       resident_clusters(kernel<scalar_t, J, kBackward>(), kThreads,
-                        persistent::shared_bytes<scalar_t, J, L>(widest, hidden),
-                        static_cast<int>(blocks));
+                        shared_bytes<scalar_t, J>(widest, hidden), static_cast<int>(blocks));
   if (clusters == 0) return 0;
   const int64_t tiles =
       std::max((batch + max_tile - 1) / max_tile, std::min<int64_t>(batch, clusters));
@@ -97,7 +121,7 @@ void launch(KernelArgs<scalar_t> p) {
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(blocks, static_cast<unsigned>((p.batch + tile - 1) / tile));
   config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = persistent::shared_bytes<scalar_t, J, L>(tile, p.hidden);
+  config.dynamicSmemBytes = shared_bytes<scalar_t, J>(tile, p.hidden);
   config.stream = at::cuda::getCurrentCUDAStream();
   config.attrs = &cluster;
   config.numAttrs = 1;
@@ -127,19 +151,25 @@ int cluster_rows(int64_t batch, int64_t hidden, std::string* why) {
   }
   const int rows = cluster::choose_rows<scalar_t>(batch, hidden);
   if (why != nullptr) {
+    const int64_t tile = rows == 8    ? cluster::batch_tile<scalar_t, 8, false>(batch, hidden)
+                         : rows == 16 ? cluster::batch_tile<scalar_t, 16, false>(batch, hidden)
+                         : rows == 32 ? cluster::batch_tile<scalar_t, 32, false>(batch, hidden)
+                                      : 0;
     const int64_t max_hidden = std::min<int64_t>(
         cluster::kMaxClusterBlocks * 32, int64_t(cluster::kWarps) * 32 *
                                              cluster::lane_span<scalar_t, 32>());
     *why = rows > 0
                ? "the cluster kernel, " + std::to_string(rows) + " rows of W_hh per block: " +
                      "clusters of " + std::to_string((hidden + rows - 1) / rows) +
-                     " blocks, one per batch tile"
+                     " blocks, one per forward batch tile of up to " + std::to_string(tile) +
+                     " rows"
                : "the cluster kernel does not fit B=" + std::to_string(batch) + ", H=" +
                      std::to_string(hidden) + " on this GPU (compute capability " +
                      std::to_string(device->major) + "." + std::to_string(device->minor) +
                      "): it needs compute capability 9.0 or newer, H <= " +
                      std::to_string(max_hidden) + " in this dtype, so that clusters of at most " +
-                     "16 blocks hold all of W_hh in registers, and one such cluster resident";
+                     "16 blocks hold all of W_hh in registers, shared memory for two copies " +
+                     "of a batch row's step vector, and one such cluster resident";
   }
   return rows;
 }

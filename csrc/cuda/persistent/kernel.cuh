@@ -12,6 +12,8 @@
 // - cluster: each batch tile is one thread-block cluster of ceil(H / J) <= 16
 //   blocks, which the hardware co-schedules; blocks meet at the cluster barrier
 //   (sm_90) and tiles never wait for each other, so they may run in waves.
+//   The step vector does not go through L2: each block stores its slice into
+//   every peer's shared memory (DSMEM), and a step reads it from its own.
 #pragma once
 
 #include <cstdint>
@@ -194,6 +196,76 @@ __device__ __forceinline__ void cluster_barrier() {
 #endif
 }
 
+// The cluster kernel's dynamic shared memory: the partial sums, then two
+// buffers of the tile's step vector in scalar_t, rows padded with zeros to
+// whole lane spans. Step s reads the buffer that step s − 1 filled while the
+// peers fill the other; one cluster barrier per step then suffices, since a
+// block writes a buffer only after every peer has passed the barrier that
+// follows its last read of it.
+template <typename scalar_t, int J, int kLaneSpan>
+struct ExchangeLayout {
+  using acc_t = at::opmath_type<scalar_t>;
+  __host__ __device__ static int64_t row_stride(int warps_k) {
+    return int64_t(warps_k) * 32 * kLaneSpan;
+  }
+  __host__ __device__ static int64_t buffers_offset(int warps_k, int64_t batch_tile) {
+    const int64_t partial = int64_t(warps_k) * batch_tile * J * int64_t(sizeof(acc_t));
+    return (partial + 15) / 16 * 16;
+  }
+  __host__ __device__ static int64_t bytes(int warps_k, int64_t batch_tile) {
+    return buffers_offset(warps_k, batch_tile) +
+           2 * batch_tile * row_stride(warps_k) * int64_t(sizeof(scalar_t));
+  }
+};
+
+// v[i] = row[k0 + i], a row of the local exchange buffer: whole lane spans,
+// aligned, so no bounds and always the widest loads.
+template <typename scalar_t, typename acc_t, int kLaneSpan>
+__device__ __forceinline__ void load_lane_shared(acc_t (&v)[kLaneSpan], const scalar_t* row,
+                                                 int k0) {
+  using chunk = chunk_t<kLaneSpan * sizeof(scalar_t)>;
+  constexpr int kChunks = kLaneSpan * sizeof(scalar_t) / sizeof(chunk);
+  chunk raw[kChunks];
+  const chunk* src = reinterpret_cast<const chunk*>(row + k0);
+#pragma unroll
+  for (int c = 0; c < kChunks; ++c) raw[c] = src[c];
+  scalar_t s[kLaneSpan];
+  memcpy(s, raw, sizeof(raw));
+#pragma unroll
+  for (int i = 0; i < kLaneSpan; ++i) v[i] = static_cast<acc_t>(s[i]);
+}
+
+// Stores `value` at the same shared-memory offset as `local` in each of the
+// cluster's `blocks` blocks, this one included. Each block starts at its own
+// rank so that the blocks' stores spread over the peers.
+template <typename scalar_t>
+__device__ __forceinline__ void store_to_cluster(scalar_t* local, scalar_t value,
+                                                 unsigned blocks, unsigned rank) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+  __trap();  // unreachable, as in cluster_barrier
+#else
+  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(local));
+  for (unsigned i = 0; i < blocks; ++i) {
+    const unsigned peer = rank + i < blocks ? rank + i : rank + i - blocks;
+    unsigned remote;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(address), "r"(peer));
+    if constexpr (sizeof(scalar_t) == 2) {
+      unsigned short bits;
+      memcpy(&bits, &value, 2);
+      asm volatile("st.shared::cluster.b16 [%0], %1;" ::"r"(remote), "h"(bits) : "memory");
+    } else if constexpr (sizeof(scalar_t) == 4) {
+      unsigned bits;
+      memcpy(&bits, &value, 4);
+      asm volatile("st.shared::cluster.b32 [%0], %1;" ::"r"(remote), "r"(bits) : "memory");
+    } else {
+      unsigned long long bits;
+      memcpy(&bits, &value, 8);
+      asm volatile("st.shared::cluster.b64 [%0], %1;" ::"r"(remote), "l"(bits) : "memory");
+    }
+  }
+#endif
+}
+
 // Forward, per processed step: h = the cell's step of the projection and
 // carry_prev · W_hhᵀ; the carry is blended on load, m·h + (1 − m)·reset with the
 // previous step's mask. Backward, per step in reverse processing order:
@@ -229,6 +301,22 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
                     ? static_cast<acc_t>(kBackward ? p.w_hh[col * H + row] : p.w_hh[row * H + col])
                     : acc_t(0);
     }
+  }
+
+  // Cluster kernel: the two step-vector buffers, zeroed once so that the pad
+  // beyond H reads as zeros; the barrier also makes sure that every peer runs
+  // before any block stores into its shared memory.
+  using Exchange = ExchangeLayout<scalar_t, J, kLaneSpan>;
+  const int row_stride = static_cast<int>(Exchange::row_stride(p.warps_k));
+  const int tile_rows = static_cast<int>(p.batch_tile);
+  scalar_t* exchange = nullptr;
+  if constexpr (kClustered) {
+    exchange =
+        reinterpret_cast<scalar_t*>(shared_raw + Exchange::buffers_offset(p.warps_k, p.batch_tile));
+    for (int i = threadIdx.x; i < 2 * tile_rows * row_stride; i += kThreads) {
+      exchange[i] = scalar_t(0);
+    }
+    cluster_barrier();
   }
 
   const int outputs = static_cast<int>(Bt) * J;
@@ -279,6 +367,10 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
           const int64_t b = b_first + int64_t(r) * p.warps_b;
           if (b >= Bt) continue;
           const int64_t row_b = b_base + b;
+          if (kClustered && (kBackward || q > 0)) {
+            load_lane_shared(v[r], exchange + (int((s + 1) & 1) * tile_rows + b) * row_stride, k0);
+            continue;
+          }
           const scalar_t* row = kBackward ? p.grad_pre + (link * B + row_b) * H
                                 : q == 0  ? p.hx + row_b * H
                                           : p.out + (link * B + row_b) * H;
@@ -328,6 +420,7 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
         for (int k = 0; k < p.warps_k; ++k) y += partial[(k * Bt + b) * J + j];
       }
       const int64_t g = (t * B + b_base + b) * H + j0 + j;
+      scalar_t value;
       if constexpr (kBackward) {
         acc_t grad = first[e];
         if (has_link) {
@@ -335,9 +428,17 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
           grad += m * y;
           if (p.mask != nullptr) p.grad_reset[(b_base + b) * H + j0 + j] += (acc_t(1) - m) * y;
         }
-        p.grad_pre[g] = static_cast<scalar_t>(cell.backward(grad, second[e]));
+        value = static_cast<scalar_t>(cell.backward(grad, second[e]));
+        p.grad_pre[g] = value;
       } else {
-        p.out[g] = static_cast<scalar_t>(cell.forward(first[e], y));
+        value = static_cast<scalar_t>(cell.forward(first[e], y));
+        p.out[g] = value;
+      }
+      // The last step's vector is read by no one, and a peer may have exited.
+      // The cluster's blocks are its x dimension, so the rank is blockIdx.x.
+      if (kClustered && s + 1 < T) {
+        store_to_cluster(exchange + (int(s & 1) * tile_rows + b) * row_stride + int(j0) + j, value,
+                         gridDim.x, blockIdx.x);
       }
     }
     if (s + 1 < T) {

@@ -303,9 +303,10 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
     }
   }
 
-  // Cluster kernel: the two step-vector buffers, zeroed once so that the pad
-  // beyond H reads as zeros; the barrier also makes sure that every peer runs
-  // before any block stores into its shared memory.
+  // Cluster kernel: the two step-vector buffers. The one the first step reads
+  // starts as the tile's h_0 (forward); the pad beyond H stays zero. The
+  // barrier also makes sure that every peer runs before any block stores into
+  // its shared memory.
   using Exchange = ExchangeLayout<scalar_t, J, kLaneSpan>;
   const int row_stride = static_cast<int>(Exchange::row_stride(p.warps_k));
   const int tile_rows = static_cast<int>(p.batch_tile);
@@ -314,7 +315,9 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
     exchange =
         reinterpret_cast<scalar_t*>(shared_raw + Exchange::buffers_offset(p.warps_k, p.batch_tile));
     for (int i = threadIdx.x; i < 2 * tile_rows * row_stride; i += kThreads) {
-      exchange[i] = scalar_t(0);
+      const int b = i / row_stride - tile_rows, k = i % row_stride;
+      exchange[i] = !kBackward && b >= 0 && b < Bt && k < H ? p.hx[(b_base + b) * H + k]
+                                                           : scalar_t(0);
     }
     cluster_barrier();
   }
@@ -331,7 +334,7 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
     // This step's own operands do not depend on other blocks: load them first,
     // so that their latency overlaps the matrix-vector product.
     acc_t first[kMaxOutputsPerThread], second[kMaxOutputsPerThread];
-    acc_t mask[kBackward ? kMaxOutputsPerThread : 1];
+    acc_t mask[kBackward || kClustered ? kMaxOutputsPerThread : 1];
 #pragma unroll
     for (int e = 0; e < kMaxOutputsPerThread; ++e) {
       const int idx = threadIdx.x + e * kThreads;
@@ -342,17 +345,20 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
         if constexpr (kBackward) {
           first[e] = static_cast<acc_t>(load_cg(p.grad_out + g));
           second[e] = static_cast<acc_t>(load_cg(p.out + g));
-          mask[e] = p.mask != nullptr ? static_cast<acc_t>(load_cg(p.mask + t * B + b_base + b))
-                                      : acc_t(1);
         } else {
           first[e] = static_cast<acc_t>(load_cg(p.out + g));
+        }
+        if constexpr (kBackward || kClustered) {
+          mask[e] = p.mask != nullptr ? static_cast<acc_t>(load_cg(p.mask + t * B + b_base + b))
+                                      : acc_t(1);
         }
       }
     }
 
     if (has_link && warp_b < p.warps_b) {
       for (int64_t b_first = warp_b; b_first < Bt; b_first += int64_t(kRowGroup) * p.warps_b) {
-        const bool blend = !kBackward && q > 0 && p.mask != nullptr;
+        // The cluster kernel's producers blend the carry before they send it.
+        const bool blend = !kBackward && !kClustered && q > 0 && p.mask != nullptr;
         acc_t m[kRowGroup];
         if (blend) {
 #pragma unroll
@@ -367,7 +373,7 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
           const int64_t b = b_first + int64_t(r) * p.warps_b;
           if (b >= Bt) continue;
           const int64_t row_b = b_base + b;
-          if (kClustered && (kBackward || q > 0)) {
+          if constexpr (kClustered) {
             load_lane_shared(v[r], exchange + (int((s + 1) & 1) * tile_rows + b) * row_stride, k0);
             continue;
           }
@@ -437,7 +443,15 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
       // The last step's vector is read by no one, and a peer may have exited.
       // The cluster's blocks are its x dimension, so the rank is blockIdx.x.
       if (kClustered && s + 1 < T) {
-        store_to_cluster(exchange + (int(s & 1) * tile_rows + b) * row_stride + int(j0) + j, value,
+        scalar_t sent = value;
+        // The forward sends the carry, blended as the grid kernel blends on
+        // load; a kept row (m = 1) reads no reset.
+        if (!kBackward && mask[e] != acc_t(1)) {
+          const acc_t r = static_cast<acc_t>(p.reset[(b_base + b) * H + j0 + j]);
+          sent = static_cast<scalar_t>(mask[e] * static_cast<acc_t>(value) +
+                                       (acc_t(1) - mask[e]) * r);
+        }
+        store_to_cluster(exchange + (int(s & 1) * tile_rows + b) * row_stride + int(j0) + j, sent,
                          gridDim.x, blockIdx.x);
       }
     }

@@ -23,6 +23,7 @@
 #include <ATen/OpMathType.h>
 
 #include "../../cells/elman.h"
+#include "mma_product.cuh"
 
 namespace rnn_fused {
 namespace persistent {
@@ -275,6 +276,12 @@ template <typename scalar_t, int J, int kLaneSpan, bool kBackward, bool kCluster
 __global__ void __launch_bounds__(kThreads, 1)
 persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
   using acc_t = at::opmath_type<scalar_t>;
+  // The cluster kernel's half types multiply on tensor cores: their step
+  // vector is in shared memory in the storage type, as B fragments want it.
+  constexpr bool kTensorCores = kClustered && sizeof(scalar_t) == 2;
+  struct NoMma {};
+  std::conditional_t<kTensorCores, MmaProduct<scalar_t, J, kLaneSpan, kBackward>, NoMma>
+      mma_weights;
   constexpr int kLog2 = log2_rows<J>();
   constexpr int kRowGroup = row_group<J, kLaneSpan, acc_t>();
   extern __shared__ __align__(16) unsigned char shared_raw[];
@@ -291,15 +298,19 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
   const int64_t j0 = int64_t(blockIdx.x) * J;
   const ElmanCell<RuntimeAct> cell{RuntimeAct{p.act}};
 
-  acc_t w[J][kLaneSpan];
+  acc_t w[kTensorCores ? 1 : J][kTensorCores ? 1 : kLaneSpan];  // unused on tensor cores
+  if constexpr (kTensorCores) {
+    mma_weights.load(p.w_hh, H, j0, warp_k * 32 * kLaneSpan, lane);
+  } else {
 #pragma unroll
-  for (int j = 0; j < J; ++j) {
+    for (int j = 0; j < J; ++j) {
 #pragma unroll
-    for (int i = 0; i < kLaneSpan; ++i) {
-      const int64_t row = j0 + j, col = k0 + i;
-      w[j][i] = row < H && col < H
-                    ? static_cast<acc_t>(kBackward ? p.w_hh[col * H + row] : p.w_hh[row * H + col])
-                    : acc_t(0);
+      for (int i = 0; i < kLaneSpan; ++i) {
+        const int64_t row = j0 + j, col = k0 + i;
+        w[j][i] = row < H && col < H ? static_cast<acc_t>(kBackward ? p.w_hh[col * H + row]
+                                                                    : p.w_hh[row * H + col])
+                                     : acc_t(0);
+      }
     }
   }
 
@@ -355,7 +366,13 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
       }
     }
 
-    if (has_link && warp_b < p.warps_b) {
+    if constexpr (kTensorCores) {
+      if (has_link && warp_b < p.warps_b) {
+        mma_weights.product(exchange + int((s + 1) & 1) * tile_rows * row_stride, row_stride,
+                            static_cast<int>(Bt), warp_k * 32 * kLaneSpan, warp_b, p.warps_b,
+                            warp_k, lane, partial);
+      }
+    } else if (has_link && warp_b < p.warps_b) {
       for (int64_t b_first = warp_b; b_first < Bt; b_first += int64_t(kRowGroup) * p.warps_b) {
         // The cluster kernel's producers blend the carry before they send it.
         const bool blend = !kBackward && !kClustered && q > 0 && p.mask != nullptr;

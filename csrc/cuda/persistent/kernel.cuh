@@ -268,8 +268,8 @@ __device__ __forceinline__ void store_to_cluster(scalar_t* local, scalar_t value
 }
 
 // Forward, per processed step: h = the cell's step of the projection and
-// carry_prev · W_hhᵀ; the carry is blended on load, m·h + (1 − m)·reset with the
-// previous step's mask. Backward, per step in reverse processing order:
+// carry_prev · W_hhᵀ; the carry is m·h + (1 − m)·reset with the previous step's
+// mask, blended on load (grid) or by its producer before it sends it (cluster). Backward, per step in reverse processing order:
 // dcarry = dpre_next · W_hh, dpre = the cell's backward of grad_out + m·dcarry,
 // dreset += (1 − m)·dcarry.
 template <typename scalar_t, int J, int kLaneSpan, bool kBackward, bool kClustered>
@@ -459,17 +459,19 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
       }
       // The last step's vector is read by no one, and a peer may have exited.
       // The cluster's blocks are its x dimension, so the rank is blockIdx.x.
-      if (kClustered && s + 1 < T) {
-        scalar_t sent = value;
-        // The forward sends the carry, blended as the grid kernel blends on
-        // load; a kept row (m = 1) reads no reset.
-        if (!kBackward && mask[e] != acc_t(1)) {
-          const acc_t r = static_cast<acc_t>(p.reset[(b_base + b) * H + j0 + j]);
-          sent = static_cast<scalar_t>(mask[e] * static_cast<acc_t>(value) +
-                                       (acc_t(1) - mask[e]) * r);
+      if constexpr (kClustered) {
+        if (s + 1 < T) {
+          scalar_t sent = value;
+          // The forward sends the carry, blended as the grid kernel blends on
+          // load; a kept row (m = 1) reads no reset.
+          if (!kBackward && mask[e] != acc_t(1)) {
+            const acc_t r = static_cast<acc_t>(p.reset[(b_base + b) * H + j0 + j]);
+            sent = static_cast<scalar_t>(mask[e] * static_cast<acc_t>(value) +
+                                         (acc_t(1) - mask[e]) * r);
+          }
+          store_to_cluster(exchange + (int(s & 1) * tile_rows + b) * row_stride + int(j0) + j,
+                           sent, gridDim.x, blockIdx.x);
         }
-        store_to_cluster(exchange + (int(s & 1) * tile_rows + b) * row_stride + int(j0) + j, sent,
-                         gridDim.x, blockIdx.x);
       }
     }
     if (s + 1 < T) {

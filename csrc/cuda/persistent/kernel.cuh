@@ -199,7 +199,8 @@ __device__ __forceinline__ void cluster_barrier() {
 
 // The cluster kernel's dynamic shared memory: the partial sums, then two
 // buffers of the tile's step vector in scalar_t, rows padded with zeros to
-// whole lane spans. Step s reads the buffer that step s − 1 filled while the
+// whole lane spans and then by 16 bytes, so that the 8 rows of a tensor-core
+// B fragment start in different banks. Step s reads the buffer that step s − 1 filled while the
 // peers fill the other; one cluster barrier per step then suffices, since a
 // block writes a buffer only after every peer has passed the barrier that
 // follows its last read of it.
@@ -207,7 +208,7 @@ template <typename scalar_t, int J, int kLaneSpan>
 struct ExchangeLayout {
   using acc_t = at::opmath_type<scalar_t>;
   __host__ __device__ static int64_t row_stride(int warps_k) {
-    return int64_t(warps_k) * 32 * kLaneSpan;
+    return int64_t(warps_k) * 32 * kLaneSpan + 16 / int64_t(sizeof(scalar_t));
   }
   __host__ __device__ static int64_t buffers_offset(int warps_k, int64_t batch_tile) {
     const int64_t partial = int64_t(warps_k) * batch_tile * J * int64_t(sizeof(acc_t));

@@ -22,10 +22,10 @@ PERSISTENT_SHAPES = [(1, 256), (8, 512), (32, 512), (5, 1000), (7, 300), (2, 6),
 # The cluster kernel holds W_hh in one cluster, so H <= 512: each of its row
 # counts (J = 8 at H=6, 100, 128; 16 at 250, 256; 32 at 300, 301, 512), a cluster
 # of 13 blocks (H=100), scalar loads and exchange rows padded beyond H at each J
-# (H % L != 0: 6, 100, 250, 301), batches split into tiles (200 rows; 70 rows at
-# H=512, where a float32 tile's shared memory holds 45 rows and a bfloat16 one
-# 64, its threads' outputs) and more tiles than clusters resident at once (600
-# rows at H=512: 14 float32 tiles, 10 bfloat16 ones, run in waves).
+# (H % L != 0: 6, 100, 250, 301), batches split into tiles, one per resident
+# cluster (200 rows; 70 rows at H=512) and more tiles than clusters resident at
+# once (600 rows at H=512, where a float32 tile's shared memory holds 45 rows
+# and a bfloat16 one 64, its threads' outputs: 14 and 10 tiles, in waves).
 CLUSTER_SHAPES = [(1, 256), (8, 512), (32, 512), (70, 512), (7, 300), (2, 6), (5, 100),
                   (200, 128), (3, 250), (3, 301), (600, 512)]
 CASES = ([("persistent", *shape) for shape in PERSISTENT_SHAPES]
@@ -90,8 +90,9 @@ def test_kernel_matches_float64(backend, batch, hidden, dtype, mask_kind, bidire
 @pytest.mark.parametrize("batch, hidden", [(1, 256), (70, 512)])
 def test_cluster_exchange_over_few_steps(steps, batch, hidden):
     """The cluster kernel's two shared-memory buffers at their edges: one step
-    (no exchange), two (one buffer used), three (both), on one tile and on
-    several, forward and backward against the float64 per-step loop."""
+    (h_0 from the buffer, no stores), two (one buffer stored), three (both), on
+    one tile and on several, forward and backward against the float64 per-step
+    loop."""
     require("cluster", batch, hidden, torch.float32)
     expected_module = FusedRNN(D, hidden, device="cuda", dtype=torch.float64)
     module = FusedRNN(D, hidden, device="cuda")

@@ -200,9 +200,10 @@ __device__ __forceinline__ void cluster_barrier() {
 // The cluster kernel's dynamic shared memory: the partial sums, then two
 // buffers of the tile's step vector in scalar_t, rows padded with zeros to
 // whole lane spans and then by 16 bytes, so that the 8 rows of a tensor-core
-// B fragment start in different banks. Step s reads the buffer that step s − 1 filled while the
-// peers fill the other; one cluster barrier per step then suffices, since a
-// block writes a buffer only after every peer has passed the barrier that
+// B fragment start in different banks. Step s reads the buffer that step
+// s − 1 filled while the peers fill the other; one cluster barrier per step
+// then suffices, since a block writes a buffer only after every peer has
+// passed the barrier that
 // follows its last read of it.
 template <typename scalar_t, int J, int kLaneSpan>
 struct ExchangeLayout {
@@ -269,8 +270,9 @@ __device__ __forceinline__ void store_to_cluster(scalar_t* local, scalar_t value
 }
 
 // Forward, per processed step: h = the cell's step of the projection and
-// carry_prev · W_hhᵀ; the carry is m·h + (1 − m)·reset with the previous step's
-// mask, blended on load (grid) or by its producer before it sends it (cluster). Backward, per step in reverse processing order:
+// carry_prev · W_hhᵀ; the carry is m·h + (1 − m)·reset with the previous
+// step's mask, blended on load (grid) or by its producer before it sends it
+// (cluster). Backward, per step in reverse processing order:
 // dcarry = dpre_next · W_hh, dpre = the cell's backward of grad_out + m·dcarry,
 // dreset += (1 − m)·dcarry.
 template <typename scalar_t, int J, int kLaneSpan, bool kBackward, bool kClustered>

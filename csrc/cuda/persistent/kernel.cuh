@@ -91,22 +91,36 @@ using chunk_t = std::conditional_t<
     std::conditional_t<bytes == 8, uint2,
                        std::conditional_t<bytes == 4, unsigned, unsigned short>>>;
 
+// v[i] = span[i] for a whole, aligned lane span, in the widest loads, in the
+// accumulation type. Global memory is read past L1 (kGlobal; see load_cg), the
+// cluster kernel's exchange buffer from shared memory.
+template <bool kGlobal, typename scalar_t, typename acc_t, int kLaneSpan>
+__device__ __forceinline__ void load_span(acc_t (&v)[kLaneSpan], const scalar_t* span) {
+  using chunk = chunk_t<kLaneSpan * sizeof(scalar_t)>;
+  constexpr int kChunks = kLaneSpan * sizeof(scalar_t) / sizeof(chunk);
+  chunk raw[kChunks];
+  const chunk* src = reinterpret_cast<const chunk*>(span);
+#pragma unroll
+  for (int c = 0; c < kChunks; ++c) {
+    if constexpr (kGlobal) {
+      raw[c] = __ldcg(src + c);
+    } else {
+      raw[c] = src[c];
+    }
+  }
+  scalar_t s[kLaneSpan];
+  memcpy(s, raw, sizeof(raw));
+#pragma unroll
+  for (int i = 0; i < kLaneSpan; ++i) v[i] = static_cast<acc_t>(s[i]);
+}
+
 // v[i] = row[k0 + i] for k0 + i < H, else 0, in the accumulation type.
 template <typename scalar_t, typename acc_t, int kLaneSpan>
 __device__ __forceinline__ void load_lane(acc_t (&v)[kLaneSpan], const scalar_t* row, int k0,
                                           int64_t hidden, bool vector_loads) {
   if (vector_loads) {
     if (k0 < hidden) {
-      using chunk = chunk_t<kLaneSpan * sizeof(scalar_t)>;
-      constexpr int kChunks = kLaneSpan * sizeof(scalar_t) / sizeof(chunk);
-      chunk raw[kChunks];
-      const chunk* src = reinterpret_cast<const chunk*>(row + k0);
-#pragma unroll
-      for (int c = 0; c < kChunks; ++c) raw[c] = __ldcg(src + c);
-      scalar_t s[kLaneSpan];
-      memcpy(s, raw, sizeof(raw));
-#pragma unroll
-      for (int i = 0; i < kLaneSpan; ++i) v[i] = static_cast<acc_t>(s[i]);
+      load_span</*kGlobal=*/true>(v, row + k0);
     } else {
 #pragma unroll
       for (int i = 0; i < kLaneSpan; ++i) v[i] = acc_t(0);
@@ -220,23 +234,6 @@ struct ExchangeLayout {
            2 * batch_tile * row_stride(warps_k) * int64_t(sizeof(scalar_t));
   }
 };
-
-// v[i] = row[k0 + i], a row of the local exchange buffer: whole lane spans,
-// aligned, so no bounds and always the widest loads.
-template <typename scalar_t, typename acc_t, int kLaneSpan>
-__device__ __forceinline__ void load_lane_shared(acc_t (&v)[kLaneSpan], const scalar_t* row,
-                                                 int k0) {
-  using chunk = chunk_t<kLaneSpan * sizeof(scalar_t)>;
-  constexpr int kChunks = kLaneSpan * sizeof(scalar_t) / sizeof(chunk);
-  chunk raw[kChunks];
-  const chunk* src = reinterpret_cast<const chunk*>(row + k0);
-#pragma unroll
-  for (int c = 0; c < kChunks; ++c) raw[c] = src[c];
-  scalar_t s[kLaneSpan];
-  memcpy(s, raw, sizeof(raw));
-#pragma unroll
-  for (int i = 0; i < kLaneSpan; ++i) v[i] = static_cast<acc_t>(s[i]);
-}
 
 // Stores `value` at the same shared-memory offset as `local` in each of the
 // cluster's `blocks` blocks, this one included. Each block starts at its own
@@ -394,7 +391,9 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
           if (b >= Bt) continue;
           const int64_t row_b = b_base + b;
           if constexpr (kClustered) {
-            load_lane_shared(v[r], exchange + (int((s + 1) & 1) * tile_rows + b) * row_stride, k0);
+            // Exchange rows are padded to whole lane spans: no bounds.
+            load_span</*kGlobal=*/false>(
+                v[r], exchange + (int((s + 1) & 1) * tile_rows + b) * row_stride + k0);
             continue;
           }
           const scalar_t* row = kBackward ? p.grad_pre + (link * B + row_b) * H

@@ -30,11 +30,12 @@ if backend == "gated":
 # Scalar loads: H=300 in the grid kernel (300 % 8 != 0); H=250 and 301 in the
 # cluster kernel (J=16 and J=32, H % L != 0). The half types take the cluster
 # kernel's tensor cores at J = 8, 16 and 32, with batch rows that fill no
-# whole fragment (9, 11).
+# whole fragment (9, 11), and at J = 64 with W_hh in shared memory (H=777).
 for hidden, batch, dtype in ((512, 3, torch.float32), (300, 3, torch.float32),
                              (250, 3, torch.float32), (301, 2, torch.float32),
                              (256, 3, torch.bfloat16), (128, 40, torch.float32),
-                             (301, 11, torch.bfloat16), (100, 9, torch.float16)):
+                             (301, 11, torch.bfloat16), (100, 9, torch.float16),
+                             (777, 5, torch.bfloat16)):
     module = FusedRNN(16, hidden, bidirectional=True, device="cuda", dtype=dtype,
                       backend=backend)
     x = torch.randn(5, batch, 16, device="cuda", dtype=dtype, requires_grad=True)

@@ -19,7 +19,7 @@ T, D = 12, 24
 # one block per row (H=6), the largest H that fits, and a wide batch.
 PERSISTENT_SHAPES = [(1, 256), (8, 512), (32, 512), (5, 1000), (7, 300), (2, 6), (64, 1024),
                      (200, 128)]
-# The cluster kernel holds W_hh in one cluster, so H <= 512: each of its row
+# The cluster kernel holds W_hh in one cluster, so H <= 512 in float32: each of its row
 # counts (J = 8 at H=6, 100, 128; 16 at 250, 256; 32 at 300, 301, 512), a cluster
 # of 13 blocks (H=100), scalar loads and exchange rows padded beyond H at each J
 # (H % L != 0: 6, 100, 250, 301), batches split into tiles, one per resident
@@ -28,6 +28,12 @@ PERSISTENT_SHAPES = [(1, 256), (8, 512), (32, 512), (5, 1000), (7, 300), (2, 6),
 # and a bfloat16 one 64, its threads' outputs: 14 and 10 tiles, in waves).
 CLUSTER_SHAPES = [(1, 256), (8, 512), (32, 512), (70, 512), (7, 300), (2, 6), (5, 100),
                   (200, 128), (3, 250), (3, 301), (600, 512)]
+# Above H=512 the half types' clusters keep W_hh in shared memory, 64 rows per
+# block: 16 blocks of all 8 k-warps (H=1024), 9 blocks of 5 k-warps with 3 idle
+# (H=520), 13 blocks with a partly filled last k-warp (H=777), and more tiles
+# than clusters resident at once, each of 16 rows, the most that a tile's
+# shared memory holds at H=1024 (200 rows: 13 tiles).
+SHARED_WEIGHT_SHAPES = [(3, 1024), (16, 1024), (64, 1024), (5, 520), (6, 777), (200, 1024)]
 CASES = ([("persistent", *shape) for shape in PERSISTENT_SHAPES]
          + [("cluster", *shape) for shape in CLUSTER_SHAPES])
 
@@ -63,6 +69,20 @@ def outputs_and_grads(module, x, h0, reset, mask, backend):
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_kernel_matches_float64(backend, batch, hidden, dtype, mask_kind, bidirectional):
     """Outputs and every gradient, relative to each tensor's largest entry."""
+    compare_with_float64(backend, batch, hidden, dtype, mask_kind, bidirectional)
+
+
+@pytest.mark.parametrize("batch, hidden", SHARED_WEIGHT_SHAPES)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("mask_kind", ["none", "resets", "blend"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_cluster_with_weights_in_shared_memory(batch, hidden, dtype, mask_kind, bidirectional):
+    reason = plan(batch, hidden, steps=T, dtype=dtype, device="cuda", backend="cluster").reason
+    assert "64 rows of W_hh per block in shared memory" in reason, reason
+    compare_with_float64("cluster", batch, hidden, dtype, mask_kind, bidirectional)
+
+
+def compare_with_float64(backend, batch, hidden, dtype, mask_kind, bidirectional):
     require(backend, batch, hidden, dtype)
     expected_module = FusedRNN(D, hidden, bidirectional=bidirectional, device="cuda",
                                dtype=torch.float64)
@@ -87,29 +107,31 @@ def test_kernel_matches_float64(backend, batch, hidden, dtype, mask_kind, bidire
 
 
 @pytest.mark.parametrize("steps", [1, 2, 3])
-@pytest.mark.parametrize("batch, hidden", [(1, 256), (70, 512)])
-def test_cluster_exchange_over_few_steps(steps, batch, hidden):
+@pytest.mark.parametrize("batch, hidden, dtype", [(1, 256, torch.float32),
+                                                  (70, 512, torch.float32),
+                                                  (20, 1024, torch.bfloat16)])
+def test_cluster_exchange_over_few_steps(steps, batch, hidden, dtype):
     """The cluster kernel's two shared-memory buffers at their edges: one step
     (h_0 from the buffer, no stores), two (one buffer stored), three (both), on
-    one tile and on several, forward and backward against the float64 per-step
-    loop."""
-    require("cluster", batch, hidden, torch.float32)
+    one tile and on several, with the weights in registers and in shared
+    memory, forward and backward against the float64 per-step loop."""
+    require("cluster", batch, hidden, dtype)
     expected_module = FusedRNN(D, hidden, device="cuda", dtype=torch.float64)
-    module = FusedRNN(D, hidden, device="cuda")
+    module = FusedRNN(D, hidden, device="cuda", dtype=dtype)
     module.load_state_dict(expected_module.state_dict())
-    x = torch.randn(steps, batch, D, device="cuda", dtype=torch.float64)
-    h0, reset = (torch.randn(1, batch, hidden, device="cuda", dtype=torch.float64)
-                 for _ in range(2))
-    mask = make_mask("resets", batch, steps, "cuda").t().double()
+    expected_module.load_state_dict(module.state_dict())  # the rounded weights
+    x = torch.randn(steps, batch, D, device="cuda", dtype=dtype)
+    h0, reset = (torch.randn(1, batch, hidden, device="cuda", dtype=dtype) for _ in range(2))
+    mask = make_mask("resets", batch, steps, "cuda").t().to(dtype)
     torch.manual_seed(1)
-    expected = outputs_and_grads(expected_module, x, h0, reset, mask, "per-step")
+    expected = outputs_and_grads(expected_module, x.double(), h0.double(), reset.double(),
+                                 mask.double(), "per-step")
     torch.manual_seed(1)
-    actual = outputs_and_grads(module, x.float(), h0.float(), reset.float(), mask.float(),
-                               "cluster")
+    actual = outputs_and_grads(module, x, h0, reset, mask, "cluster")
     for k, (a, b) in enumerate(zip(actual, expected)):
         scale = max(b.abs().max().item(), 1.0)
-        report(f"cluster T={steps} B={batch} tensor {k} / {scale:.2f}", a / scale, b / scale,
-               **TOLERANCES[torch.float32])
+        report(f"cluster {dtype} T={steps} B={batch} tensor {k} / {scale:.2f}", a / scale,
+               b / scale, **TOLERANCES[dtype])
 
 
 @pytest.mark.parametrize("backend", ["persistent", "cluster"])
@@ -235,6 +257,8 @@ def test_concurrent_launches_of_different_sizes(backend):
 def test_cluster_plan_says_why_it_does_not_fit():
     reason = plan(8, 1024, dtype=torch.float32, device="cuda", backend="cluster").reason
     assert "H <= 512 in this dtype" in reason
+    reason = plan(8, 1040, dtype=torch.bfloat16, device="cuda", backend="cluster").reason
+    assert "H <= 1024 in this dtype" in reason and "in shared memory above H=512" in reason
     reason = plan(8, 512, dtype=torch.float64, device="cuda", backend="cluster").reason
     assert "H <= 256 in this dtype" in reason
     reason = plan(600, 512, dtype=torch.float32, device="cuda", backend="cluster").reason

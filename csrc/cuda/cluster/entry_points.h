@@ -12,9 +12,10 @@
 
 namespace rnn_fused {
 
-// The rows of W_hh per block (8, 16 or 32) with which both the forward and the
-// backward cluster kernel launch at these sizes on the current GPU, or 0 where
-// none does; `why`, when given, receives the reason either way.
+// The rows of W_hh per block (8, 16 or 32; 64 for float16 and bfloat16) with
+// which both the forward and the backward cluster kernel launch at these sizes
+// on the current GPU, or 0 where none does; `why`, when given, receives the
+// reason either way.
 template <typename scalar_t>
 int cluster_rows(int64_t batch, int64_t hidden, std::string* why);
 

@@ -1,14 +1,15 @@
 // The cluster recurrence: the persistent kernel with the cluster barrier. Each
 // batch tile is one thread-block cluster of ceil(H / J) <= 16 blocks that holds
-// all of W_hh in registers (J rows per block, each lane J × L of them), so no
-// barrier spans the grid and tiles need not be resident together; the step
-// vector travels between the blocks' shared memories. Included by the
-// per-dtype .cu files.
+// all of W_hh (J rows per block: in registers, each lane J × L of them, or at
+// J = 64 in the half types' shared memory), so no barrier spans the grid and
+// tiles need not be resident together; the step vector travels between the
+// blocks' shared memories. Included by the per-dtype .cu files.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -34,7 +35,7 @@ constexpr int64_t kMaxTiles = 65535;
 
 template <typename scalar_t, int J>
 constexpr int lane_span() {
-  return persistent::cluster_lane_span<at::opmath_type<scalar_t>, J>();
+  return persistent::cluster_lane_span<scalar_t, J>();
 }
 
 template <typename scalar_t, int J, bool kBackward>
@@ -55,15 +56,15 @@ size_t shared_bytes(int64_t batch_tile, int64_t hidden) {
 }
 
 // The most batch rows a tile holds: what its threads' outputs and the shared
-// memory (partial sums and two copies of the tile's step vector) allow.
+// memory (the weights at J = 64, then per row partial sums and two copies of
+// its step vector) allow.
 template <typename scalar_t, int J>
 int64_t max_tile_rows(int64_t hidden) {
+  const int warps_k = persistent::warps_k<lane_span<scalar_t, J>()>(hidden);
   const int64_t by_outputs = int64_t(kMaxOutputsPerThread) * kThreads / J;
   const int64_t limit = at::cuda::getCurrentDeviceProperties()->sharedMemPerBlockOptin;
-  const int64_t per_row = static_cast<int64_t>(shared_bytes<scalar_t, J>(2, hidden)) -
-                          static_cast<int64_t>(shared_bytes<scalar_t, J>(1, hidden));
-  // Minus 16 for the alignment of the buffers after the partial sums.
-  return std::min(by_outputs, (limit - 16) / per_row);
+  return std::min(by_outputs, (limit - Exchange<scalar_t, J>::weights_bytes(warps_k)) /
+                                  Exchange<scalar_t, J>::row_bytes(warps_k));
 }
 
 // Batch rows per cluster with J rows of W_hh per block, or 0 where the cluster
@@ -101,7 +102,20 @@ int choose_rows(int64_t batch, int64_t hidden) {
   if (both_fit<scalar_t, 8>(batch, hidden)) return 8;
   if (both_fit<scalar_t, 16>(batch, hidden)) return 16;
   if (both_fit<scalar_t, 32>(batch, hidden)) return 32;
+  if constexpr (persistent::weights_in_shared<scalar_t, persistent::kSharedWeightRows>()) {
+    if (both_fit<scalar_t, persistent::kSharedWeightRows>(batch, hidden)) {
+      return persistent::kSharedWeightRows;
+    }
+  }
   return 0;
+}
+
+// The most rows per block, and so the largest H, of this dtype.
+template <typename scalar_t>
+constexpr int max_rows() {
+  return persistent::weights_in_shared<scalar_t, persistent::kSharedWeightRows>()
+             ? persistent::kSharedWeightRows
+             : 32;
 }
 
 template <typename scalar_t, int J, bool kBackward>
@@ -129,15 +143,29 @@ void launch(KernelArgs<scalar_t> p) {
       &config, persistent::persistent_recurrence_kernel<scalar_t, J, L, kBackward, true>, p));
 }
 
+// Calls f(std::integral_constant<int, J>{}) with J = rows where this dtype has
+// a cluster kernel with J rows per block; false where it has none.
+template <typename scalar_t, typename F>
+bool with_rows(int rows, F&& f) {
+  switch (rows) {
+    case 8: f(std::integral_constant<int, 8>{}); return true;
+    case 16: f(std::integral_constant<int, 16>{}); return true;
+    case 32: f(std::integral_constant<int, 32>{}); return true;
+    case persistent::kSharedWeightRows:
+      if constexpr (max_rows<scalar_t>() == persistent::kSharedWeightRows) {
+        f(std::integral_constant<int, persistent::kSharedWeightRows>{});
+        return true;
+      }
+  }
+  return false;
+}
+
 template <typename scalar_t, bool kBackward>
 void launch_with_rows(KernelArgs<scalar_t> p, int rows) {
   if (p.batch * p.hidden == 0) return;  // nothing to compute
-  switch (rows) {
-    case 8: return launch<scalar_t, 8, kBackward>(p);
-    case 16: return launch<scalar_t, 16, kBackward>(p);
-    case 32: return launch<scalar_t, 32, kBackward>(p);
-  }
-  TORCH_CHECK(false, "rnn_fused: no cluster kernel with ", rows, " rows per block");
+  const bool launched = with_rows<scalar_t>(
+      rows, [&](auto J) { launch<scalar_t, decltype(J)::value, kBackward>(p); });
+  TORCH_CHECK(launched, "rnn_fused: no cluster kernel with ", rows, " rows per block");
 }
 
 }  // namespace cluster
@@ -151,16 +179,20 @@ int cluster_rows(int64_t batch, int64_t hidden, std::string* why) {
   }
   const int rows = cluster::choose_rows<scalar_t>(batch, hidden);
   if (why != nullptr) {
-    const int64_t tile = rows == 8    ? cluster::batch_tile<scalar_t, 8, false>(batch, hidden)
-                         : rows == 16 ? cluster::batch_tile<scalar_t, 16, false>(batch, hidden)
-                         : rows == 32 ? cluster::batch_tile<scalar_t, 32, false>(batch, hidden)
-                                      : 0;
+    constexpr int kMostRows = cluster::max_rows<scalar_t>();
+    constexpr bool kHalf = kMostRows == persistent::kSharedWeightRows;
+    int64_t tile = 0;
+    cluster::with_rows<scalar_t>(rows, [&](auto J) {
+      tile = cluster::batch_tile<scalar_t, decltype(J)::value, false>(batch, hidden);
+    });
     const int64_t max_hidden = std::min<int64_t>(
-        cluster::kMaxClusterBlocks * 32, int64_t(cluster::kWarps) * 32 *
-                                             cluster::lane_span<scalar_t, 32>());
+        cluster::kMaxClusterBlocks * kMostRows,
+        int64_t(cluster::kWarps) * 32 * cluster::lane_span<scalar_t, kMostRows>());
+    const bool shared_weights = kHalf && rows == kMostRows;
     *why = rows > 0
-               ? "the cluster kernel, " + std::to_string(rows) + " rows of W_hh per block: " +
-                     "clusters of " + std::to_string((hidden + rows - 1) / rows) +
+               ? "the cluster kernel, " + std::to_string(rows) + " rows of W_hh per block" +
+                     (shared_weights ? " in shared memory" : "") + ": clusters of " +
+                     std::to_string((hidden + rows - 1) / rows) +
                      " blocks, one per forward batch tile of up to " + std::to_string(tile) +
                      " rows"
                : "the cluster kernel does not fit B=" + std::to_string(batch) + ", H=" +
@@ -168,8 +200,10 @@ int cluster_rows(int64_t batch, int64_t hidden, std::string* why) {
                      std::to_string(device->major) + "." + std::to_string(device->minor) +
                      "): it needs compute capability 9.0 or newer, H <= " +
                      std::to_string(max_hidden) + " in this dtype, so that clusters of at most " +
-                     "16 blocks hold all of W_hh in registers, shared memory for two copies " +
-                     "of a batch row's step vector, and one such cluster resident";
+                     "16 blocks hold all of W_hh (in registers" +
+                     (kHalf ? ", in shared memory above H=512" : "") +
+                     "), shared memory for two copies of a batch row's step vector, and one " +
+                     "such cluster resident";
   }
   return rows;
 }

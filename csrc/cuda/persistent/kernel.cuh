@@ -33,11 +33,16 @@ constexpr int kWarps = kThreads / 32;
 // Each lane holds L consecutive k of its warp's 32·L slice for each of its J
 // rows. The grid kernel takes L = lane_span: 32 bytes of weights per row in the
 // accumulation type (8 floats, 4 doubles). The cluster kernel trades L for J so
-// that a cluster of at most 16 blocks holds all of W_hh (cluster_lane_span).
+// that a cluster of at most 16 blocks holds all of W_hh (cluster_lane_span);
+// with the weights in shared memory (J = 64, half types), L = 4 lets 8 warps
+// span H = 1024.
 template <typename acc_t>
 constexpr int lane_span() { return 32 / sizeof(acc_t); }
-template <typename acc_t, int J>
-constexpr int cluster_lane_span() { return 256 / (J * int(sizeof(acc_t))); }
+template <typename scalar_t, int J>
+constexpr int cluster_lane_span() {
+  return weights_in_shared<scalar_t, J>() ? 4
+                                          : 256 / (J * int(sizeof(at::opmath_type<scalar_t>)));
+}
 // (b, j) outputs per thread per step, prefetched into registers.
 constexpr int kMaxOutputsPerThread = 8;
 // Rows of the B×H step vector each warp loads before using any, so that L2
@@ -135,9 +140,9 @@ __device__ __forceinline__ void load_lane(acc_t (&v)[kLaneSpan], const scalar_t*
 
 template <int J>
 constexpr int log2_rows() {
-  static_assert(J == 1 || J == 2 || J == 4 || J == 8 || J == 16 || J == 32,
-                "J must be a power of two up to 32");
-  return J == 1 ? 0 : J == 2 ? 1 : J == 4 ? 2 : J == 8 ? 3 : J == 16 ? 4 : 5;
+  static_assert(J == 1 || J == 2 || J == 4 || J == 8 || J == 16 || J == 32 || J == 64,
+                "J must be a power of two up to 64");
+  return J == 1 ? 0 : J == 2 ? 1 : J == 4 ? 2 : J == 8 ? 3 : J == 16 ? 4 : J == 32 ? 5 : 6;
 }
 
 // One butterfly level that halves the values a lane carries: lanes with the
@@ -165,6 +170,7 @@ __device__ __forceinline__ void fold_rows(acc_t (&acc)[J], int lane) {
 // rather than 5·J. On return acc[0] holds row j = lane >> (5 − log2 J).
 template <int J, typename acc_t>
 __device__ __forceinline__ void warp_sum_rows(acc_t (&acc)[J], int lane) {
+  static_assert(J <= 32, "a warp's five lane bits fold at most 32 rows");
   fold_rows<0>(acc, lane);
 #pragma unroll
   for (int level = log2_rows<J>(); level < 5; ++level) {
@@ -211,27 +217,40 @@ __device__ __forceinline__ void cluster_barrier() {
 #endif
 }
 
-// The cluster kernel's dynamic shared memory: the partial sums, then two
-// buffers of the tile's step vector in scalar_t, rows padded with zeros to
-// whole lane spans and then by 16 bytes, so that the 8 rows of a tensor-core
-// B fragment start in different banks. Step s reads the buffer that step
-// s − 1 filled while the peers fill the other; one cluster barrier per step
-// then suffices, since a block writes a buffer only after every peer has
-// passed the barrier that
-// follows its last read of it.
+// The cluster kernel's dynamic shared memory: the partial sums; at J = 64 the
+// block's W_hh fragments (mma_product.cuh); then two buffers of the tile's
+// step vector in scalar_t, rows padded with zeros to whole lane spans and then
+// by 16 bytes, so that the 8 rows of a tensor-core B fragment start in
+// different banks. Step s reads the buffer that step s − 1 filled while the
+// peers fill the other; one cluster barrier per step then suffices, since a
+// block writes a buffer only after every peer has passed the barrier that
+// follows its last read of it. Every section is a multiple of 16 bytes (J·4
+// bytes per partial-sum row, J >= 8).
 template <typename scalar_t, int J, int kLaneSpan>
 struct ExchangeLayout {
   using acc_t = at::opmath_type<scalar_t>;
   __host__ __device__ static int64_t row_stride(int warps_k) {
     return int64_t(warps_k) * 32 * kLaneSpan + 16 / int64_t(sizeof(scalar_t));
   }
+  __host__ __device__ static int64_t weights_offset(int warps_k, int64_t batch_tile) {
+    return int64_t(warps_k) * batch_tile * J * int64_t(sizeof(acc_t));
+  }
+  // Whole 16-row tiles of the block's rows over every k-warp's slice.
+  __host__ __device__ static int64_t weights_bytes(int warps_k) {
+    return weights_in_shared<scalar_t, J>()
+               ? int64_t(warps_k) * 32 * kLaneSpan * ((J + 15) / 16 * 16) *
+                     int64_t(sizeof(scalar_t))
+               : 0;
+  }
   __host__ __device__ static int64_t buffers_offset(int warps_k, int64_t batch_tile) {
-    const int64_t partial = int64_t(warps_k) * batch_tile * J * int64_t(sizeof(acc_t));
-    return (partial + 15) / 16 * 16;
+    return weights_offset(warps_k, batch_tile) + weights_bytes(warps_k);
+  }
+  // What each batch row of the tile adds: its partial sums and two buffer rows.
+  __host__ __device__ static int64_t row_bytes(int warps_k) {
+    return weights_offset(warps_k, 1) + 2 * row_stride(warps_k) * int64_t(sizeof(scalar_t));
   }
   __host__ __device__ static int64_t bytes(int warps_k, int64_t batch_tile) {
-    return buffers_offset(warps_k, batch_tile) +
-           2 * batch_tile * row_stride(warps_k) * int64_t(sizeof(scalar_t));
+    return weights_bytes(warps_k) + batch_tile * row_bytes(warps_k);
   }
 };
 
@@ -282,6 +301,7 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
   struct NoMma {};
   std::conditional_t<kTensorCores, MmaProduct<scalar_t, J, kLaneSpan, kBackward>, NoMma>
       mma_weights;
+  using Exchange = ExchangeLayout<scalar_t, J, kLaneSpan>;
   constexpr int kLog2 = log2_rows<J>();
   constexpr int kRowGroup = row_group<J, kLaneSpan, acc_t>();
   extern __shared__ __align__(16) unsigned char shared_raw[];
@@ -300,7 +320,9 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
 
   acc_t w[kTensorCores ? 1 : J][kTensorCores ? 1 : kLaneSpan];  // unused on tensor cores
   if constexpr (kTensorCores) {
-    mma_weights.load(p.w_hh, H, j0, warp_k * 32 * kLaneSpan, lane);
+    mma_weights.load(p.w_hh, H, j0, p.warps_k, warp_k, lane,
+                     reinterpret_cast<uint4*>(shared_raw +
+                                              Exchange::weights_offset(p.warps_k, p.batch_tile)));
   } else {
 #pragma unroll
     for (int j = 0; j < J; ++j) {
@@ -317,8 +339,7 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
   // Cluster kernel: the two step-vector buffers. The one the first step reads
   // starts as the tile's h_0 (forward); the pad beyond H stays zero. The
   // barrier also makes sure that every peer runs before any block stores into
-  // its shared memory.
-  using Exchange = ExchangeLayout<scalar_t, J, kLaneSpan>;
+  // its shared memory, and that the weights in shared memory are in place.
   const int row_stride = static_cast<int>(Exchange::row_stride(p.warps_k));
   const int tile_rows = static_cast<int>(p.batch_tile);
   scalar_t* exchange = nullptr;

@@ -82,7 +82,8 @@ def test_cluster_with_weights_in_shared_memory(batch, hidden, dtype, mask_kind, 
     compare_with_float64("cluster", batch, hidden, dtype, mask_kind, bidirectional)
 
 
-def compare_with_float64(backend, batch, hidden, dtype, mask_kind, bidirectional):
+def compare_with_float64(backend, batch, hidden, dtype, mask_kind, bidirectional,
+                         tolerances=None):
     require(backend, batch, hidden, dtype)
     expected_module = FusedRNN(D, hidden, bidirectional=bidirectional, device="cuda",
                                dtype=torch.float64)
@@ -103,7 +104,38 @@ def compare_with_float64(backend, batch, hidden, dtype, mask_kind, bidirectional
     for k, (a, b) in enumerate(zip(actual, expected)):
         scale = max(b.abs().max().item(), 1.0)
         report(f"{backend} {dtype} B={batch} H={hidden} tensor {k} / {scale:.2f}", a / scale,
-               b / scale, **TOLERANCES[dtype])
+               b / scale, **(tolerances or TOLERANCES[dtype]))
+
+
+# J = 8, 16 and 32; 600 rows make tiles of 43, three groups of 16 batch rows.
+@pytest.mark.parametrize("batch, hidden", [(5, 100), (3, 250), (600, 512)])
+def test_cluster_tf32_follows_the_matmul_flag(batch, hidden):
+    """float32 multiplies on TF32 tensor cores only where
+    torch.backends.cuda.matmul.allow_tf32 allows it: the plan says so, the
+    results stay within TF32's tolerance (float16's 10-bit mantissa) of
+    float64, and the recurrence's product differs from the FMA one."""
+    module = FusedRNN(D, hidden, device="cuda", backend="cluster")
+    with torch.no_grad():
+        module.weight_ih_l0.zero_()  # an input projection exact with TF32 or without
+    x = torch.randn(T, batch, D, device="cuda")
+    saved = torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        reason = plan(batch, hidden, device="cuda", backend="cluster").reason
+        assert "TF32" not in reason, reason
+        with torch.no_grad():
+            fma = module(x)[0]
+        torch.backends.cuda.matmul.allow_tf32 = True
+        reason = plan(batch, hidden, device="cuda", backend="cluster").reason
+        assert "on TF32 tensor cores" in reason, reason
+        with torch.no_grad():
+            tf32 = module(x)[0]
+        compare_with_float64("cluster", batch, hidden, torch.float32, "resets", True,
+                             tolerances=TOLERANCES[torch.float16])
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
+    report(f"TF32 against FMA, B={batch} H={hidden}", tf32, fma, **TOLERANCES[torch.float16])
+    assert not torch.equal(tf32, fma)
 
 
 @pytest.mark.parametrize("steps", [1, 2, 3])

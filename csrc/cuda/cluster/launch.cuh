@@ -38,11 +38,23 @@ constexpr int lane_span() {
   return persistent::cluster_lane_span<scalar_t, J>();
 }
 
-template <typename scalar_t, int J, bool kBackward>
+// Calls f(std::bool_constant<kTf32>{}) with whether the cluster kernel
+// multiplies on TF32 tensor cores now: in float32 where
+// torch.backends.cuda.matmul.allow_tf32 allows it, as it does for the cuBLAS
+// products of the per-step loop and the input projection.
+template <typename scalar_t, typename F>
+decltype(auto) with_tf32(F&& f) {
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    if (at::globalContext().allowTF32CuBLAS()) return f(std::true_type{});
+  }
+  return f(std::false_type{});
+}
+
+template <typename scalar_t, int J, bool kBackward, bool kTf32>
 const void* kernel() {
   return reinterpret_cast<const void*>(
       &persistent::persistent_recurrence_kernel<scalar_t, J, lane_span<scalar_t, J>(), kBackward,
-                                                /*kClustered=*/true>);
+                                                /*kClustered=*/true, kTf32>);
 }
 
 template <typename scalar_t, int J>
@@ -72,7 +84,7 @@ int64_t max_tile_rows(int64_t hidden) {
 // multiprocessor they can use works; more where a tile would hold more rows
 // than its threads' outputs or its shared memory allow (those tiles run in
 // later waves).
-template <typename scalar_t, int J, bool kBackward>
+template <typename scalar_t, int J, bool kBackward, bool kTf32>
 int64_t batch_tile(int64_t batch, int64_t hidden) {
   constexpr int L = lane_span<scalar_t, J>();
   const int64_t blocks = (hidden + J - 1) / J;
@@ -81,7 +93,7 @@ int64_t batch_tile(int64_t batch, int64_t hidden) {
   if (max_tile < 1) return 0;
   const int64_t widest = std::min(batch, max_tile);
   const int clusters =
-      resident_clusters(kernel<scalar_t, J, kBackward>(), kThreads,
+      resident_clusters(kernel<scalar_t, J, kBackward, kTf32>(), kThreads,
                         shared_bytes<scalar_t, J>(widest, hidden), static_cast<int>(blocks));
   if (clusters == 0) return 0;
   const int64_t tiles =
@@ -90,20 +102,20 @@ int64_t batch_tile(int64_t batch, int64_t hidden) {
   return (batch + tile - 1) / tile <= kMaxTiles ? tile : 0;
 }
 
-template <typename scalar_t, int J>
+template <typename scalar_t, int J, bool kTf32>
 bool both_fit(int64_t batch, int64_t hidden) {
-  return batch_tile<scalar_t, J, false>(batch, hidden) > 0 &&
-         batch_tile<scalar_t, J, true>(batch, hidden) > 0;
+  return batch_tile<scalar_t, J, false, kTf32>(batch, hidden) > 0 &&
+         batch_tile<scalar_t, J, true, kTf32>(batch, hidden) > 0;
 }
 
 // The fewest rows per block, i.e. the most blocks per cluster (up to 16).
-template <typename scalar_t>
+template <typename scalar_t, bool kTf32>
 int choose_rows(int64_t batch, int64_t hidden) {
-  if (both_fit<scalar_t, 8>(batch, hidden)) return 8;
-  if (both_fit<scalar_t, 16>(batch, hidden)) return 16;
-  if (both_fit<scalar_t, 32>(batch, hidden)) return 32;
+  if (both_fit<scalar_t, 8, kTf32>(batch, hidden)) return 8;
+  if (both_fit<scalar_t, 16, kTf32>(batch, hidden)) return 16;
+  if (both_fit<scalar_t, 32, kTf32>(batch, hidden)) return 32;
   if constexpr (persistent::weights_in_shared<scalar_t, persistent::kSharedWeightRows>()) {
-    if (both_fit<scalar_t, persistent::kSharedWeightRows>(batch, hidden)) {
+    if (both_fit<scalar_t, persistent::kSharedWeightRows, kTf32>(batch, hidden)) {
       return persistent::kSharedWeightRows;
     }
   }
@@ -118,10 +130,10 @@ constexpr int max_rows() {
              : 32;
 }
 
-template <typename scalar_t, int J, bool kBackward>
+template <typename scalar_t, int J, bool kBackward, bool kTf32>
 void launch(KernelArgs<scalar_t> p) {
   constexpr int L = lane_span<scalar_t, J>();
-  const int64_t tile = batch_tile<scalar_t, J, kBackward>(p.batch, p.hidden);
+  const int64_t tile = batch_tile<scalar_t, J, kBackward, kTf32>(p.batch, p.hidden);
   TORCH_CHECK_VALUE(tile > 0, "rnn_fused: the cluster kernel with ", J,
                     " rows of W_hh per block does not fit B=", p.batch, ", H=", p.hidden,
                     " on this GPU");
@@ -140,7 +152,8 @@ void launch(KernelArgs<scalar_t> p) {
   config.attrs = &cluster;
   config.numAttrs = 1;
   C10_CUDA_CHECK(cudaLaunchKernelEx(
-      &config, persistent::persistent_recurrence_kernel<scalar_t, J, L, kBackward, true>, p));
+      &config, persistent::persistent_recurrence_kernel<scalar_t, J, L, kBackward, true, kTf32>,
+      p));
 }
 
 // Calls f(std::integral_constant<int, J>{}) with J = rows where this dtype has
@@ -163,49 +176,59 @@ bool with_rows(int rows, F&& f) {
 template <typename scalar_t, bool kBackward>
 void launch_with_rows(KernelArgs<scalar_t> p, int rows) {
   if (p.batch * p.hidden == 0) return;  // nothing to compute
-  const bool launched = with_rows<scalar_t>(
-      rows, [&](auto J) { launch<scalar_t, decltype(J)::value, kBackward>(p); });
+  const bool launched = with_rows<scalar_t>(rows, [&](auto J) {
+    with_tf32<scalar_t>([&](auto tf32) {
+      launch<scalar_t, decltype(J)::value, kBackward, decltype(tf32)::value>(p);
+    });
+  });
   TORCH_CHECK(launched, "rnn_fused: no cluster kernel with ", rows, " rows per block");
+}
+
+// What plan() says of the cluster kernel with `rows` rows per block (0: none
+// fits).
+template <typename scalar_t, bool kTf32>
+std::string reason(int64_t batch, int64_t hidden, int rows) {
+  constexpr int kMostRows = max_rows<scalar_t>();
+  constexpr bool kHalf = kMostRows == persistent::kSharedWeightRows;
+  if (rows > 0) {
+    int64_t tile = 0;
+    with_rows<scalar_t>(rows, [&](auto J) {
+      tile = batch_tile<scalar_t, decltype(J)::value, false, kTf32>(batch, hidden);
+    });
+    return "the cluster kernel, " + std::to_string(rows) + " rows of W_hh per block" +
+           (kHalf && rows == kMostRows ? " in shared memory" : "") +
+           (kTf32 ? ", on TF32 tensor cores (torch.backends.cuda.matmul.allow_tf32)" : "") +
+           ": clusters of " + std::to_string((hidden + rows - 1) / rows) +
+           " blocks, one per forward batch tile of up to " + std::to_string(tile) + " rows";
+  }
+  const cudaDeviceProp* device = at::cuda::getCurrentDeviceProperties();
+  const int64_t max_hidden =
+      std::min<int64_t>(kMaxClusterBlocks * kMostRows,
+                        int64_t(kWarps) * 32 * lane_span<scalar_t, kMostRows>());
+  return "the cluster kernel does not fit B=" + std::to_string(batch) + ", H=" +
+         std::to_string(hidden) + " on this GPU (compute capability " +
+         std::to_string(device->major) + "." + std::to_string(device->minor) +
+         "): it needs compute capability 9.0 or newer, H <= " + std::to_string(max_hidden) +
+         " in this dtype, so that clusters of at most 16 blocks hold all of W_hh (in registers" +
+         (kHalf ? ", in shared memory above H=512" : "") +
+         "), shared memory for two copies of a batch row's step vector, and one such cluster "
+         "resident";
 }
 
 }  // namespace cluster
 
 template <typename scalar_t>
 int cluster_rows(int64_t batch, int64_t hidden, std::string* why) {
-  const cudaDeviceProp* device = at::cuda::getCurrentDeviceProperties();
   if (batch * hidden == 0) {
     if (why != nullptr) *why = "the cluster kernel (nothing to launch at B·H = 0)";
     return 8;
   }
-  const int rows = cluster::choose_rows<scalar_t>(batch, hidden);
-  if (why != nullptr) {
-    constexpr int kMostRows = cluster::max_rows<scalar_t>();
-    constexpr bool kHalf = kMostRows == persistent::kSharedWeightRows;
-    int64_t tile = 0;
-    cluster::with_rows<scalar_t>(rows, [&](auto J) {
-      tile = cluster::batch_tile<scalar_t, decltype(J)::value, false>(batch, hidden);
-    });
-    const int64_t max_hidden = std::min<int64_t>(
-        cluster::kMaxClusterBlocks * kMostRows,
-        int64_t(cluster::kWarps) * 32 * cluster::lane_span<scalar_t, kMostRows>());
-    const bool shared_weights = kHalf && rows == kMostRows;
-    *why = rows > 0
-               ? "the cluster kernel, " + std::to_string(rows) + " rows of W_hh per block" +
-                     (shared_weights ? " in shared memory" : "") + ": clusters of " +
-                     std::to_string((hidden + rows - 1) / rows) +
-                     " blocks, one per forward batch tile of up to " + std::to_string(tile) +
-                     " rows"
-               : "the cluster kernel does not fit B=" + std::to_string(batch) + ", H=" +
-                     std::to_string(hidden) + " on this GPU (compute capability " +
-                     std::to_string(device->major) + "." + std::to_string(device->minor) +
-                     "): it needs compute capability 9.0 or newer, H <= " +
-                     std::to_string(max_hidden) + " in this dtype, so that clusters of at most " +
-                     "16 blocks hold all of W_hh (in registers" +
-                     (kHalf ? ", in shared memory above H=512" : "") +
-                     "), shared memory for two copies of a batch row's step vector, and one " +
-                     "such cluster resident";
-  }
-  return rows;
+  return cluster::with_tf32<scalar_t>([&](auto tf32) {
+    constexpr bool kTf32 = decltype(tf32)::value;
+    const int rows = cluster::choose_rows<scalar_t, kTf32>(batch, hidden);
+    if (why != nullptr) *why = cluster::reason<scalar_t, kTf32>(batch, hidden, rows);
+    return rows;
+  });
 }
 
 template <typename scalar_t>

@@ -24,6 +24,7 @@
 
 #include "../../cells/elman.h"
 #include "mma_product.cuh"
+#include "tf32_product.cuh"
 
 namespace rnn_fused {
 namespace persistent {
@@ -291,15 +292,22 @@ __device__ __forceinline__ void store_to_cluster(scalar_t* local, scalar_t value
 // (cluster). Backward, per step in reverse processing order:
 // dcarry = dpre_next · W_hh, dpre = the cell's backward of grad_out + m·dcarry,
 // dreset += (1 − m)·dcarry.
-template <typename scalar_t, int J, int kLaneSpan, bool kBackward, bool kClustered>
+// kTf32: the float32 cluster kernel's product on TF32 tensor cores.
+template <typename scalar_t, int J, int kLaneSpan, bool kBackward, bool kClustered,
+          bool kTf32 = false>
 __global__ void __launch_bounds__(kThreads, 1)
 persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
   using acc_t = at::opmath_type<scalar_t>;
-  // The cluster kernel's half types multiply on tensor cores: their step
-  // vector is in shared memory in the storage type, as B fragments want it.
-  constexpr bool kTensorCores = kClustered && sizeof(scalar_t) == 2;
+  static_assert(!kTf32 || (kClustered && std::is_same_v<scalar_t, float>),
+                "TF32 is for the float32 cluster kernel");
+  // The cluster kernel's half types multiply on tensor cores, since their step
+  // vector is in shared memory in the storage type, as fragments want it; so
+  // does float32 where TF32 is allowed.
+  constexpr bool kTensorCores = kClustered && (sizeof(scalar_t) == 2 || kTf32);
   struct NoMma {};
-  std::conditional_t<kTensorCores, MmaProduct<scalar_t, J, kLaneSpan, kBackward>, NoMma>
+  std::conditional_t<
+      kTf32, Tf32Product<J, kLaneSpan, kBackward>,
+      std::conditional_t<kTensorCores, MmaProduct<scalar_t, J, kLaneSpan, kBackward>, NoMma>>
       mma_weights;
   using Exchange = ExchangeLayout<scalar_t, J, kLaneSpan>;
   constexpr int kLog2 = log2_rows<J>();

@@ -31,8 +31,8 @@ if backend == "gated":
 # cluster kernel (J=16 and J=32, H % L != 0). The half types take the cluster
 # kernel's tensor cores at J = 8, 16 and 32, with batch rows that fill no
 # whole fragment (9, 11), and at J = 64 with W_hh in shared memory (H=777).
-# The last two take TF32 in the cluster kernel (J = 16 and 8, with tiles of
-# fewer than the 16 rows of a fragment).
+# The last two take TF32 where SANITIZE_BACKEND=cluster (J = 16 and 8, with
+# tiles of fewer than the 16 rows of a fragment).
 for hidden, batch, dtype, tf32 in ((512, 3, torch.float32, False), (300, 3, torch.float32, False),
                                    (250, 3, torch.float32, False), (301, 2, torch.float32, False),
                                    (256, 3, torch.bfloat16, False), (128, 40, torch.float32, False),

@@ -107,8 +107,9 @@ def compare_with_float64(backend, batch, hidden, dtype, mask_kind, bidirectional
                b / scale, **(tolerances or TOLERANCES[dtype]))
 
 
-# J = 8, 16 and 32; 600 rows make tiles of 43, three groups of 16 batch rows.
-@pytest.mark.parametrize("batch, hidden", [(5, 100), (3, 250), (600, 512)])
+# J = 8, 16 and 32; 200 rows at H=128 and 600 at H=512 make tiles of more than
+# 16 rows (43 at H=512: three groups of 16 batch rows).
+@pytest.mark.parametrize("batch, hidden", [(5, 100), (200, 128), (3, 250), (600, 512)])
 def test_cluster_tf32_follows_the_matmul_flag(batch, hidden):
     """float32 multiplies on TF32 tensor cores only where
     torch.backends.cuda.matmul.allow_tf32 allows it: the plan says so, the

@@ -6,6 +6,7 @@
 // measured against the other two on a GPU.
 #include <string>
 
+#include <ATen/Context.h>
 #include <ATen/Dispatch.h>
 
 #include "../engine/plan.h"
@@ -26,9 +27,11 @@ constexpr int64_t kAutoPersistentElementsHalf = 32768;
 
 Plan plan_cluster(const PlanQuery& query, std::string* why) {
   Plan plan;
+  // float32 follows the flag of the layer's cuBLAS products.
+  plan.tf32 = query.dtype == at::kFloat && at::globalContext().allowTF32CuBLAS();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, query.dtype, "rnn_fused::plan_cuda",
                                   [&] {
-    plan.rows_per_block = cluster_rows<scalar_t>(query.batch, query.hidden, why);
+    plan.rows_per_block = cluster_rows<scalar_t>(query.batch, query.hidden, plan.tf32, why);
   });
   if (plan.rows_per_block > 0) {
     plan.path = Path::CudaCluster;

@@ -41,6 +41,9 @@ struct Plan {
   // CUDA persistent and cluster: rows of W_hh that each block keeps in registers
   // (the GRU's and LSTM's persistent kernel: hidden units, G rows each).
   int rows_per_block = 0;
+  // CUDA cluster, float32: the step product on TF32 tensor cores, as
+  // torch.backends.cuda.matmul.allow_tf32 allowed when planned.
+  bool tf32 = false;
 };
 
 // Each device's planner. `why`, when given, receives the reason in words; a

@@ -38,14 +38,14 @@ constexpr int lane_span() {
   return persistent::cluster_lane_span<scalar_t, J>();
 }
 
-// Calls f(std::bool_constant<kTf32>{}) with whether the cluster kernel
-// multiplies on TF32 tensor cores now: in float32 where
-// torch.backends.cuda.matmul.allow_tf32 allows it, as it does for the cuBLAS
-// products of the per-step loop and the input projection.
+// Calls f(std::bool_constant<kTf32>{}) with kTf32 = tf32, which only float32
+// takes: its product on TF32 tensor cores (Plan::tf32).
 template <typename scalar_t, typename F>
-decltype(auto) with_tf32(F&& f) {
+decltype(auto) with_tf32(bool tf32, F&& f) {
   if constexpr (std::is_same_v<scalar_t, float>) {
-    if (at::globalContext().allowTF32CuBLAS()) return f(std::true_type{});
+    if (tf32) return f(std::true_type{});
+  } else {
+    TORCH_CHECK(!tf32, "rnn_fused: TF32 is for float32 only");
   }
   return f(std::false_type{});
 }
@@ -174,10 +174,11 @@ bool with_rows(int rows, F&& f) {
 }
 
 template <typename scalar_t, bool kBackward>
-void launch_with_rows(KernelArgs<scalar_t> p, int rows) {
+void launch_with_rows(KernelArgs<scalar_t> p, const Plan& plan) {
   if (p.batch * p.hidden == 0) return;  // nothing to compute
+  const int rows = plan.rows_per_block;
   const bool launched = with_rows<scalar_t>(rows, [&](auto J) {
-    with_tf32<scalar_t>([&](auto tf32) {
+    with_tf32<scalar_t>(plan.tf32, [&](auto tf32) {
       launch<scalar_t, decltype(J)::value, kBackward, decltype(tf32)::value>(p);
     });
   });
@@ -218,13 +219,13 @@ std::string reason(int64_t batch, int64_t hidden, int rows) {
 }  // namespace cluster
 
 template <typename scalar_t>
-int cluster_rows(int64_t batch, int64_t hidden, std::string* why) {
+int cluster_rows(int64_t batch, int64_t hidden, bool tf32, std::string* why) {
   if (batch * hidden == 0) {
     if (why != nullptr) *why = "the cluster kernel (nothing to launch at B·H = 0)";
     return 8;
   }
-  return cluster::with_tf32<scalar_t>([&](auto tf32) {
-    constexpr bool kTf32 = decltype(tf32)::value;
+  return cluster::with_tf32<scalar_t>(tf32, [&](auto on) {
+    constexpr bool kTf32 = decltype(on)::value;
     const int rows = cluster::choose_rows<scalar_t, kTf32>(batch, hidden);
     if (why != nullptr) *why = cluster::reason<scalar_t, kTf32>(batch, hidden, rows);
     return rows;
@@ -233,14 +234,13 @@ int cluster_rows(int64_t batch, int64_t hidden, std::string* why) {
 
 template <typename scalar_t>
 void cluster_forward(const RecurrenceParams& p) {
-  cluster::launch_with_rows<scalar_t, false>(persistent::forward_args<scalar_t>(p),
-                                             p.plan.rows_per_block);
+  cluster::launch_with_rows<scalar_t, false>(persistent::forward_args<scalar_t>(p), p.plan);
 }
 
 template <typename scalar_t>
 void cluster_backward(const RecurrenceGradParams& p) {
   const auto [args, grad_out] = persistent::backward_args<scalar_t>(p);
-  cluster::launch_with_rows<scalar_t, true>(args, p.plan.rows_per_block);
+  cluster::launch_with_rows<scalar_t, true>(args, p.plan);
 }
 
 }  // namespace rnn_fused

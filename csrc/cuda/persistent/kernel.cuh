@@ -221,12 +221,13 @@ __device__ __forceinline__ void cluster_barrier() {
 // The cluster kernel's dynamic shared memory: the partial sums; at J = 64 the
 // block's W_hh fragments (mma_product.cuh); then two buffers of the tile's
 // step vector in scalar_t, rows padded with zeros to whole lane spans and then
-// by 16 bytes, so that the 8 rows of a tensor-core B fragment start in
-// different banks. Step s reads the buffer that step s − 1 filled while the
-// peers fill the other; one cluster barrier per step then suffices, since a
-// block writes a buffer only after every peer has passed the barrier that
-// follows its last read of it. Every section is a multiple of 16 bytes (J·4
-// bytes per partial-sum row, J >= 8).
+// by 16 bytes, so that the 8 rows of a tensor-core fragment (B in half
+// precision, each 8-row half of A in TF32) start in different banks. Step s
+// reads the buffer that step s − 1 filled while the peers fill the other; one
+// cluster barrier per step then suffices, since a block writes a buffer only
+// after every peer has passed the barrier that follows its last read of it.
+// Every section is a multiple of 16 bytes (J·4 bytes per partial-sum row,
+// J >= 8).
 template <typename scalar_t, int J, int kLaneSpan>
 struct ExchangeLayout {
   using acc_t = at::opmath_type<scalar_t>;

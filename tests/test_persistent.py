@@ -30,10 +30,11 @@ CLUSTER_SHAPES = [(1, 256), (8, 512), (32, 512), (70, 512), (7, 300), (2, 6), (5
                   (200, 128), (3, 250), (3, 301), (600, 512)]
 # Above H=512 the half types' clusters keep W_hh in shared memory, 64 rows per
 # block: 16 blocks of all 8 k-warps (H=1024), 9 blocks of 5 k-warps with 3 idle
-# (H=520), 13 blocks with a partly filled last k-warp (H=777), and more tiles
-# than clusters resident at once, each of 16 rows, the most that a tile's
-# shared memory holds at H=1024 (200 rows: 13 tiles).
-SHARED_WEIGHT_SHAPES = [(3, 1024), (16, 1024), (64, 1024), (5, 520), (6, 777), (200, 1024)]
+# (H=520), 13 blocks with a partly filled last k-warp (H=777), each with tiles
+# of one row and of many (200 rows: at H=777 tiles of 20, at most 21 fit; at
+# H=1024 of 16, the most that fit, so 13 tiles, more than clusters resident).
+SHARED_WEIGHT_SHAPES = [(3, 1024), (16, 1024), (64, 1024), (5, 520), (6, 777), (200, 520),
+                        (200, 777), (200, 1024)]
 CASES = ([("persistent", *shape) for shape in PERSISTENT_SHAPES]
          + [("cluster", *shape) for shape in CLUSTER_SHAPES])
 

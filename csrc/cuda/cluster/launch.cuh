@@ -212,8 +212,9 @@ std::string reason(int64_t batch, int64_t hidden, int rows) {
          "): it needs compute capability 9.0 or newer, H <= " + std::to_string(max_hidden) +
          " in this dtype, so that clusters of at most 16 blocks hold all of W_hh (in registers" +
          (kHalf ? ", in shared memory above H=512" : "") +
-         "), shared memory for two copies of a batch row's step vector, and one such cluster "
-         "resident";
+         "), shared memory for two copies of a batch row's step vector" +
+         (kHalf ? " (and, above H=512, for the weights)" : "") +
+         ", and one such cluster resident";
 }
 
 }  // namespace cluster

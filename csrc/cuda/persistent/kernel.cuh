@@ -1,6 +1,7 @@
 // The persistent recurrence kernel: one launch runs every step of one layer in
 // one direction. Block x keeps J rows of W_hh (forward) or J columns of it, i.e.
-// rows of W_hhᵀ (backward), in registers for the whole sequence; per step it
+// rows of W_hhᵀ (backward), in registers (the cluster kernel's half types at
+// J = 64: in shared memory) for the whole sequence; per step it
 // reads its batch tile's whole vector of the previous step from L2, writes its
 // tile×J slice of the next one, and meets the other blocks of the tile at a
 // barrier. Per-step cost is then a barrier and an L2 round trip instead of a
@@ -226,8 +227,8 @@ __device__ __forceinline__ void cluster_barrier() {
 // reads the buffer that step s − 1 filled while the peers fill the other; one
 // cluster barrier per step then suffices, since a block writes a buffer only
 // after every peer has passed the barrier that follows its last read of it.
-// Every section is a multiple of 16 bytes (J·4 bytes per partial-sum row,
-// J >= 8).
+// Every section is a multiple of 16 bytes (J·sizeof(acc_t) bytes per
+// partial-sum row, J >= 8).
 template <typename scalar_t, int J, int kLaneSpan>
 struct ExchangeLayout {
   using acc_t = at::opmath_type<scalar_t>;

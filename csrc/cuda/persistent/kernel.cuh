@@ -26,6 +26,7 @@
 #include "../../cells/elman.h"
 #include "mma_product.cuh"
 #include "tf32_product.cuh"
+#include "weight_element.cuh"
 
 namespace rnn_fused {
 namespace persistent {
@@ -338,10 +339,7 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
     for (int j = 0; j < J; ++j) {
 #pragma unroll
       for (int i = 0; i < kLaneSpan; ++i) {
-        const int64_t row = j0 + j, col = k0 + i;
-        w[j][i] = row < H && col < H ? static_cast<acc_t>(kBackward ? p.w_hh[col * H + row]
-                                                                    : p.w_hh[row * H + col])
-                                     : acc_t(0);
+        w[j][i] = static_cast<acc_t>(weight_element<kBackward>(p.w_hh, H, j0 + j, k0 + i));
       }
     }
   }

@@ -20,6 +20,8 @@
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
+#include "weight_element.cuh"
+
 namespace rnn_fused {
 namespace persistent {
 
@@ -59,10 +61,7 @@ struct MmaProduct {
     scalar_t pair[2];
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-      const int64_t row = j0 + j, col = k + i;
-      pair[i] = j < J && row < hidden && col < hidden
-                    ? (kBackward ? w_hh[col * hidden + row] : w_hh[row * hidden + col])
-                    : scalar_t(0);
+      pair[i] = j < J ? weight_element<kBackward>(w_hh, hidden, j0 + j, k + i) : scalar_t(0);
     }
     unsigned bits;
     memcpy(&bits, pair, 4);

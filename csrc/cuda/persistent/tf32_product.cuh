@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "weight_element.cuh"
+
 namespace rnn_fused {
 namespace persistent {
 
@@ -34,13 +36,6 @@ struct Tf32Product {
     return bits;
   }
 
-  // W_hh's (row j, column k) forward, (k, j) backward; zero beyond H.
-  __device__ static float weight(const float* w_hh, int64_t hidden, int64_t j0, int j, int k) {
-    const int64_t row = j0 + j;
-    if (row >= hidden || k >= hidden) return 0.f;
-    return kBackward ? w_hh[k * hidden + row] : w_hh[row * hidden + k];
-  }
-
   // Each warp loads its own fragments; warps_k and `shared` are MmaProduct's
   // (weights in shared memory), unused here.
   __device__ void load(const float* w_hh, int64_t hidden, int64_t j0, int /*warps_k*/,
@@ -51,8 +46,8 @@ struct Tf32Product {
 #pragma unroll
       for (int kt = 0; kt < kKTiles; ++kt) {
         const int j = n * 8 + g, k = k_first + kt * 8 + c;
-        b[n][kt][0] = to_tf32(weight(w_hh, hidden, j0, j, k));
-        b[n][kt][1] = to_tf32(weight(w_hh, hidden, j0, j, k + 4));
+        b[n][kt][0] = to_tf32(weight_element<kBackward>(w_hh, hidden, j0 + j, k));
+        b[n][kt][1] = to_tf32(weight_element<kBackward>(w_hh, hidden, j0 + j, k + 4));
       }
     }
   }

@@ -10,7 +10,7 @@ Where a call goes (docs/architecture.md follows it into the kernels):
   gated_ops.py   the gated (GRU, LSTM) ops' fake kernels and autograd
   onnx.py        ONNX export's translation table (import rnn_fused.onnx; docs/export.md)
   csrc/ops/      the ops' autograd, autocast and per-device layer code
-  csrc/cpu/, csrc/cuda/{per_step,persistent,cluster}/   the recurrence kernels
+  csrc/cpu/, csrc/cuda/{per_step,persistent,cluster,tiled}/   the recurrence kernels
 """
 from . import reference
 from .functional import fused_rnn

@@ -56,7 +56,8 @@ if [ "$build_rc" -eq 0 ]; then
   # The cluster and gated kernels' first runs: the sanitizers before the benchmarks,
   # the cluster kernel (DSMEM exchange, tensor cores) first.
   for backend in cluster gated persistent; do
-    kernel=$([ "$backend" = gated ] && echo gated_persistent || echo persistent_recurrence_kernel)
+    # recurrence_kernel: the persistent, cluster and tiled cluster kernels.
+    kernel=$([ "$backend" = gated ] && echo gated_persistent || echo recurrence_kernel)
     for tool in memcheck racecheck synccheck; do
       in_time && SANITIZE_BACKEND=$backend timeout 60 compute-sanitizer --tool $tool \
         --kernel-name kns=$kernel "$PY" scripts/sanitize_persistent.py \

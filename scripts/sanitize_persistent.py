@@ -31,14 +31,18 @@ if backend == "gated":
 # cluster kernel (J=16 and J=32, H % L != 0). The half types take the cluster
 # kernel's tensor cores at J = 8, 16 and 32, with batch rows that fill no
 # whole fragment (9, 11), and at J = 64 with W_hh in shared memory (H=777).
-# The last two take TF32 where SANITIZE_BACKEND=cluster (J = 16 and 8, with
-# tiles of fewer than the 16 rows of a fragment).
+# The next two take TF32 where SANITIZE_BACKEND=cluster (J = 16 and 8, with
+# tiles of fewer than the 16 rows of a fragment). The last three are beyond one
+# cluster in float32 and float64, so SANITIZE_BACKEND=cluster takes the tiled
+# kernel: 8 blocks of 128 columns with scalar loads (H=1001), 10 blocks of 64
+# columns and 13 rows (H=600, B=9), and float64's 5 blocks of 64 (H=300).
 for hidden, batch, dtype, tf32 in ((512, 3, torch.float32, False), (300, 3, torch.float32, False),
                                    (250, 3, torch.float32, False), (301, 2, torch.float32, False),
                                    (256, 3, torch.bfloat16, False), (128, 40, torch.float32, False),
                                    (301, 11, torch.bfloat16, False), (100, 9, torch.float16, False),
                                    (777, 5, torch.bfloat16, False), (250, 20, torch.float32, True),
-                                   (100, 5, torch.float32, True)):
+                                   (100, 5, torch.float32, True), (1001, 3, torch.float32, False),
+                                   (600, 9, torch.float32, False), (300, 3, torch.float64, False)):
     torch.backends.cuda.matmul.allow_tf32 = tf32
     module = FusedRNN(16, hidden, bidirectional=True, device="cuda", dtype=dtype,
                       backend=backend)

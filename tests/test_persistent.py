@@ -1,7 +1,8 @@
 """The one-launch CUDA kernels, persistent (grid barrier) and cluster (one
-thread-block cluster per batch tile), against the float64 per-step path at the
-sizes they are built for. Every other CUDA test runs on the persistent kernel
-too when scripts/device_check.sh sets RNN_FUSED_BACKEND=persistent."""
+thread-block cluster per batch tile, or W_hh tiled over several clusters),
+against the float64 per-step path at the sizes they are built for. Every other
+CUDA test runs on the persistent kernel too when scripts/device_check.sh sets
+RNN_FUSED_BACKEND=persistent."""
 import threading
 
 import pytest
@@ -35,6 +36,14 @@ CLUSTER_SHAPES = [(1, 256), (8, 512), (32, 512), (70, 512), (7, 300), (2, 6), (5
 # H=1024 of 16, the most that fit, so 13 tiles, more than clusters resident).
 SHARED_WEIGHT_SHAPES = [(3, 1024), (16, 1024), (64, 1024), (5, 520), (6, 777), (200, 520),
                         (200, 777), (200, 1024)]
+# Where one cluster cannot hold W_hh, float32 and float64 tile it over several
+# clusters of 128 rows, each block 64 or 128 columns (tiled/kernel.cuh): 8
+# blocks of 128 columns at H=1024 and B <= 8 (16 rows each, the last 24 rows
+# beyond H at H=1001, with scalar loads), 5 blocks of 26 rows with a short last
+# one (H=600), 13 blocks of 64 columns and 10 rows (H=777), the most outputs
+# a thread holds (B=128 at H=1024: 8), and a batch of odd size.
+TILED_SHAPES = [(1, 1024), (8, 1024), (3, 1001), (8, 600), (16, 777), (30, 520), (64, 1024),
+                (128, 1024), (37, 1024)]
 CASES = ([("persistent", *shape) for shape in PERSISTENT_SHAPES]
          + [("cluster", *shape) for shape in CLUSTER_SHAPES])
 
@@ -81,6 +90,50 @@ def test_cluster_with_weights_in_shared_memory(batch, hidden, dtype, mask_kind, 
     reason = plan(batch, hidden, steps=T, dtype=dtype, device="cuda", backend="cluster").reason
     assert "64 rows of W_hh per block in shared memory" in reason, reason
     compare_with_float64("cluster", batch, hidden, dtype, mask_kind, bidirectional)
+
+
+@pytest.mark.parametrize("batch, hidden", TILED_SHAPES)
+@pytest.mark.parametrize("mask_kind", ["none", "resets", "blend"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_tiled_cluster_matches_float64(batch, hidden, mask_kind, bidirectional):
+    reason = plan(batch, hidden, steps=T, device="cuda", backend="cluster").reason
+    assert reason.startswith("the tiled cluster kernel, W_hh in tiles of 128 rows"), reason
+    compare_with_float64("cluster", batch, hidden, torch.float32, mask_kind, bidirectional)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("mask_kind", MASK_KINDS)
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu", "identity"])
+@pytest.mark.parametrize("batch", [2, 9])
+def test_tiled_cluster_gradcheck(batch, nonlinearity, mask_kind, reverse):
+    """float64 gradcheck of the layer op on the tiled kernel: H=260 is beyond
+    what one float64 cluster holds (256), so 3 clusters of 5 blocks of 64
+    columns. W_hh stays fixed: its 67600 entries would take numerical
+    differentiation too long, and its gradient is the product of the kernel's
+    dpre and h_t, which test_tiled_cluster_matches_float64 compares."""
+    hidden, steps = 260, 4
+    reason = plan(batch, hidden, steps=steps, dtype=torch.float64, device="cuda",
+                  backend="cluster").reason
+    assert reason.startswith("the tiled cluster kernel, W_hh in tiles of 128 rows × 64 "
+                             "columns"), reason
+
+    def rand(*shape, scale=1.0, grad=True):
+        t = torch.randn(*shape, device="cuda", dtype=torch.float64) * scale
+        return t.requires_grad_(grad)
+    mask = make_mask(mask_kind, batch, steps, "cuda")
+    args = dict(input=rand(steps, batch, 3), weight_ih=rand(hidden, 3, scale=0.5),
+                weight_hh=rand(hidden, hidden, scale=0.06, grad=False), bias_ih=rand(hidden),
+                bias_hh=rand(hidden), hx=rand(batch, hidden),
+                mask=None if mask is None else mask.t().double(),
+                reset_state=None if mask is None else rand(batch, hidden))
+    names = [k for k, v in args.items() if isinstance(v, torch.Tensor) and v.requires_grad]
+
+    def fn(*tensors):
+        call = dict(args, **dict(zip(names, tensors)))
+        return ops.rnn_layer(**call, nonlinearity=nonlinearity, reverse=reverse,
+                             backend="cluster")
+
+    assert torch.autograd.gradcheck(fn, [args[n] for n in names])
 
 
 def compare_with_float64(backend, batch, hidden, dtype, mask_kind, bidirectional,
@@ -247,7 +300,7 @@ def test_kernel_and_per_step_agree_over_long_sequences(backend):
     report("T=2000 last 100 steps", actual[-100:], expected[-100:], atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("backend, hidden", [("persistent", 4096), ("cluster", 1024)])
+@pytest.mark.parametrize("backend, hidden", [("persistent", 4096), ("cluster", 4096)])
 def test_a_kernel_that_does_not_fit_raises_and_the_context_stays_usable(backend, hidden):
     """Refused before launch: a ValueError, and CUDA keeps working (a launch
     that trapped would poison the context for the rest of the process)."""
@@ -289,12 +342,17 @@ def test_concurrent_launches_of_different_sizes(backend):
 
 
 def test_cluster_plan_says_why_it_does_not_fit():
-    reason = plan(8, 1024, dtype=torch.float32, device="cuda", backend="cluster").reason
-    assert "H <= 512 in this dtype" in reason
+    # float32 and float64 fall back to the tiled kernel; both reasons are given.
+    reason = plan(8, 4096, dtype=torch.float32, device="cuda", backend="cluster").reason
+    assert "H <= 512 in this dtype" in reason and "H <= 2048 in this dtype" in reason, reason
     reason = plan(8, 1040, dtype=torch.bfloat16, device="cuda", backend="cluster").reason
     assert "H <= 1024 in this dtype" in reason and "in shared memory above H=512" in reason
-    reason = plan(8, 512, dtype=torch.float64, device="cuda", backend="cluster").reason
-    assert "H <= 256 in this dtype" in reason
+    assert "tiled" not in reason, "no tiled kernel in half precision"
+    reason = plan(8, 2048, dtype=torch.float64, device="cuda", backend="cluster").reason
+    assert "H <= 256 in this dtype" in reason and "H <= 1024 in this dtype" in reason, reason
+    # Outputs per thread: 16 rows per block at B=129 (K=128) and 8 at B=257 (K=64).
+    reason = plan(257, 1024, dtype=torch.float32, device="cuda", backend="cluster").reason
+    assert "the tiled cluster kernel does not fit B=257, H=1024" in reason, reason
     reason = plan(600, 512, dtype=torch.float32, device="cuda", backend="cluster").reason
     assert "batch tile of up to 43 rows" in reason, reason  # 14 tiles, 45 rows' shared memory
     assert rnn_fused.plan(8, 256, device="cuda").backend != "cluster", "auto never picks it yet"

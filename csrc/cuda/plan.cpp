@@ -1,9 +1,10 @@
 // Which CUDA recurrence runs a layer: the per-step loop (a cuBLAS product and a
 // pointwise kernel per step), the persistent kernel (one launch for the whole
-// sequence, blocks meeting at a grid barrier) or the cluster kernel (the same,
-// one thread-block cluster per batch tile), by the backend asked for and, under
-// 'auto', by size. 'auto' never takes the cluster kernel: it has not yet been
-// measured against the other two on a GPU.
+// sequence, blocks meeting at a grid barrier) or a cluster kernel (the same,
+// one thread-block cluster per batch tile, or W_hh tiled over several
+// clusters), by the backend asked for and, under 'auto', by size. 'auto' never
+// takes a cluster kernel: they have not yet been measured against the other
+// two on a GPU.
 #include <string>
 
 #include <ATen/Context.h>
@@ -13,6 +14,7 @@
 #include "cluster/entry_points.h"
 #include "gated_persistent/entry_points.h"
 #include "persistent/entry_points.h"
+#include "tiled/entry_points.h"
 
 namespace rnn_fused {
 namespace {
@@ -25,6 +27,8 @@ namespace {
 constexpr int64_t kAutoPersistentElements = 65536;
 constexpr int64_t kAutoPersistentElementsHalf = 32768;
 
+// One cluster per batch tile where a cluster holds W_hh; else, in float32 and
+// float64, the tiled kernel, which spreads W_hh over several clusters.
 Plan plan_cluster(const PlanQuery& query, std::string* why) {
   Plan plan;
   // float32 follows the flag of the layer's cuBLAS products.
@@ -36,6 +40,21 @@ Plan plan_cluster(const PlanQuery& query, std::string* why) {
   if (plan.rows_per_block > 0) {
     plan.path = Path::CudaCluster;
     if (why != nullptr) *why += ", as asked for";
+    return plan;
+  }
+  if (query.dtype != at::kFloat && query.dtype != at::kDouble) return plan;
+  // The tiled kernel multiplies in FMA only.
+  plan.tf32 = false;
+  std::string tiled_why;
+  AT_DISPATCH_FLOATING_TYPES(query.dtype, "rnn_fused::plan_cuda", [&] {
+    plan.tile_columns =
+        tiled_columns<scalar_t>(query.batch, query.hidden, why != nullptr ? &tiled_why : nullptr);
+  });
+  if (plan.tile_columns > 0) {
+    plan.path = Path::CudaTiledCluster;
+    if (why != nullptr) *why = tiled_why + ", as asked for";
+  } else if (why != nullptr) {
+    *why += "; " + tiled_why;
   }
   return plan;
 }

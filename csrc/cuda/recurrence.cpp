@@ -8,6 +8,7 @@
 #include "cluster/entry_points.h"
 #include "gated_persistent/entry_points.h"
 #include "persistent/entry_points.h"
+#include "tiled/entry_points.h"
 
 namespace rnn_fused {
 
@@ -17,6 +18,12 @@ void CudaRecurrence::forward(const RecurrenceParams& p) {
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.out.scalar_type(),
                                     "rnn_fused::cluster_forward",
                                     [&] { cluster_forward<scalar_t>(p); });
+    return;
+  }
+  if (p.plan.path == Path::CudaTiledCluster) {
+    RECORD_FUNCTION("rnn_fused::cuda_forward(cluster, tiled)", std::vector<c10::IValue>());
+    AT_DISPATCH_FLOATING_TYPES(p.out.scalar_type(), "rnn_fused::tiled_forward",
+                               [&] { tiled_forward<scalar_t>(p); });
     return;
   }
   if (p.plan.path != Path::CudaPersistent) {
@@ -35,6 +42,12 @@ void CudaRecurrence::backward(const RecurrenceGradParams& p) {
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.out.scalar_type(),
                                     "rnn_fused::cluster_backward",
                                     [&] { cluster_backward<scalar_t>(p); });
+    return;
+  }
+  if (p.plan.path == Path::CudaTiledCluster) {
+    RECORD_FUNCTION("rnn_fused::cuda_backward(cluster, tiled)", std::vector<c10::IValue>());
+    AT_DISPATCH_FLOATING_TYPES(p.out.scalar_type(), "rnn_fused::tiled_backward",
+                               [&] { tiled_backward<scalar_t>(p); });
     return;
   }
   if (p.plan.path != Path::CudaPersistent) {

@@ -37,7 +37,8 @@ const char* path_name(Path path) {
     case Path::CudaPerStep: return "per-step";
     case Path::GatedLoop: return "per-step";
     case Path::CudaPersistent: return "persistent";
-    case Path::CudaCluster: return "cluster";
+    case Path::CudaCluster:
+    case Path::CudaTiledCluster: return "cluster";
     case Path::Unavailable: return "";
   }
   return "";

@@ -25,8 +25,18 @@ Backend parse_backend(std::string_view name);
 Backend resolve_backend(Backend requested);
 
 // GatedLoop: the GRU's and LSTM's per-step loop (csrc/ops/gated_layer.h), any
-// device; CudaPersistent also names their persistent kernel.
-enum class Path { Unavailable, CpuLoop, CudaPerStep, CudaPersistent, CudaCluster, GatedLoop };
+// device; CudaPersistent also names their persistent kernel. The backend
+// 'cluster' takes CudaCluster where one cluster holds W_hh, else
+// CudaTiledCluster (float32 and float64).
+enum class Path {
+  Unavailable,
+  CpuLoop,
+  CudaPerStep,
+  CudaPersistent,
+  CudaCluster,
+  CudaTiledCluster,
+  GatedLoop
+};
 
 struct PlanQuery {
   int64_t steps, batch, hidden;
@@ -44,6 +54,8 @@ struct Plan {
   // CUDA cluster, float32: the step product on TF32 tensor cores, as
   // torch.backends.cuda.matmul.allow_tf32 allowed when planned.
   bool tf32 = false;
+  // CUDA tiled cluster kernel: columns of W_hh per block (64 or 128).
+  int tile_columns = 0;
 };
 
 // Each device's planner. `why`, when given, receives the reason in words; a

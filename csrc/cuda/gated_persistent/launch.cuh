@@ -96,13 +96,13 @@ void launch(Args<scalar_t> a) {
   TORCH_CHECK_VALUE(short_by == 0, "rnn_fused: the persistent GRU/LSTM kernel needs ",
                     (a.hidden + J - 1) / J, " blocks resident at once, ", short_by,
                     " more than this GPU holds at B=", a.batch, ", H=", a.hidden);
-  const int64_t blocks = (a.hidden + J - 1) / J;
+  const dim3 grid(static_cast<unsigned>((a.hidden + J - 1) / J));
   const size_t shared = K::shared_bytes(a.batch, a.hidden);
   if constexpr (kBackward) {
-    persistent::launch_cooperative(backward_kernel<scalar_t, Cell, J, K::L>, blocks, kThreads,
+    persistent::launch_cooperative(backward_kernel<scalar_t, Cell, J, K::L>, grid, kThreads,
                                    shared, a);
   } else {
-    persistent::launch_cooperative(forward_kernel<scalar_t, Cell, J, K::L>, blocks, kThreads,
+    persistent::launch_cooperative(forward_kernel<scalar_t, Cell, J, K::L>, grid, kThreads,
                                    shared, a);
   }
 }

@@ -1,7 +1,8 @@
-// One cooperative launch of a grid-barrier kernel: every block resident at
-// once (the barrier would deadlock otherwise), on the current stream, so that
-// it can be captured in CUDA graphs. Shared by the Elman and the gated
-// persistent launchers.
+// One cooperative launch of a kernel whose blocks wait for each other across
+// the grid: every block resident at once (the waits would deadlock
+// otherwise), on the current stream, so that it can be captured in CUDA
+// graphs. Shared by the Elman and the gated persistent launchers and the
+// tiled cluster launcher.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -11,25 +12,32 @@
 namespace rnn_fused {
 namespace persistent {
 
-// Launches kernel(args) on `blocks` blocks of `threads`, with a fresh zeroed
-// barrier counter in args.barrier. The caller has checked residency.
+// Launches kernel(args) on a grid of `grid` blocks of `threads`, in clusters
+// of `cluster` blocks along x where cluster > 1, with `counters` fresh zeroed
+// 64-bit counters at args.barrier. The caller has checked residency.
 template <typename Kernel, typename Args>
-void launch_cooperative(Kernel kernel, int64_t blocks, int threads, size_t shared, Args args) {
+void launch_cooperative(Kernel kernel, dim3 grid, int threads, size_t shared, Args args,
+                        int64_t counters = 1, unsigned cluster = 1) {
   // Freed when this returns; the caching allocator keeps it for the kernel's
   // stream until the kernel is done.
   const at::Tensor counter = at::zeros(
-      {1}, at::TensorOptions().device(at::kCUDA, at::cuda::current_device()).dtype(at::kLong));
+      {counters},
+      at::TensorOptions().device(at::kCUDA, at::cuda::current_device()).dtype(at::kLong));
   args.barrier = reinterpret_cast<unsigned long long*>(counter.data_ptr<int64_t>());
-  cudaLaunchAttribute cooperative{};
-  cooperative.id = cudaLaunchAttributeCooperative;
-  cooperative.val.cooperative = 1;
+  cudaLaunchAttribute attributes[2]{};
+  attributes[0].id = cudaLaunchAttributeCooperative;
+  attributes[0].val.cooperative = 1;
+  attributes[1].id = cudaLaunchAttributeClusterDimension;
+  attributes[1].val.clusterDim.x = cluster;
+  attributes[1].val.clusterDim.y = 1;
+  attributes[1].val.clusterDim.z = 1;
   cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>(blocks));
+  config.gridDim = grid;
   config.blockDim = dim3(threads);
   config.dynamicSmemBytes = shared;
   config.stream = at::cuda::getCurrentCUDAStream();
-  config.attrs = &cooperative;
-  config.numAttrs = 1;
+  config.attrs = attributes;
+  config.numAttrs = cluster > 1 ? 2 : 1;
   C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, args));
 }
 

@@ -75,6 +75,7 @@ struct KernelArgs {
   scalar_t* grad_pre;        // [T, B, H] backward
   acc_t* grad_reset;         // [B, H] backward, with a mask
   // Grid kernel: one zeroed counter; 64 bits, so that T·blocks cannot wrap it.
+  // Tiled kernel (tiled/kernel.cuh): one zeroed flag per block, its steps done.
   unsigned long long* barrier;
 };
 
@@ -258,35 +259,81 @@ struct ExchangeLayout {
   }
 };
 
-// Stores `value` at the same shared-memory offset as `local` in each of the
-// cluster's `blocks` blocks, this one included. Each block starts at its own
-// rank so that the blocks' stores spread over the peers.
+// Stores `value` at the same shared-memory offset as `local` in block `peer`
+// of the cluster (DSMEM; this block too, where peer is its own rank).
 template <typename scalar_t>
-__device__ __forceinline__ void store_to_cluster(scalar_t* local, scalar_t value,
-                                                 unsigned blocks, unsigned rank) {
+__device__ __forceinline__ void store_to_peer(scalar_t* local, scalar_t value, unsigned peer) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
   __trap();  // unreachable, as in cluster_barrier
 #else
   const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(local));
-  for (unsigned i = 0; i < blocks; ++i) {
-    const unsigned peer = rank + i < blocks ? rank + i : rank + i - blocks;
-    unsigned remote;
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(address), "r"(peer));
-    if constexpr (sizeof(scalar_t) == 2) {
-      unsigned short bits;
-      memcpy(&bits, &value, 2);
-      asm volatile("st.shared::cluster.b16 [%0], %1;" ::"r"(remote), "h"(bits) : "memory");
-    } else if constexpr (sizeof(scalar_t) == 4) {
-      unsigned bits;
-      memcpy(&bits, &value, 4);
-      asm volatile("st.shared::cluster.b32 [%0], %1;" ::"r"(remote), "r"(bits) : "memory");
-    } else {
-      unsigned long long bits;
-      memcpy(&bits, &value, 8);
-      asm volatile("st.shared::cluster.b64 [%0], %1;" ::"r"(remote), "l"(bits) : "memory");
-    }
+  unsigned remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(address), "r"(peer));
+  if constexpr (sizeof(scalar_t) == 2) {
+    unsigned short bits;
+    memcpy(&bits, &value, 2);
+    asm volatile("st.shared::cluster.b16 [%0], %1;" ::"r"(remote), "h"(bits) : "memory");
+  } else if constexpr (sizeof(scalar_t) == 4) {
+    unsigned bits;
+    memcpy(&bits, &value, 4);
+    asm volatile("st.shared::cluster.b32 [%0], %1;" ::"r"(remote), "r"(bits) : "memory");
+  } else {
+    unsigned long long bits;
+    memcpy(&bits, &value, 8);
+    asm volatile("st.shared::cluster.b64 [%0], %1;" ::"r"(remote), "l"(bits) : "memory");
   }
 #endif
+}
+
+// Stores `value` into each of the cluster's `blocks` blocks, this one
+// included. Each block starts at its own rank so that the blocks' stores
+// spread over the peers.
+template <typename scalar_t>
+__device__ __forceinline__ void store_to_cluster(scalar_t* local, scalar_t value,
+                                                 unsigned blocks, unsigned rank) {
+  for (unsigned i = 0; i < blocks; ++i) {
+    store_to_peer(local, value, rank + i < blocks ? rank + i : rank + i - blocks);
+  }
+}
+
+// A processed step's own operands at output g = (t·B + b)·H + j, which do not
+// depend on other blocks: forward, the projection (first); backward,
+// grad_out (first) and h_t (second).
+template <bool kBackward, typename scalar_t, typename acc_t>
+__device__ __forceinline__ void load_step_operands(const KernelArgs<scalar_t>& p, int64_t g,
+                                                   acc_t& first, acc_t& second) {
+  if constexpr (kBackward) {
+    first = static_cast<acc_t>(load_cg(p.grad_out + g));
+    second = static_cast<acc_t>(load_cg(p.out + g));
+  } else {
+    first = static_cast<acc_t>(load_cg(p.out + g));
+  }
+}
+
+// The cell's pointwise step at output g, unit = b·H + j, given y, the W_hh
+// product of the linked step (none where !has_link), and the step's mask m of
+// row b (backward; unread forward, where the carry's blend is the reader's).
+// Forward: h = φ(projection + y). Backward: dpre = φ'(h)·(grad_out + m·y),
+// dreset += (1 − m)·y. Stores h or dpre at g and returns it.
+template <bool kBackward, typename scalar_t, typename acc_t>
+__device__ __forceinline__ scalar_t finish_output(const KernelArgs<scalar_t>& p, int64_t g,
+                                                  int64_t unit, bool has_link, acc_t y,
+                                                  acc_t first, acc_t second, acc_t m) {
+  const ElmanCell<RuntimeAct> cell{RuntimeAct{p.act}};
+  if constexpr (kBackward) {
+    acc_t grad = first;
+    if (has_link) {
+      grad += m * y;
+      if (p.mask != nullptr) p.grad_reset[unit] += (acc_t(1) - m) * y;
+    }
+    const scalar_t value = static_cast<scalar_t>(cell.backward(grad, second));
+    p.grad_pre[g] = value;
+    return value;
+  } else {
+    const scalar_t value = static_cast<scalar_t>(cell.forward(first, y));
+    p.out[g] = value;
+    return value;
+  }
 }
 
 // Forward, per processed step: h = the cell's step of the projection and
@@ -327,7 +374,6 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
   const int warp_k = warp % p.warps_k, warp_b = warp / p.warps_k;
   const int k0 = warp_k * 32 * kLaneSpan + lane * kLaneSpan;
   const int64_t j0 = int64_t(blockIdx.x) * J;
-  const ElmanCell<RuntimeAct> cell{RuntimeAct{p.act}};
 
   acc_t w[kTensorCores ? 1 : J][kTensorCores ? 1 : kLaneSpan];  // unused on tensor cores
   if constexpr (kTensorCores) {
@@ -374,23 +420,17 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
     // This step's own operands do not depend on other blocks: load them first,
     // so that their latency overlaps the matrix-vector product.
     acc_t first[kMaxOutputsPerThread], second[kMaxOutputsPerThread];
-    acc_t mask[kBackward || kClustered ? kMaxOutputsPerThread : 1];
+    acc_t mask[kMaxOutputsPerThread];
 #pragma unroll
     for (int e = 0; e < kMaxOutputsPerThread; ++e) {
       const int idx = threadIdx.x + e * kThreads;
       const int b = idx >> kLog2, j = idx & (J - 1);
       first[e] = second[e] = acc_t(0);
+      mask[e] = acc_t(1);  // the grid forward blends on load and keeps it at 1
       if (idx < outputs && j0 + j < H) {
-        const int64_t g = (t * B + b_base + b) * H + j0 + j;
-        if constexpr (kBackward) {
-          first[e] = static_cast<acc_t>(load_cg(p.grad_out + g));
-          second[e] = static_cast<acc_t>(load_cg(p.out + g));
-        } else {
-          first[e] = static_cast<acc_t>(load_cg(p.out + g));
-        }
-        if constexpr (kBackward || kClustered) {
-          mask[e] = p.mask != nullptr ? static_cast<acc_t>(load_cg(p.mask + t * B + b_base + b))
-                                      : acc_t(1);
+        load_step_operands<kBackward>(p, (t * B + b_base + b) * H + j0 + j, first[e], second[e]);
+        if ((kBackward || kClustered) && p.mask != nullptr) {
+          mask[e] = static_cast<acc_t>(load_cg(p.mask + t * B + b_base + b));
         }
       }
     }
@@ -473,21 +513,9 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
       if (has_link) {
         for (int k = 0; k < p.warps_k; ++k) y += partial[(k * Bt + b) * J + j];
       }
-      const int64_t g = (t * B + b_base + b) * H + j0 + j;
-      scalar_t value;
-      if constexpr (kBackward) {
-        acc_t grad = first[e];
-        if (has_link) {
-          const acc_t m = mask[e];
-          grad += m * y;
-          if (p.mask != nullptr) p.grad_reset[(b_base + b) * H + j0 + j] += (acc_t(1) - m) * y;
-        }
-        value = static_cast<scalar_t>(cell.backward(grad, second[e]));
-        p.grad_pre[g] = value;
-      } else {
-        value = static_cast<scalar_t>(cell.forward(first[e], y));
-        p.out[g] = value;
-      }
+      const scalar_t value = finish_output<kBackward>(
+          p, (t * B + b_base + b) * H + j0 + j, (b_base + b) * H + j0 + j, has_link, y, first[e],
+          second[e], mask[e]);
       // The last step's vector is read by no one, and a peer may have exited.
       // The cluster's blocks are its x dimension, so the rank is blockIdx.x.
       if constexpr (kClustered) {

@@ -97,7 +97,7 @@ void launch(KernelArgs<scalar_t> p) {
                     (p.hidden + J - 1) / J, " blocks resident at once, ", short_by,
                     " more than this GPU holds at B=", p.batch, ", H=", p.hidden);
   launch_cooperative(persistent_recurrence_kernel<scalar_t, J, L, kBackward, false>,
-                     (p.hidden + J - 1) / J, kThreads,
+                     dim3(static_cast<unsigned>((p.hidden + J - 1) / J)), kThreads,
                      shared_bytes<scalar_t, J, L>(p.batch, p.hidden), p);
 }
 

@@ -101,31 +101,31 @@ def test_tiled_cluster_matches_float64(batch, hidden, mask_kind, bidirectional):
     compare_with_float64("cluster", batch, hidden, torch.float32, mask_kind, bidirectional)
 
 
-@pytest.mark.parametrize("reverse", [False, True])
-@pytest.mark.parametrize("mask_kind", MASK_KINDS)
-@pytest.mark.parametrize("nonlinearity", ["tanh", "relu", "identity"])
-@pytest.mark.parametrize("batch", [2, 9])
-def test_tiled_cluster_gradcheck(batch, nonlinearity, mask_kind, reverse):
+@pytest.mark.parametrize("nonlinearity, mask_kind, reverse",
+                         [("tanh", kind, reverse) for kind in MASK_KINDS for reverse in (False, True)]
+                         + [("relu", "resets", False), ("identity", "resets", True)])
+def test_tiled_cluster_gradcheck(nonlinearity, mask_kind, reverse):
     """float64 gradcheck of the layer op on the tiled kernel: H=260 is beyond
     what one float64 cluster holds (256), so 3 clusters of 5 blocks of 64
-    columns. W_hh stays fixed: its 67600 entries would take numerical
-    differentiation too long, and its gradient is the product of the kernel's
-    dpre and h_t, which test_tiled_cluster_matches_float64 compares."""
-    hidden, steps = 260, 4
+    columns. With respect to what the kernel's backward reaches: the input,
+    h_0 and the reset state; the weights' and biases' gradients are products
+    of its dpre outside it, which test_tiled_cluster_matches_float64 compares,
+    and W_hh's 67600 entries would take numerical differentiation too long."""
+    batch, hidden, steps = 3, 260, 4
     reason = plan(batch, hidden, steps=steps, dtype=torch.float64, device="cuda",
                   backend="cluster").reason
     assert reason.startswith("the tiled cluster kernel, W_hh in tiles of 128 rows × 64 "
                              "columns"), reason
 
-    def rand(*shape, scale=1.0, grad=True):
+    def rand(*shape, scale=1.0, grad=False):
         t = torch.randn(*shape, device="cuda", dtype=torch.float64) * scale
         return t.requires_grad_(grad)
     mask = make_mask(mask_kind, batch, steps, "cuda")
-    args = dict(input=rand(steps, batch, 3), weight_ih=rand(hidden, 3, scale=0.5),
-                weight_hh=rand(hidden, hidden, scale=0.06, grad=False), bias_ih=rand(hidden),
-                bias_hh=rand(hidden), hx=rand(batch, hidden),
+    args = dict(input=rand(steps, batch, 3, grad=True), weight_ih=rand(hidden, 3, scale=0.5),
+                weight_hh=rand(hidden, hidden, scale=0.06), bias_ih=rand(hidden),
+                bias_hh=rand(hidden), hx=rand(batch, hidden, grad=True),
                 mask=None if mask is None else mask.t().double(),
-                reset_state=None if mask is None else rand(batch, hidden))
+                reset_state=None if mask is None else rand(batch, hidden, grad=True))
     names = [k for k, v in args.items() if isinstance(v, torch.Tensor) and v.requires_grad]
 
     def fn(*tensors):

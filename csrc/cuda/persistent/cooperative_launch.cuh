@@ -13,11 +13,13 @@ namespace rnn_fused {
 namespace persistent {
 
 // Launches kernel(args) on a grid of `grid` blocks of `threads`, in clusters
-// of `cluster` blocks along x where cluster > 1, with `counters` fresh zeroed
-// 64-bit counters at args.barrier. The caller has checked residency.
+// of `cluster` blocks along x where cluster > 0 (a clustered kernel's
+// barrier.cluster and mapa need the attribute even for clusters of 1), with
+// `counters` fresh zeroed 64-bit counters at args.barrier. The caller has
+// checked residency.
 template <typename Kernel, typename Args>
 void launch_cooperative(Kernel kernel, dim3 grid, int threads, size_t shared, Args args,
-                        int64_t counters = 1, unsigned cluster = 1) {
+                        int64_t counters = 1, unsigned cluster = 0) {
   // Freed when this returns; the caching allocator keeps it for the kernel's
   // stream until the kernel is done.
   const at::Tensor counter = at::zeros(
@@ -37,7 +39,7 @@ void launch_cooperative(Kernel kernel, dim3 grid, int threads, size_t shared, Ar
   config.dynamicSmemBytes = shared;
   config.stream = at::cuda::getCurrentCUDAStream();
   config.attrs = attributes;
-  config.numAttrs = cluster > 1 ? 2 : 1;
+  config.numAttrs = cluster > 0 ? 2 : 1;
   C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, args));
 }
 

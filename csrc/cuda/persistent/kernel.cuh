@@ -296,6 +296,21 @@ __device__ __forceinline__ void store_to_cluster(scalar_t* local, scalar_t value
   }
 }
 
+// Step s of a kernel's loop: q, its position in processing order; t, its time
+// index; link, the step whose vector it multiplies (forward: the previous
+// processed step; backward: the next one), where has_link.
+template <bool kBackward>
+struct StepIndex {
+  int64_t q, t, link;
+  bool has_link;
+  __device__ __forceinline__ StepIndex(int64_t s, int64_t steps, bool reverse) {
+    q = kBackward ? steps - 1 - s : s;
+    t = reverse ? steps - 1 - q : q;
+    has_link = kBackward ? q < steps - 1 : true;
+    link = kBackward ? (reverse ? t - 1 : t + 1) : (reverse ? t + 1 : t - 1);
+  }
+};
+
 // A processed step's own operands at output g = (t·B + b)·H + j, which do not
 // depend on other blocks: forward, the projection (first); backward,
 // grad_out (first) and h_t (second).
@@ -410,12 +425,9 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
 
   const int outputs = static_cast<int>(Bt) * J;
   for (int64_t s = 0; s < T; ++s) {
-    // q: position in processing order; t: time index; link: the step this one
-    // reads (forward: the previous processed step; backward: the next one).
-    const int64_t q = kBackward ? T - 1 - s : s;
-    const int64_t t = p.reverse ? T - 1 - q : q;
-    const bool has_link = kBackward ? q < T - 1 : true;
-    const int64_t link = kBackward ? (p.reverse ? t - 1 : t + 1) : (p.reverse ? t + 1 : t - 1);
+    const StepIndex<kBackward> step(s, T, p.reverse);
+    const int64_t q = step.q, t = step.t, link = step.link;
+    const bool has_link = step.has_link;
 
     // This step's own operands do not depend on other blocks: load them first,
     // so that their latency overlaps the matrix-vector product.

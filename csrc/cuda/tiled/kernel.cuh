@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include <ATen/OpMathType.h>
@@ -77,8 +78,9 @@ __device__ __forceinline__ void store_release(unsigned long long* p, unsigned lo
 }
 
 // staged[b][k] = the linked step's vector at row b, column col0 + k (zero
-// beyond B and H), kWidth consecutive columns a load; kWidth = 4 needs H % 4
-// == 0 and 16-byte aligned tensors. Forward, the step vector is the carry:
+// beyond B and H), kWidth consecutive columns a load and a store; kWidth > 1
+// (16 bytes) needs H % kWidth == 0 and 16-byte aligned tensors. Forward, the
+// step vector is the carry:
 // h_0 at the first step, else m·h + (1 − m)·reset with the linked step's
 // mask, reading the reset state only for rows that reset.
 template <int kWidth, bool kBackward, typename scalar_t, typename acc_t, int K>
@@ -119,15 +121,21 @@ __device__ __forceinline__ void stage_columns(const KernelArgs<scalar_t>& p, acc
       const int64_t i = base + int64_t(u) * kThreads;
       if (i >= chunks) continue;
       const int64_t b = i / (K / kWidth), col = col0 + i % (K / kWidth) * kWidth;
+      acc_t values[kWidth];
 #pragma unroll
       for (int c = 0; c < kWidth; ++c) {
-        acc_t value = static_cast<acc_t>(v[u][c]);
+        values[c] = static_cast<acc_t>(v[u][c]);
         // A kept row (m = 1, the common case) reads no reset.
         if (m[u] != acc_t(1)) {
-          value = m[u] * value + (acc_t(1) - m[u]) * static_cast<acc_t>(p.reset[b * H + col + c]);
+          values[c] = m[u] * values[c] +
+                      (acc_t(1) - m[u]) * static_cast<acc_t>(p.reset[b * H + col + c]);
         }
-        staged[i * kWidth + c] = value;
       }
+      // One store a chunk: kWidth separate ones would conflict in the banks.
+      using staged_chunk = persistent::chunk_t<kWidth * sizeof(acc_t)>;
+      staged_chunk packed;
+      memcpy(&packed, values, sizeof(packed));
+      reinterpret_cast<staged_chunk*>(staged)[i] = packed;
     }
   }
 }
@@ -160,8 +168,9 @@ tiled_recurrence_kernel(const KernelArgs<scalar_t> p) {
   // The lane's rows: warp_row + i, i < kLaneRows; its columns: lane_col + c.
   const int warp_row = warp * kWarpRows + row_lane * kLaneRows;
   const int lane_col = column_lane * kLaneK;
-  // After the butterfly a lane holds one row's whole sum: the row that
-  // fold_rows leaves it (lane bits 4 and 3 pick one of its four).
+  // The row whose sum a lane ends with: fold_rows leaves it one of its four
+  // (picked by lane bits 4 and 3), summed over those bits' lanes; the last
+  // exchange (lane bit 2) completes the sum over all eight column lanes.
   const int summed_row = warp_row + ((lane >> 3) & 3);
   const int peer = summed_row / group_rows, peer_row = summed_row % group_rows;
 
@@ -189,12 +198,9 @@ tiled_recurrence_kernel(const KernelArgs<scalar_t> p) {
   const int outputs = static_cast<int>(B) * group_rows;
 
   for (int64_t s = 0; s < T; ++s) {
-    // As in the persistent kernel: q, the position in processing order; t,
-    // the time index; link, the step whose vector this one multiplies.
-    const int64_t q = kBackward ? T - 1 - s : s;
-    const int64_t t = p.reverse ? T - 1 - q : q;
-    const bool has_link = kBackward ? q < T - 1 : true;
-    const int64_t link = kBackward ? (p.reverse ? t - 1 : t + 1) : (p.reverse ? t + 1 : t - 1);
+    const persistent::StepIndex<kBackward> step(s, T, p.reverse);
+    const int64_t q = step.q, t = step.t, link = step.link;
+    const bool has_link = step.has_link;
     const int buffer = static_cast<int>(s & 1);
 
     acc_t first[kMaxOutputsPerThread], second[kMaxOutputsPerThread];

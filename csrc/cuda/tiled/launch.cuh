@@ -152,16 +152,19 @@ int tiled_columns(int64_t batch, int64_t hidden, std::string* why) {
       });
     } else {
       const cudaDeviceProp* device = at::cuda::getCurrentDeviceProperties();
-      constexpr int64_t kMostColumns = kMaxClusterBlocks * tile_columns<widest_lane<scalar_t>()>();
+      constexpr int kWidest = tile_columns<widest_lane<scalar_t>()>();
+      constexpr int64_t kMostColumns = kMaxClusterBlocks * kWidest;
       *why = "the tiled cluster kernel does not fit B=" + std::to_string(batch) + ", H=" +
              std::to_string(hidden) + " on this GPU (compute capability " +
              std::to_string(device->major) + "." + std::to_string(device->minor) + ", " +
              std::to_string(device->multiProcessorCount) +
              " multiprocessors): it needs compute capability 9.0 or newer, H <= " +
              std::to_string(kMostColumns) + " in this dtype (clusters of at most 16 blocks " +
-             "of 64 or 128 columns), B·ceil(128 / blocks) <= " +
+             "of " + (kWidest == tile_columns<8>() ? "64" : "64 or 128") +
+             " columns), B·ceil(128 / blocks) <= " +
              std::to_string(kMaxOutputsPerThread * kThreads) +
-             " and all ceil(H / 128) clusters resident at once";
+             ", shared memory for B rows of its columns and two copies of B·128 partial " +
+             "sums (B·(K + 256) values), and all ceil(H / 128) clusters resident at once";
     }
   }
   return columns;

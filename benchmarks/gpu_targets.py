@@ -5,7 +5,7 @@ Per shape, in one rotating order (benchmarks/timing.py): cuDNN and FusedRNN's
 'auto' with x requiring grad, both again with x not requiring grad (FusedRNN
 then skips dx; cuDNN computes it anyway), 'auto' with random resets (about
 1/100), and every CUDA backend that fits ('per-step', 'persistent',
-'cluster'; in float32 at H=1024, the tiled cluster kernel), so that plan()'s
+'cluster'; in float32 at H=1024, the tiled cluster kernel, up to B=128), so that plan()'s
 choices can be checked against measurements.
 Speedup = cuDNN time / FusedRNN time, medians of --repeats.
 Usage: python benchmarks/gpu_targets.py --dtype bfloat16 [--repeats 15] [--out DIR | --record]

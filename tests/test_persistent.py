@@ -37,13 +37,17 @@ CLUSTER_SHAPES = [(1, 256), (8, 512), (32, 512), (70, 512), (7, 300), (2, 6), (5
 SHARED_WEIGHT_SHAPES = [(3, 1024), (16, 1024), (64, 1024), (5, 520), (6, 777), (200, 520),
                         (200, 777), (200, 1024)]
 # Where one cluster cannot hold W_hh, float32 and float64 tile it over several
-# clusters of 128 rows, each block 64 or 128 columns (tiled/kernel.cuh): 8
-# blocks of 128 columns at H=1024 and B <= 8 (16 rows each, the last 24 rows
+# clusters of 128 rows, each block 64 or 128 columns (tiled/kernel.cuh), with
+# the columns where only one width can fit, None where residency decides: 8
+# blocks of 128 columns at H=1024 and B <= 8 (16 rows each, the last 23 rows
 # beyond H at H=1001, with scalar loads), 5 blocks of 26 rows with a short last
-# one (H=600), 13 blocks of 64 columns and 10 rows (H=777), the most outputs
-# a thread holds (B=128 at H=1024: 8), and a batch of odd size.
-TILED_SHAPES = [(1, 1024), (8, 1024), (3, 1001), (8, 600), (16, 777), (30, 520), (64, 1024),
-                (128, 1024), (37, 1024)]
+# one (H=600), 13 blocks of 64 columns and 10 rows (H=777), the most outputs a
+# thread holds (B=157 at H=600: 10 blocks of 13 rows, 2041 outputs, 8 a
+# thread; 128 columns would need 16), the largest batch at H=1024 and a batch
+# of odd size.
+TILED_SHAPES = [(1, 1024, 128), (8, 1024, 128), (3, 1001, 128), (8, 600, 128), (16, 777, None),
+                (30, 520, None), (64, 1024, None), (157, 600, 64), (128, 1024, None),
+                (37, 1024, None)]
 CASES = ([("persistent", *shape) for shape in PERSISTENT_SHAPES]
          + [("cluster", *shape) for shape in CLUSTER_SHAPES])
 
@@ -92,26 +96,29 @@ def test_cluster_with_weights_in_shared_memory(batch, hidden, dtype, mask_kind, 
     compare_with_float64("cluster", batch, hidden, dtype, mask_kind, bidirectional)
 
 
-@pytest.mark.parametrize("batch, hidden", TILED_SHAPES)
+@pytest.mark.parametrize("batch, hidden, columns", TILED_SHAPES)
 @pytest.mark.parametrize("mask_kind", ["none", "resets", "blend"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_tiled_cluster_matches_float64(batch, hidden, mask_kind, bidirectional):
+def test_tiled_cluster_matches_float64(batch, hidden, columns, mask_kind, bidirectional):
     reason = plan(batch, hidden, steps=T, device="cuda", backend="cluster").reason
-    assert reason.startswith("the tiled cluster kernel, W_hh in tiles of 128 rows"), reason
+    assert reason.startswith("the tiled cluster kernel, W_hh in tiles of 128 rows × "
+                             + (f"{columns} columns" if columns else "")), reason
     compare_with_float64("cluster", batch, hidden, torch.float32, mask_kind, bidirectional)
 
 
-@pytest.mark.parametrize("nonlinearity, mask_kind, reverse",
-                         [("tanh", kind, reverse) for kind in MASK_KINDS for reverse in (False, True)]
-                         + [("relu", "resets", False), ("identity", "resets", True)])
-def test_tiled_cluster_gradcheck(nonlinearity, mask_kind, reverse):
+@pytest.mark.parametrize("nonlinearity, mask_kind, reverse, hidden",
+                         [("tanh", kind, reverse, 260) for kind in MASK_KINDS
+                          for reverse in (False, True)]
+                         + [("tanh", "resets", False, 261), ("relu", "resets", False, 261),
+                            ("identity", "resets", True, 260)])
+def test_tiled_cluster_gradcheck(nonlinearity, mask_kind, reverse, hidden):
     """float64 gradcheck of the layer op on the tiled kernel: H=260 is beyond
     what one float64 cluster holds (256), so 3 clusters of 5 blocks of 64
-    columns. With respect to what the kernel's backward reaches: the input,
+    columns; H=261 stages with scalar loads. With respect to what the kernel's backward reaches: the input,
     h_0 and the reset state; the weights' and biases' gradients are products
     of its dpre outside it, which test_tiled_cluster_matches_float64 compares,
     and W_hh's 67600 entries would take numerical differentiation too long."""
-    batch, hidden, steps = 3, 260, 4
+    batch, steps = 3, 4
     reason = plan(batch, hidden, steps=steps, dtype=torch.float64, device="cuda",
                   backend="cluster").reason
     assert reason.startswith("the tiled cluster kernel, W_hh in tiles of 128 rows × 64 "
@@ -196,12 +203,15 @@ def test_cluster_tf32_follows_the_matmul_flag(batch, hidden):
 @pytest.mark.parametrize("steps", [1, 2, 3])
 @pytest.mark.parametrize("batch, hidden, dtype", [(1, 256, torch.float32),
                                                   (70, 512, torch.float32),
-                                                  (20, 1024, torch.bfloat16)])
+                                                  (20, 1024, torch.bfloat16),
+                                                  (8, 1024, torch.float32)])
 def test_cluster_exchange_over_few_steps(steps, batch, hidden, dtype):
     """The cluster kernel's two shared-memory buffers at their edges: one step
     (h_0 from the buffer, no stores), two (one buffer stored), three (both), on
     one tile and on several, with the weights in registers and in shared
-    memory, forward and backward against the float64 per-step loop."""
+    memory, forward and backward against the float64 per-step loop; and the
+    tiled kernel's (float32 at H=1024), whose first backward step has no link,
+    no exchange and no cluster barrier."""
     require("cluster", batch, hidden, dtype)
     expected_module = FusedRNN(D, hidden, device="cuda", dtype=torch.float64)
     module = FusedRNN(D, hidden, device="cuda", dtype=dtype)
@@ -271,11 +281,15 @@ def test_kernel_other_nonlinearities(backend, nonlinearity, dtype):
                b / scale, **TOLERANCES[dtype])
 
 
-@pytest.mark.parametrize("backend", ["persistent", "cluster"])
-def test_kernel_is_deterministic(backend):
+# The cluster backend at H=1024 in float32: the tiled kernel.
+ONE_LAUNCH = [("persistent", 512), ("cluster", 512), ("cluster", 1024)]
+
+
+@pytest.mark.parametrize("backend, hidden", ONE_LAUNCH)
+def test_kernel_is_deterministic(backend, hidden):
     """No atomics in the sums: the same inputs give bit-identical results."""
-    module = FusedRNN(D, 512, device="cuda")
-    x, h0, reset, mask = (t.cuda().float() for t in inputs(16, 512, "resets"))
+    module = FusedRNN(D, hidden, device="cuda")
+    x, h0, reset, mask = (t.cuda().float() for t in inputs(16, hidden, "resets"))
     runs = []
     for _ in range(3):
         torch.manual_seed(2)
@@ -285,10 +299,11 @@ def test_kernel_is_deterministic(backend):
         assert all(torch.equal(first, other) for other in others)
 
 
-@pytest.mark.parametrize("backend", ["persistent", "cluster"])
-def test_kernel_and_per_step_agree_over_long_sequences(backend):
-    """T=2000: errors do not grow along the sequence (each step's exchange is complete)."""
-    module = FusedRNN(64, 512, device="cuda")
+@pytest.mark.parametrize("backend, hidden", ONE_LAUNCH)
+def test_kernel_and_per_step_agree_over_long_sequences(backend, hidden):
+    """T=2000: errors do not grow along the sequence (each step's exchange is
+    complete; the tiled kernel's flags count 2000 steps)."""
+    module = FusedRNN(64, hidden, device="cuda")
     x = torch.randn(2000, 8, 64, device="cuda")
     mask = torch.rand(2000, 8, device="cuda") > 0.01
     with torch.no_grad():
@@ -350,7 +365,8 @@ def test_cluster_plan_says_why_it_does_not_fit():
     assert "tiled" not in reason, "no tiled kernel in half precision"
     reason = plan(8, 2048, dtype=torch.float64, device="cuda", backend="cluster").reason
     assert "H <= 256 in this dtype" in reason and "H <= 1024 in this dtype" in reason, reason
-    # Outputs per thread: 16 rows per block at B=129 (K=128) and 8 at B=257 (K=64).
+    # Beyond every tile's batch: 128 columns (16 rows a block) hold B <= 128 in
+    # their threads' outputs, 64 columns hold B <= 181 in shared memory.
     reason = plan(257, 1024, dtype=torch.float32, device="cuda", backend="cluster").reason
     assert "the tiled cluster kernel does not fit B=257, H=1024" in reason, reason
     reason = plan(600, 512, dtype=torch.float32, device="cuda", backend="cluster").reason

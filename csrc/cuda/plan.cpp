@@ -52,7 +52,7 @@ Plan plan_cluster(const PlanQuery& query, std::string* why) {
   });
   if (plan.tile_columns > 0) {
     plan.path = Path::CudaTiledCluster;
-    if (why != nullptr) *why = tiled_why + ", as asked for";
+    if (why != nullptr) *why = tiled_why + ", as asked for (one cluster cannot hold W_hh)";
   } else if (why != nullptr) {
     *why += "; " + tiled_why;
   }

@@ -21,7 +21,7 @@ void CudaRecurrence::forward(const RecurrenceParams& p) {
     return;
   }
   if (p.plan.path == Path::CudaTiledCluster) {
-    RECORD_FUNCTION("rnn_fused::cuda_forward(cluster, tiled)", std::vector<c10::IValue>());
+    RECORD_FUNCTION("rnn_fused::cuda_forward(cluster)", std::vector<c10::IValue>());
     AT_DISPATCH_FLOATING_TYPES(p.out.scalar_type(), "rnn_fused::tiled_forward",
                                [&] { tiled_forward<scalar_t>(p); });
     return;
@@ -45,7 +45,7 @@ void CudaRecurrence::backward(const RecurrenceGradParams& p) {
     return;
   }
   if (p.plan.path == Path::CudaTiledCluster) {
-    RECORD_FUNCTION("rnn_fused::cuda_backward(cluster, tiled)", std::vector<c10::IValue>());
+    RECORD_FUNCTION("rnn_fused::cuda_backward(cluster)", std::vector<c10::IValue>());
     AT_DISPATCH_FLOATING_TYPES(p.out.scalar_type(), "rnn_fused::tiled_backward",
                                [&] { tiled_backward<scalar_t>(p); });
     return;

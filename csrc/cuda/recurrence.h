@@ -1,5 +1,6 @@
 // The CUDA recurrence: the plan (cuda/plan.cpp) picks the per-step loop
-// (per_step/) or the persistent kernel (persistent/) for each call.
+// (per_step/), the persistent kernel (persistent/), the cluster kernel
+// (cluster/) or the tiled cluster kernel (tiled/) for each call.
 #pragma once
 
 #include <string>

@@ -11,7 +11,8 @@ namespace rnn_fused {
 
 // The columns of W_hh per block (64 or 128) with which both the forward and
 // the backward tiled kernel launch at these sizes on the current GPU, or 0
-// where neither does; `why`, when given, receives the reason either way.
+// where no width fits both; `why`, when given, receives the reason either
+// way. B·H > 0: the cluster kernel takes B·H = 0.
 template <typename scalar_t>
 int tiled_columns(int64_t batch, int64_t hidden, std::string* why);
 

@@ -50,7 +50,7 @@ Shape shape(int64_t batch, int64_t hidden) {
   s.blocks = static_cast<int>((hidden + tile_columns<kLaneK>() - 1) / tile_columns<kLaneK>());
   s.group_rows = (kTileRows + s.blocks - 1) / s.blocks;
   s.shared = static_cast<size_t>(
-      TiledLayout<scalar_t, kLaneK>::bytes(batch, s.blocks, s.group_rows));
+      TiledLayout<at::opmath_type<scalar_t>, kLaneK>::bytes(batch, s.blocks, s.group_rows));
   return s;
 }
 
@@ -135,10 +135,7 @@ void launch_with_columns(KernelArgs<scalar_t> p, int columns) {
 template <typename scalar_t>
 int tiled_columns(int64_t batch, int64_t hidden, std::string* why) {
   using namespace tiled;
-  if (batch * hidden == 0) {
-    if (why != nullptr) *why = "the tiled cluster kernel (nothing to launch at B·H = 0)";
-    return tile_columns<8>();
-  }
+  TORCH_CHECK(batch * hidden > 0, "rnn_fused: the tiled kernel is planned for B·H > 0");
   const int lane = choose_lane_columns<scalar_t>(batch, hidden);
   const int columns = lane == 0 ? 0 : kColumnLanes * lane;
   if (why != nullptr) {
@@ -164,7 +161,7 @@ int tiled_columns(int64_t batch, int64_t hidden, std::string* why) {
              " columns), B·ceil(128 / blocks) <= " +
              std::to_string(kMaxOutputsPerThread * kThreads) +
              ", shared memory for B rows of its columns and two copies of B·128 partial " +
-             "sums (B·(K + 256) values), and all ceil(H / 128) clusters resident at once";
+             "sums (about B·(K + 256) values), and all ceil(H / 128) clusters resident at once";
     }
   }
   return columns;

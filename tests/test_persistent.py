@@ -114,31 +114,39 @@ def test_tiled_cluster_matches_float64(batch, hidden, columns, mask_kind, bidire
 def test_tiled_cluster_gradcheck(nonlinearity, mask_kind, reverse, hidden):
     """float64 gradcheck of the layer op on the tiled kernel: H=260 is beyond
     what one float64 cluster holds (256), so 3 clusters of 5 blocks of 64
-    columns; H=261 stages with scalar loads. With respect to what the kernel's backward reaches: the input,
-    h_0 and the reset state; the weights' and biases' gradients are products
-    of its dpre outside it, which test_tiled_cluster_matches_float64 compares,
-    and W_hh's 67600 entries would take numerical differentiation too long."""
+    columns; H=261 stages with scalar loads. With respect to what the kernel's
+    backward reaches: the input, h_0 and the reset state; the weights' and
+    biases' gradients are products of its dpre outside it, which
+    test_tiled_cluster_matches_float64 compares, and W_hh's 67600 entries would
+    take numerical differentiation too long."""
     batch, steps = 3, 4
     reason = plan(batch, hidden, steps=steps, dtype=torch.float64, device="cuda",
                   backend="cluster").reason
     assert reason.startswith("the tiled cluster kernel, W_hh in tiles of 128 rows × 64 "
                              "columns"), reason
+    gradcheck_layer("cluster", batch, hidden, steps, nonlinearity, mask_kind, reverse,
+                    w_hh_scale=0.06, parameters=False)
 
-    def rand(*shape, scale=1.0, grad=False):
+
+def gradcheck_layer(backend, batch, hidden, steps, nonlinearity, mask_kind, reverse, w_hh_scale,
+                    parameters=True):
+    """float64 gradcheck of ops.rnn_layer on `backend` with respect to the input,
+    h_0 and the reset state, and where `parameters`, the weights and biases."""
+    def rand(*shape, scale=1.0, grad=True):
         t = torch.randn(*shape, device="cuda", dtype=torch.float64) * scale
         return t.requires_grad_(grad)
     mask = make_mask(mask_kind, batch, steps, "cuda")
-    args = dict(input=rand(steps, batch, 3, grad=True), weight_ih=rand(hidden, 3, scale=0.5),
-                weight_hh=rand(hidden, hidden, scale=0.06), bias_ih=rand(hidden),
-                bias_hh=rand(hidden), hx=rand(batch, hidden, grad=True),
-                mask=None if mask is None else mask.t().double(),
-                reset_state=None if mask is None else rand(batch, hidden, grad=True))
+    args = dict(input=rand(steps, batch, 4),
+                weight_ih=rand(hidden, 4, scale=0.5, grad=parameters),
+                weight_hh=rand(hidden, hidden, scale=w_hh_scale, grad=parameters),
+                bias_ih=rand(hidden, grad=parameters), bias_hh=rand(hidden, grad=parameters),
+                hx=rand(batch, hidden), mask=None if mask is None else mask.t().double(),
+                reset_state=None if mask is None else rand(batch, hidden))
     names = [k for k, v in args.items() if isinstance(v, torch.Tensor) and v.requires_grad]
 
     def fn(*tensors):
         call = dict(args, **dict(zip(names, tensors)))
-        return ops.rnn_layer(**call, nonlinearity=nonlinearity, reverse=reverse,
-                             backend="cluster")
+        return ops.rnn_layer(**call, nonlinearity=nonlinearity, reverse=reverse, backend=backend)
 
     assert torch.autograd.gradcheck(fn, [args[n] for n in names])
 
@@ -240,22 +248,8 @@ def test_kernel_gradcheck(backend, nonlinearity, mask_kind, reverse):
     W_hh rows, a partly filled warp)."""
     batch, hidden, steps = 3, 20, 5
     require(backend, batch, hidden, torch.float64)
-
-    def rand(*shape, scale=1.0):
-        return (torch.randn(*shape, device="cuda", dtype=torch.float64) * scale).requires_grad_()
-    mask = make_mask(mask_kind, batch, steps, "cuda")
-    args = dict(input=rand(steps, batch, 4), weight_ih=rand(hidden, 4, scale=0.5),
-                weight_hh=rand(hidden, hidden, scale=0.3), bias_ih=rand(hidden),
-                bias_hh=rand(hidden), hx=rand(batch, hidden),
-                mask=None if mask is None else mask.t().double(),
-                reset_state=None if mask is None else rand(batch, hidden))
-    names = [k for k, v in args.items() if isinstance(v, torch.Tensor) and v.requires_grad]
-
-    def fn(*tensors):
-        call = dict(args, **dict(zip(names, tensors)))
-        return ops.rnn_layer(**call, nonlinearity=nonlinearity, reverse=reverse, backend=backend)
-
-    assert torch.autograd.gradcheck(fn, [args[n] for n in names])
+    gradcheck_layer(backend, batch, hidden, steps, nonlinearity, mask_kind, reverse,
+                    w_hh_scale=0.3)
 
 
 @pytest.mark.parametrize("backend", ["persistent", "cluster"])

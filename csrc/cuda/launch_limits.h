@@ -6,8 +6,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace rnn_fused {
+
+// The most blocks a cluster may have on Hopper (with the non-portable opt-in,
+// which prepare_kernel grants every clustered kernel).
+constexpr int64_t kMaxClusterBlocks = 16;
 
 // Blocks of `kernel` (a __global__ function) resident per multiprocessor with
 // `threads` threads and `shared` bytes of dynamic shared memory; 0 where

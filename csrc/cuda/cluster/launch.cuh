@@ -28,8 +28,6 @@ using persistent::kMaxOutputsPerThread;
 using persistent::kThreads;
 using persistent::kWarps;
 
-// The most blocks a cluster may have on Hopper (with the non-portable opt-in).
-constexpr int64_t kMaxClusterBlocks = 16;
 // gridDim.y, which counts the tiles.
 constexpr int64_t kMaxTiles = 65535;
 

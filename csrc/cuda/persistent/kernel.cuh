@@ -188,6 +188,10 @@ __device__ __forceinline__ unsigned long long load_acquire(const unsigned long l
   return v;
 }
 
+__device__ __forceinline__ void store_release(unsigned long long* p, unsigned long long v) {
+  asm volatile("st.release.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
+}
+
 // Every block arrives, then waits for all gridDim.x arrivals of this round.
 // The fences make each block's step output visible before its arrival counts.
 // It cannot deadlock: the cooperative launch refuses a grid that is not all

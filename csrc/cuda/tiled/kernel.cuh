@@ -73,10 +73,6 @@ __device__ __forceinline__ int64_t producer(int64_t row, int blocks, int group_r
   return row / kTileRows * blocks + row % kTileRows / group_rows;
 }
 
-__device__ __forceinline__ void store_release(unsigned long long* p, unsigned long long v) {
-  asm volatile("st.release.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
-}
-
 // staged[b][k] = the linked step's vector at row b, column col0 + k (zero
 // beyond B and H), kWidth consecutive columns a load and a store; kWidth > 1
 // (16 bytes) needs H % kWidth == 0 and 16-byte aligned tensors. Forward, the
@@ -295,7 +291,7 @@ tiled_recurrence_kernel(const KernelArgs<scalar_t> p) {
       __syncthreads();
       if (threadIdx.x == 0) {
         __threadfence();
-        store_release(flags + own_flag, static_cast<unsigned long long>(s + 1));
+        persistent::store_release(flags + own_flag, static_cast<unsigned long long>(s + 1));
       }
     }
   }

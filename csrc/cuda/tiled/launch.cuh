@@ -20,9 +20,6 @@
 namespace rnn_fused {
 namespace tiled {
 
-// The most blocks a cluster may have on Hopper (with the non-portable opt-in).
-constexpr int64_t kMaxClusterBlocks = 16;
-
 // Columns per lane: 16 (tiles of 128 columns, 64 weights a lane) and 8 (64
 // columns) in float32; float64 only 8, whose 32 weights take 64 registers.
 template <typename scalar_t>

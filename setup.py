@@ -67,7 +67,8 @@ sources = [s for s in sources_under("csrc/**/*.cpp") if s not in cuda_sources]
 compile_args = {"cxx": ["-O3", "-fopenmp", "-fno-trapping-math"]}
 include_dirs = []
 if use_cuda:
-    sources += cuda_sources
+    # The longest units first, so that a parallel build does not end on one.
+    sources = cuda_sources + sources
     compile_args["cxx"].append("-DWITH_CUDA")
     compile_args["nvcc"] = ["-O3", "-DWITH_CUDA", "-lineinfo"]
     # A bare toolkit may lack the CUDA library headers (cuBLAS, cuSPARSE) that

@@ -8,7 +8,8 @@ then skips dx; cuDNN computes it anyway), 'auto' with random resets (about
 'cluster'; in float32 at H=1024, the tiled cluster kernel, up to B=128), so that plan()'s
 choices can be checked against measurements.
 Speedup = cuDNN time / FusedRNN time, medians of --repeats.
-Usage: python benchmarks/gpu_targets.py --dtype bfloat16 [--repeats 15] [--out DIR | --record]
+Usage: python benchmarks/gpu_targets.py --dtype bfloat16 [--repeats 15] [--batches 1 8 ...]
+    [--hidden 256 ...] [--backends per-step persistent] [--out DIR | --record]
 """
 import argparse
 import datetime
@@ -36,7 +37,7 @@ def driver_version() -> str:
     return found.stdout.strip() or "unknown"
 
 
-def case(batch, hidden, dtype):
+def case(batch, hidden, dtype, backends):
     """name -> fn(inputs) -> loss; the input sets they take turns on."""
     rnn = nn.RNN(hidden, hidden, device="cuda", dtype=dtype)
     fused = FusedRNN.from_rnn(rnn)
@@ -59,19 +60,19 @@ def case(batch, hidden, dtype):
         "auto, x without grad": fused_on("auto", key="x_const"),
         "auto + resets": fused_on("auto", mask=True),
     }
-    for backend in BACKENDS:
+    for backend in backends:
         if plan(batch, hidden, STEPS, dtype, "cuda", backend).backend == backend:
             impls[backend] = fused_on(backend)
     return impls, input_sets
 
 
-def table(rows, dtype_name) -> list:
+def table(rows, dtype_name, backends) -> list:
     header = ["B", "H", "auto path", "cuDNN ms", "auto ms", "auto vs cuDNN",
-              "x without grad", "resets cost", *(f"{b} vs cuDNN" for b in BACKENDS)]
+              "x without grad", "resets cost", *(f"{b} vs cuDNN" for b in backends)]
     lines = [f"## {dtype_name}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         t = r["ms"]
-        ratio = [f"{t['cuDNN'] / t[b]:.2f}x" if b in t else "-" for b in BACKENDS]
+        ratio = [f"{t['cuDNN'] / t[b]:.2f}x" if b in t else "-" for b in backends]
         lines.append(
             f"| {r['B']} | {r['H']} | {r['auto_path']} | {t['cuDNN']:.3f} | {t['auto']:.3f} | "
             f"{t['cuDNN'] / t['auto']:.2f}x | "
@@ -84,6 +85,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"],
                         choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--batches", type=int, nargs="+", default=list(BATCHES))
+    parser.add_argument("--hidden", type=int, nargs="+", default=list(HIDDEN))
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=2)
     add_output_arguments(parser)
@@ -109,9 +113,9 @@ def main():
     for dtype_name in args.dtype:
         dtype = getattr(torch, dtype_name)
         rows = []
-        shapes = [(b, h) for h in HIDDEN for b in BATCHES]
+        shapes = [(b, h) for h in args.hidden for b in args.batches]
         for batch, hidden in progress(shapes, desc=f"targets {dtype_name}"):
-            impls, input_sets = case(batch, hidden, dtype)
+            impls, input_sets = case(batch, hidden, dtype, args.backends)
             timings = time_training_steps(impls, input_sets, args.repeats, args.warmup, "cuda")
             rows.append(dict(B=batch, H=hidden,
                              auto_path=plan(batch, hidden, STEPS, dtype, "cuda").backend,
@@ -120,8 +124,8 @@ def main():
             del impls, input_sets
             torch.cuda.empty_cache()
         results[dtype_name] = rows
-        lines += table(rows, dtype_name) + [""]
-        print("\n".join(table(rows, dtype_name)), flush=True)
+        lines += table(rows, dtype_name, args.backends) + [""]
+        print("\n".join(table(rows, dtype_name, args.backends)), flush=True)
     stem = result_stem(args.out, "targets", "cuda", "-".join(args.dtype))
     with open(stem + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")

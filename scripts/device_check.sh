@@ -1,111 +1,156 @@
 #!/usr/bin/env bash
-# One prepared run on a GPU machine (no internet; torch, nvcc, ninja and pytest
-# installed): builds the extension against that machine's torch, runs the CUDA
-# tests, the targets grid against cuDNN, the step latencies and
-# compute-sanitizer. Full logs and results go to one archive in $OUT (default
-# benchmarks/out), since the device tool brings back few files; a compact
-# summary is printed last.
-# Budget: about 8 minutes on an H100 host; stages that would start after
-# DEADLINE seconds (default 420) are skipped, most important first.
-# COMMIT names the commit under test in the logs (the device machine's copy of the
-# tree may have no .git): COMMIT=$(git rev-parse HEAD) scripts/device_check.sh
+# The device check: one short window on a GPU machine (no internet; torch,
+# nvcc, ninja and pytest installed) that builds the extension against that
+# machine's torch and checks the CUDA paths, the default ones first.
+#
+# Usage: COMMIT=$(git rev-parse HEAD) scripts/device_check.sh [--stages a,b,...] [--dry-run]
+#   --stages   run only these stages (names below; 'all' adds the optional ones)
+#   --dry-run  print the stages with their time limits, and the total; needs no GPU
+#
+# Each stage streams its log into $OUT (default benchmarks/out/device-check-<commit>)
+# as it runs, is bounded by its own timeout, and prints one status line when it
+# ends; $OUT/summary.json (scripts/device_summary.py) is rewritten after every
+# stage, so a run killed at any point still leaves every finished stage and its
+# verdict. The default stages fit in 9 minutes by their own limits, so the
+# script runs unchanged under a 600-s command limit. COMMIT names the commit
+# under test (the device's copy of the tree may have no .git).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-benchmarks/out}
 PY=${PY:-python3}
-mkdir -p "$OUT"
-LOGS=$(mktemp -d)
-start=$(date +%s)
-in_time() { [ $(( $(date +%s) - start )) -lt "${DEADLINE:-420}" ]; }
 export COMMIT=${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+OUT=${OUT:-benchmarks/out/device-check-${COMMIT:0:10}}
 export PYTHONPATH=.
-{
-  echo "commit $COMMIT"
-  date -u
-  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
-  "$PY" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, \
-'cuDNN', torch.backends.cudnn.version())"
-  nvcc --version | tail -1
-} > "$LOGS/env.log" 2>&1
 
-FORCE_CUDA=1 MAX_JOBS=$(nproc) timeout 150 "$PY" setup.py build_ext --inplace \
-  > "$LOGS/build.log" 2>&1
-build_rc=$?
-build_s=$(( $(date +%s) - start ))
-
-# xdist spreads test cases over processes where the machine has it.
-xdist=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")
-# Every CUDA test once per recurrence that 'auto' can be made to take
-# (RNN_FUSED_BACKEND replaces 'auto'); test_persistent.py and
-# test_gated_persistent.py name their kernels themselves, so they run once.
-# Other test files need packages the GPU machine may lack.
-GENERAL_TESTS="tests/test_cuda.py tests/test_ops.py tests/test_fused_rnn.py tests/test_backend.py \
+# The CUDA tests of the default paths ('auto'), and the files they live in.
+DEFAULT_TESTS="tests/test_cuda.py tests/test_ops.py tests/test_fused_rnn.py tests/test_backend.py \
 tests/test_double_backward.py tests/test_gated.py"
-run_tests() {  # name, RNN_FUSED_BACKEND, pytest arguments...
-  local name=$1 backend=$2
-  shift 2
-  in_time || return 0
-  RNN_FUSED_BACKEND=$backend timeout "${TEST_TIMEOUT:-150}" "$PY" -m pytest -q -rs $xdist "$@" \
-    > "$LOGS/tests_$name.log" 2>&1 || test_rc=1
+
+pytest_args() {  # xdist spreads the cases over processes where the machine has it
+  "$PY" -c "import xdist" 2>/dev/null && echo "-n 8"
 }
-test_rc=skipped
-if [ "$build_rc" -eq 0 ]; then
-  test_rc=0
-  run_tests kernels "" tests/test_persistent.py
-  run_tests gated_kernels "" tests/test_gated_persistent.py
-  # The cluster and gated kernels' first runs: the sanitizers before the benchmarks,
-  # the cluster kernel (DSMEM exchange, tensor cores) first.
-  for backend in cluster gated persistent; do
-    # recurrence_kernel: the persistent, cluster and tiled cluster kernels.
-    kernel=$([ "$backend" = gated ] && echo gated_persistent || echo recurrence_kernel)
-    for tool in memcheck racecheck synccheck; do
-      in_time && SANITIZE_BACKEND=$backend timeout 60 compute-sanitizer --tool $tool \
-        --kernel-name kns=$kernel "$PY" scripts/sanitize_persistent.py \
-        > "$LOGS/sanitizer_${tool}_$backend.log" 2>&1
-    done
-  done
-  in_time && timeout 200 "$PY" benchmarks/gpu_targets.py --repeats 15 --out "$LOGS" \
-    > "$LOGS/targets.log" 2>&1
-  run_tests persistent persistent -k "cuda or persistent" $GENERAL_TESTS
-  run_tests per-step per-step -k "cuda or persistent" $GENERAL_TESTS
-  for dtype in bfloat16 float32; do
-    in_time && timeout 90 "$PY" benchmarks/step_latency.py --dtype "$dtype" --out "$LOGS" \
-      > "$LOGS/step_latency_$dtype.log" 2>&1
-  done
-  # Last (their issue is closed): GRU and LSTM against cuDNN's (plain, padded, RL
-  # rollout), float32 and bfloat16.
-  for dtype in float32 bfloat16; do
-    in_time && timeout 90 "$PY" benchmarks/run.py --quick --only sequences --cell gru lstm \
-      --dtype "$dtype" --repeats 5 --out "$LOGS" > "$LOGS/bench_gated_$dtype.log" 2>&1
-  done
+
+sanitize() {  # tool, SANITIZE_BACKEND, kernel-name filter
+  SANITIZE_BACKEND=$2 compute-sanitizer --tool "$1" --kernel-name "kns=$3" \
+    "$PY" scripts/sanitize_persistent.py
+}
+
+run_stage() {
+  case "$1" in
+    env)
+      echo "commit $COMMIT"
+      date -u
+      nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv
+      "$PY" - <<'EOF'
+import torch
+p = torch.cuda.get_device_properties(0)
+print(f"device {p.name}, {p.multi_processor_count} SMs, compute capability {p.major}.{p.minor}")
+print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
+EOF
+      nvcc --version | tail -1
+      nproc ;;
+    build)
+      # This device's architecture only; setup.py lists the .cu units first.
+      local arch
+      arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1)
+      TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$arch} FORCE_CUDA=1 MAX_JOBS=$(nproc) \
+        "$PY" setup.py build_ext --inplace ;;
+    smoke) "$PY" scripts/device_smoke.py ;;
+    default-tests) "$PY" -m pytest -q -rs $(pytest_args) -k "cuda" $DEFAULT_TESTS ;;
+    grid-tests) "$PY" -m pytest -q -rs $(pytest_args) tests/test_persistent.py \
+      -k "persistent and not cluster and not tiled" tests/test_watchdog.py ;;
+    memcheck) sanitize memcheck per-step "step_kernel" ;;
+    grid-bench) "$PY" benchmarks/gpu_targets.py --dtype float32 bfloat16 --batches 1 8 64 256 \
+      --hidden 256 512 1024 --backends per-step persistent --repeats 15 --out "$OUT" ;;
+    gated-tests) "$PY" -m pytest -q -rs $(pytest_args) tests/test_gated_persistent.py ;;
+    cluster-tests) "$PY" -m pytest -q -rs $(pytest_args) tests/test_persistent.py \
+      -k "cluster and not tiled" ;;
+    tiled-tests) "$PY" -m pytest -q -rs $(pytest_args) tests/test_persistent.py -k "tiled" ;;
+    grid-sanitize)
+      for tool in memcheck racecheck synccheck; do sanitize $tool persistent recurrence_kernel; done ;;
+    gated-sanitize)
+      for tool in memcheck racecheck synccheck; do sanitize $tool gated gated_persistent; done ;;
+    cluster-sanitize)
+      for tool in memcheck racecheck synccheck; do sanitize $tool cluster recurrence_kernel; done ;;
+    latency)
+      for dtype in bfloat16 float32; do
+        "$PY" benchmarks/step_latency.py --dtype "$dtype" --out "$OUT"
+      done ;;
+    gated-bench)
+      for dtype in float32 bfloat16; do
+        "$PY" benchmarks/run.py --quick --only sequences --cell gru lstm --dtype "$dtype" \
+          --repeats 5 --out "$OUT"
+      done ;;
+    *) echo "unknown stage $1"; return 2 ;;
+  esac
+}
+
+if [ "${1:-}" = "--run-stage" ]; then
+  run_stage "$2"
+  exit $?
 fi
 
-summary() {
-  # Most important last: the reply shows only the end of the output.
-  echo "==== device_check summary ($(( $(date +%s) - start )) s, logs in $OUT/device_check.tar.gz)"
-  cat "$LOGS"/step-latency-*.md 2>/dev/null | grep "|"
-  for dtype in float32 bfloat16; do
-    grep -E "^(## |\| B=)" "$LOGS/bench_gated_$dtype.log" 2>/dev/null | grep -v reference \
-      | cut -c1-140
-  done
-  grep -E "^(## |\| [0-9])" "$LOGS/targets.log" 2>/dev/null
-  tail -3 "$LOGS/targets.log" 2>/dev/null | grep -iE "error|Traceback" || true
-  grep -v "^$" "$LOGS/env.log"
-  echo "build: exit $build_rc after $build_s s"
-  [ "$build_rc" -eq 0 ] || tail -20 "$LOGS/build.log"
-  for log in "$LOGS"/sanitizer_*.log; do
-    [ -f "$log" ] || continue
-    echo "$(basename "$log" .log): $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY|workload done" \
-      "$log" | tr '\n' ' ')"
-  done
-  for log in "$LOGS"/tests_*.log; do
-    [ -f "$log" ] || continue
-    echo "$(basename "$log" .log): $(grep -E "^[0-9]+ (passed|failed|skipped|deselected|error)" \
-      "$log" | tr '\n' ' ')"
-    grep -E "^(FAILED|ERROR)" "$log" | cut -c1-200 | head -12
-  done
+selected=default
+dry_run=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stages) selected=$2; shift 2 ;;
+    --dry-run) dry_run=1; shift ;;
+    *) echo "usage: $0 [--stages a,b,...|all] [--dry-run]" >&2; exit 2 ;;
+  esac
+done
+
+chosen() {  # name, kind
+  case "$selected" in
+    default) [ "$2" = default ] ;;
+    all) true ;;
+    *) [[ ",$selected," == *",$1,"* ]] ;;
+  esac
 }
-summary | tee "$LOGS/summary.txt"
-cp "$LOGS"/targets-*.md "$OUT"/ 2>/dev/null
-tar czf "$OUT/device_check.tar.gz" -C "$LOGS" .
-[ "$build_rc" -eq 0 ] && [ "$test_rc" -eq 0 ]
+
+# The stages, their limits and the paths they verify: scripts/device_summary.py.
+total=0
+plan=()
+while read -r name limit paths kind; do
+  chosen "$name" "$kind" || continue
+  plan+=("$name $limit $paths")
+  total=$(( total + limit ))
+done < <("$PY" scripts/device_summary.py --plan)
+
+if [ "$dry_run" -eq 1 ]; then
+  for stage in "${plan[@]}"; do
+    read -r name limit paths <<< "$stage"
+    printf "stage %-16s limit %4d s  verifies %s\n" "$name" "$limit" "$paths"
+  done
+  echo "total budget: $total s"
+  exit 0
+fi
+
+# A rerun of some stages (same commit, same folder) replaces their lines.
+mkdir -p "$OUT"
+touch "$OUT/stages.tsv"
+echo "device check of $COMMIT: ${#plan[@]} stages, total budget $total s, logs in $OUT"
+failed=0
+for stage in "${plan[@]}"; do
+  read -r name limit paths <<< "$stage"
+  start=$(date +%s)
+  timeout -k 5 "$limit" bash "$0" --run-stage "$name" > "$OUT/$name.log" 2>&1
+  rc=$?
+  seconds=$(( $(date +%s) - start ))
+  case $rc in
+    0) status=passed ;;
+    124|137) status=timed-out ;;
+    *) status=failed ;;
+  esac
+  [ "$status" = passed ] || failed=1
+  printf "%s\t%s\t%s\n" "$name" "$status" "$seconds" >> "$OUT/stages.tsv"
+  "$PY" scripts/device_summary.py "$OUT" > /dev/null
+  echo "stage $name: $status in $seconds s (limit $limit s) $(grep -E \
+    "^[0-9]+ (passed|failed)|ERROR SUMMARY|cases passed" "$OUT/$name.log" | tail -1)"
+  # Nothing runs without the extension.
+  if [ "$name" = build ] && [ "$status" != passed ]; then
+    tail -20 "$OUT/build.log"
+    break
+  fi
+done
+"$PY" scripts/device_summary.py "$OUT"
+exit $failed

@@ -1,8 +1,9 @@
-"""A small workload for compute-sanitizer: one of the one-launch kernels
-(SANITIZE_BACKEND: 'persistent', the default, 'cluster', or 'gated': the GRU's
-and LSTM's persistent kernel) forward and backward, both directions, with a
-mask and a reset state, several blocks, on the vector-load path, the
-scalar-load path and a half type, and with several batch tiles."""
+"""A small workload for compute-sanitizer: one of the CUDA recurrences
+(SANITIZE_BACKEND: 'persistent', the default, 'cluster', 'gated': the GRU's
+and LSTM's persistent kernel, or 'per-step': every cell's per-step loop)
+forward and backward, both directions, with a mask and a reset state, several
+blocks, on the vector-load path, the scalar-load path and a half type, and
+with several batch tiles."""
 import os
 
 import torch
@@ -10,6 +11,20 @@ import torch
 from rnn_fused import FusedGRU, FusedLSTM, FusedRNN
 
 backend = os.environ.get("SANITIZE_BACKEND", "persistent")
+if backend == "per-step":
+    # H % 8 != 0 and an odd batch beside aligned sizes; float32 and a half type.
+    for hidden, batch, dtype in ((256, 3, torch.float32), (100, 5, torch.bfloat16)):
+        for cls in (FusedRNN, FusedGRU, FusedLSTM):
+            module = cls(16, hidden, num_layers=2, bidirectional=True, device="cuda",
+                         dtype=dtype, backend="per-step")
+            x = torch.randn(5, batch, 16, device="cuda", dtype=dtype, requires_grad=True)
+            mask = torch.rand(5, batch, device="cuda") > 0.3
+            out, final = module(x, mask=mask, reset_state=0.5)
+            finals = final if isinstance(final, tuple) else (final,)
+            (out.float().sum() + sum(f.float().sum() for f in finals)).backward()
+    torch.cuda.synchronize()
+    print("sanitizer workload done (per-step)")
+    raise SystemExit(0)
 if backend == "gated":
     # Scalar loads at H=100 (100 % 8 != 0 forward; 300 and 400 % 16 != 0
     # backward); 4, 2 and 1 units per block.

@@ -14,6 +14,13 @@ TOLERANCES = {
     torch.bfloat16: dict(atol=6e-2, rtol=6e-2),
 }
 
+# The GPU's multiprocessors (132 on an H200 or H100 SXM, 114 on an H100 PCIe;
+# 132 without a GPU): tests whose kernels need all their blocks resident at
+# once size their largest shapes by it.
+MULTIPROCESSORS = (torch.cuda.get_device_properties(0).multi_processor_count
+                   if torch.cuda.is_available() else 132)
+
+
 def make_mask(kind: str, batch: int, steps: int, device="cpu") -> torch.Tensor:
     """[B, T] mask of the given kind, or None for 'none'. Padding masks give every
     sequence a different length, at least 1; 'resets' ends episodes at random."""

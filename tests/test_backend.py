@@ -9,7 +9,7 @@ import threading
 import pytest
 import torch
 
-from rnn_fused import FusedRNN, plan
+from rnn_fused import FusedRNN, best_device, plan
 
 from helpers import profiled_names
 
@@ -138,3 +138,15 @@ def test_the_backward_follows_the_forward_s_backend():
     assert "rnn_fused::cuda_forward(persistent)" in names
     assert "rnn_fused::cuda_backward(persistent)" in names
     assert "rnn_fused::cuda_backward(per-step)" not in names
+
+
+@pytest.mark.skipif(best_device() != "cuda", reason="needs a GPU")
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("batch, hidden", [(1, 128), (8, 256), (64, 512), (256, 1024)])
+def test_auto_on_cuda_takes_only_verified_kernels(cell, batch, hidden):
+    """Until a device check passes a one-launch kernel at its current code
+    (tests/test_device_verified.py), 'auto' runs the per-step loop on CUDA."""
+    if cell == "rnn" and "persistent" in torch.ops.rnn_fused.auto_kernels():
+        pytest.skip("the persistent kernel is verified; 'auto' chooses by size")
+    chosen = plan(batch, hidden, steps=T, device="cuda", cell=cell)
+    assert chosen.backend == "per-step", chosen.reason

@@ -220,6 +220,33 @@ def test_lower_precision_against_float64(device, cell, dtype, batch, hidden):
     check_against_float64(device, cell, dtype, batch, hidden)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="half types run on CUDA only")
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("dtype, delta", [(torch.float16, 2.0 ** -11), (torch.bfloat16, 2.0 ** -9)])
+def test_half_gate_products_are_not_rounded(cell, dtype, delta):
+    """One step whose output is the fraction that rounding a gate pre-activation
+    to the dtype would lose. Every gate saturates (bias ±20) except the GRU's n
+    and the LSTM's g, whose pre-activation is −1 + h_0·w with h_0 = (1, 1) and
+    w = (1, δ): 1 + δ in float32, but 1 in the dtype (a quarter or half of its
+    spacing at 1). So h_1 = tanh(δ) (LSTM: tanh(tanh(δ))), which rounds to δ,
+    where a rounded product would give 0."""
+    gates = CELLS[cell][3]
+    module = CELLS[cell][0](1, 2, device="cuda", dtype=dtype, backend="per-step")
+    gate_bias = {"gru": [20.0, -20.0, -1.0], "lstm": [20.0, -20.0, -1.0, 20.0]}[cell]
+    free = 2  # n (GRU) and g (LSTM) are the third gate
+    with torch.no_grad():
+        module.weight_ih_l0.zero_()
+        module.bias_ih_l0.copy_(torch.tensor(gate_bias).repeat_interleave(2))
+        module.bias_hh_l0.zero_()
+        module.weight_hh_l0.zero_()
+        module.weight_hh_l0[free * 2:free * 2 + 2] = torch.tensor([1.0, delta])
+    h0 = torch.ones(1, 1, 2, device="cuda", dtype=dtype)
+    hx = (h0, torch.zeros_like(h0)) if cell == "lstm" else h0
+    out, _ = module(torch.randn(1, 1, 1, device="cuda", dtype=dtype), hx)
+    assert gates * 2 == module.weight_hh_l0.shape[0]
+    torch.testing.assert_close(out.float().cpu(), torch.full((1, 1, 2), delta), atol=0, rtol=0)
+
+
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_cpu_runs_of_steps_across_chunks(cell):
     """B=16, H=128, T=100 in float32: the pass takes the product a run of steps

@@ -11,15 +11,19 @@ import torch
 import rnn_fused
 from rnn_fused import FusedRNN, ops, plan
 
-from helpers import MASK_KINDS, TOLERANCES, make_mask, report
+from helpers import MASK_KINDS, MULTIPROCESSORS, TOLERANCES, make_mask, report
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 
 T, D = 12, 24
-# (B, H): full warps, partly filled warps (H=1000), scalar loads (H % 8 != 0),
-# one block per row (H=6), the largest H that fits, and a wide batch.
-PERSISTENT_SHAPES = [(1, 256), (8, 512), (32, 512), (5, 1000), (7, 300), (2, 6), (64, 1024),
-                     (200, 128)]
+# The grid kernel's largest H at 8 rows a block: one block per multiprocessor
+# (1024 on 132 of them, 912 on an H100 PCIe's 114).
+GRID_LARGEST = min(1024, 8 * MULTIPROCESSORS)
+# (B, H): full warps, partly filled warps (H=1000, or the largest H, under
+# 1000), scalar loads (H % 8 != 0), one block per row (H=6), the largest H
+# that fits, and a wide batch.
+PERSISTENT_SHAPES = [(1, 256), (8, 512), (32, 512), (5, min(1000, GRID_LARGEST)), (7, 300),
+                     (2, 6), (64, GRID_LARGEST), (200, 128)]
 # The cluster kernel holds W_hh in one cluster, so H <= 512 in float32: each of its row
 # counts (J = 8 at H=6, 100, 128; 16 at 250, 256; 32 at 300, 301, 512), a cluster
 # of 13 blocks (H=100), scalar loads and exchange rows padded beyond H at each J
@@ -45,9 +49,13 @@ SHARED_WEIGHT_SHAPES = [(3, 1024), (16, 1024), (64, 1024), (5, 520), (6, 777), (
 # thread holds (B=157 at H=600: 10 blocks of 13 rows, 2041 outputs, 8 a
 # thread; 128 columns would need 16), the largest batch at H=1024 and a batch
 # of odd size.
+# At 64 columns a block, ceil(H / 128) clusters of ceil(H / 64) blocks: 128 at
+# H=1024, which 132 multiprocessors hold and an H100 PCIe's 114 do not (896:
+# 98 blocks).
+TILED_LARGEST = max(h for h in range(128, 1025, 128) if (h // 128) * (h // 64) <= MULTIPROCESSORS)
 TILED_SHAPES = [(1, 1024, 128), (8, 1024, 128), (3, 1001, 128), (8, 600, 128), (16, 777, None),
-                (30, 520, None), (64, 1024, None), (157, 600, 64), (128, 1024, None),
-                (37, 1024, None)]
+                (30, 520, None), (64, TILED_LARGEST, None), (157, 600, 64),
+                (128, TILED_LARGEST, None), (37, TILED_LARGEST, None)]
 CASES = ([("persistent", *shape) for shape in PERSISTENT_SHAPES]
          + [("cluster", *shape) for shape in CLUSTER_SHAPES])
 
@@ -275,8 +283,8 @@ def test_kernel_other_nonlinearities(backend, nonlinearity, dtype):
                b / scale, **TOLERANCES[dtype])
 
 
-# The cluster backend at H=1024 in float32: the tiled kernel.
-ONE_LAUNCH = [("persistent", 512), ("cluster", 512), ("cluster", 1024)]
+# The cluster backend beyond H=512 in float32: the tiled kernel.
+ONE_LAUNCH = [("persistent", 512), ("cluster", 512), ("cluster", TILED_LARGEST)]
 
 
 @pytest.mark.parametrize("backend, hidden", ONE_LAUNCH)

@@ -26,9 +26,10 @@ struct GruCell {
   // The hidden side's gate gradients differ from the input side's (in n).
   static constexpr bool kSeparateHiddenGrad = true;
 
-  // T: the arithmetic type; S: the storage type of the pointers.
-  template <typename T, typename S>
-  C10_HOST_DEVICE C10_ALWAYS_INLINE T forward(const S* x, const S* h, int64_t stride, T b_hn,
+  // T: the arithmetic type; S: the storage type of the pointers; P: that of
+  // the hidden side's products (the accumulation type on CUDA).
+  template <typename T, typename S, typename P>
+  C10_HOST_DEVICE C10_ALWAYS_INLINE T forward(const S* x, const P* h, int64_t stride, T b_hn,
                                               T h_prev, T /*c_prev*/, T& /*c*/, S* saved) const {
     const T h_n = T(h[2 * stride]) + b_hn;
     const T r = Math::sigmoid(T(x[0]) + T(h[0]));

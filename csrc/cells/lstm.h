@@ -23,10 +23,11 @@ struct LstmCell {
   // Both sides of every gate see the same pre-activation gradient.
   static constexpr bool kSeparateHiddenGrad = false;
 
-  // T: the arithmetic type; S: the storage type of the pointers. Reads all of x
+  // T: the arithmetic type; S: the storage type of the pointers; P: that of
+  // the hidden side's products (the accumulation type on CUDA). Reads all of x
   // before it writes saved: the loops pass the same buffer for both.
-  template <typename T, typename S>
-  C10_HOST_DEVICE C10_ALWAYS_INLINE T forward(const S* x, const S* h, int64_t stride,
+  template <typename T, typename S, typename P>
+  C10_HOST_DEVICE C10_ALWAYS_INLINE T forward(const S* x, const P* h, int64_t stride,
                                               T /*b_hn*/, T /*h_prev*/, T c_prev, T& c,
                                               S* saved) const {
     const T i = Math::sigmoid(T(x[0]) + T(h[0]));

@@ -70,6 +70,15 @@ Plan plan_cuda(const PlanQuery& query, std::string* why) {
     if (why != nullptr) *why = "the per-step loop, as asked for";
     return plan;
   }
+  if (backend == Backend::Auto && !auto_takes("persistent")) {
+    plan.path = Path::CudaPerStep;
+    if (why != nullptr) {
+      *why = "the per-step loop: 'auto' takes a one-launch kernel only once a device check "
+             "has passed at its current code, which the persistent kernel's has not yet "
+             "(docs/device-verification.md); backend='persistent' runs it";
+    }
+    return plan;
+  }
   const bool half = query.dtype == at::kHalf || query.dtype == at::kBFloat16;
   const int64_t auto_limit = half ? kAutoPersistentElementsHalf : kAutoPersistentElements;
   const int64_t elements = query.batch * query.hidden;

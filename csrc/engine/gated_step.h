@@ -4,7 +4,7 @@
 // builds no tensor views per step. Where the device says so
 // (Device::gated_product_in_step), the pass takes the product too, a run of
 // steps at a time (Device::gated_forward_run). Rows are contiguous [B, ·] blocks
-// of the input's dtype; the c-pointers are null for the GRU.
+// of the input's dtype, except where said; the c-pointers are null for the GRU.
 #pragma once
 
 #include <cstdint>
@@ -42,8 +42,9 @@ struct GatedForwardStep : GatedStepSizes {
   // [G·H] or null: the biases above, where the device's pass adds them
   // (Device::kPassAddsInputBias).
   const void* x_bias;
-  // [B, G·H]: h_prev·W_hhᵀ, computed by the loop; or, where w_hh_t is given, by
-  // the pass itself, each thread the gates of its own slice (csrc/cpu/gated_step.cpp).
+  // [B, G·H] in the accumulation type: h_prev·W_hhᵀ, computed by the loop; or,
+  // where w_hh_t is given, by the pass itself, each thread the gates of its own
+  // slice (csrc/cpu/gated_step.cpp).
   void* h_gates;
   // W_hhᵀ [H, G·H] as the device's pass takes it (the CPU: in panels,
   // CpuRecurrence::gated_w_hh_t_panels), or null.

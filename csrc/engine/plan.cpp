@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <optional>
 #include <tuple>
+#include <vector>
 
 #include <c10/core/Device.h>
 #include <c10/core/DeviceGuard.h>
@@ -69,6 +70,10 @@ std::tuple<std::string, std::string> plan_op(int64_t steps, int64_t batch, int64
   return {path_name(plan.path), why};
 }
 
+std::vector<std::string> auto_kernels() {
+  return std::vector<std::string>(kAutoKernels.begin(), kAutoKernels.end());
+}
+
 }  // namespace
 
 Backend parse_backend(std::string_view name) {
@@ -102,6 +107,7 @@ Backend resolve_backend(Backend requested) {
 
 TORCH_LIBRARY_IMPL(rnn_fused, CompositeImplicitAutograd, m) {
   m.impl("plan", &plan_op);
+  m.impl("auto_kernels", &auto_kernels);
 }
 
 }  // namespace rnn_fused

@@ -4,6 +4,7 @@
 // and picks the kernels, so the query cannot disagree with what runs.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -16,6 +17,21 @@
 namespace rnn_fused {
 
 enum class Backend { Auto, PerStep, Persistent, Cluster };
+
+// The one-launch CUDA kernels ('persistent', 'gated-persistent', 'cluster',
+// 'tiled') that 'auto' may take: only those whose current code has passed
+// scripts/device_check.sh on a GPU, as a committed summary shows
+// (tests/test_device_verified.py holds this list to the summaries; the
+// rnn_fused::auto_kernels op returns it). None yet: on CUDA 'auto' runs the
+// per-step loop for every cell, and the others run only when asked for.
+inline constexpr std::array<std::string_view, 0> kAutoKernels{};
+
+constexpr bool auto_takes(std::string_view kernel) {
+  for (const std::string_view name : kAutoKernels) {
+    if (name == kernel) return true;
+  }
+  return false;
+}
 
 // ValueError naming the choices for anything else.
 Backend parse_backend(std::string_view name);

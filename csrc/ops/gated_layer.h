@@ -25,6 +25,7 @@
 #include "../engine/plan.h"
 #include "checks.h"
 #include "input_products.h"
+#include "product_into.h"
 
 namespace rnn_fused {
 
@@ -217,7 +218,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
     }
   }
 
-  at::Tensor h_gates = at::empty({B, GH}, options);
+  // In the accumulation type: half types' gate pre-activations are not rounded
+  // before the cell's nonlinearities, as the Elman loop's are not.
+  at::Tensor h_gates = at::empty({B, GH}, options.dtype(at::toOpMathType(input.scalar_type())));
   // Two carries each, used in turn: a step never writes the state it reads.
   const at::Tensor carries_h[2] = {at::empty({B, H}, options), at::empty({B, H}, options)};
   const at::Tensor carries_c[2] = {n.lstm() ? at::empty({B, H}, options) : at::Tensor(),
@@ -270,7 +273,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_lay
       }
     }
     for (int64_t q = q0; q < q0 + steps; ++q) {
-      at::mm_out(h_gates, h_prev_of(q), w_hh_t);
+      mm_into(h_gates, h_prev_of(q), w_hh_t);
       fill_step(q, t0, s);
       Device::gated_forward_step(s);
     }

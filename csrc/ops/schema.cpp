@@ -55,4 +55,6 @@ TORCH_LIBRARY(rnn_fused, m) {
   m.def(
       "plan(int steps, int batch, int hidden_size, ScalarType dtype, Device device, "
       "str backend, str cell='rnn') -> (str, str)");
+  // The one-launch CUDA kernels that 'auto' may take (csrc/engine/plan.h).
+  m.def("auto_kernels() -> str[]");
 }

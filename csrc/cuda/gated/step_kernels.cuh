@@ -32,7 +32,7 @@ forward_step_kernel(const GatedForwardStep s) {
   const acc_t b_hn =
       Cell::kHasCellState ? acc_t(0) : static_cast<acc_t>(typed<scalar_t>(s.h_bias)[j]);
   const acc_t h = Cell{}.forward(typed<scalar_t>(s.x_gates) + b * G * H + j,
-                                 typed<scalar_t>(s.h_gates) + b * G * H + j, H, b_hn,
+                                 typed<acc_t>(s.h_gates) + b * G * H + j, H, b_hn,
                                  static_cast<acc_t>(typed<scalar_t>(s.h_prev)[idx]), c_prev, c,
                                  typed<scalar_t>(s.saved) + b * kSavedPerUnit * H + j);
   const acc_t m =

@@ -66,6 +66,7 @@ struct Args {
   acc_t* grad_reset_h;
   acc_t* grad_reset_c;
   unsigned long long* barrier;  // one zeroed counter (64 bits: T·blocks cannot wrap it)
+  Watchdog watchdog;  // bounds the barrier's wait (persistent/waits.cuh)
 };
 
 // This warp's share of the products of kGroups·J rows of weights with every
@@ -221,8 +222,10 @@ __global__ void __launch_bounds__(kThreads, 1) forward_kernel(const Args<scalar_
       h_carry[e] = static_cast<acc_t>(h_stored);
       c_carry[e] = static_cast<acc_t>(static_cast<scalar_t>(c_next));
     }
-    if (q + 1 < T) {
-      persistent::grid_barrier(p.barrier, static_cast<unsigned long long>(q + 1) * gridDim.x);
+    if (q + 1 < T && !persistent::grid_barrier(p.barrier,
+                                               static_cast<unsigned long long>(q + 1) * gridDim.x,
+                                               p.watchdog, q)) {
+      return;
     }
   }
 }
@@ -343,8 +346,10 @@ __global__ void __launch_bounds__(kThreads, 1) backward_kernel(const Args<scalar
         }
       }
     }
-    if (s + 1 < T) {
-      persistent::grid_barrier(p.barrier, static_cast<unsigned long long>(s + 1) * gridDim.x);
+    if (s + 1 < T && !persistent::grid_barrier(p.barrier,
+                                               static_cast<unsigned long long>(s + 1) * gridDim.x,
+                                               p.watchdog, s)) {
+      return;
     }
   }
 

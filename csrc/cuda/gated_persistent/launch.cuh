@@ -98,12 +98,15 @@ void launch(Args<scalar_t> a) {
                     " more than this GPU holds at B=", a.batch, ", H=", a.hidden);
   const dim3 grid(static_cast<unsigned>((a.hidden + J - 1) / J));
   const size_t shared = K::shared_bytes(a.batch, a.hidden);
+  constexpr bool kLstm = Cell::kHasCellState;
   if constexpr (kBackward) {
     persistent::launch_cooperative(backward_kernel<scalar_t, Cell, J, K::L>, grid, kThreads,
-                                   shared, a);
+                                   shared, a,
+                                   kLstm ? "LSTM persistent backward" : "GRU persistent backward");
   } else {
     persistent::launch_cooperative(forward_kernel<scalar_t, Cell, J, K::L>, grid, kThreads,
-                                   shared, a);
+                                   shared, a,
+                                   kLstm ? "LSTM persistent forward" : "GRU persistent forward");
   }
 }
 

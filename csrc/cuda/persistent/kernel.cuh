@@ -26,6 +26,7 @@
 #include "../../cells/elman.h"
 #include "mma_product.cuh"
 #include "tf32_product.cuh"
+#include "waits.cuh"
 #include "weight_element.cuh"
 
 namespace rnn_fused {
@@ -77,6 +78,7 @@ struct KernelArgs {
   // Grid kernel: one zeroed counter; 64 bits, so that T·blocks cannot wrap it.
   // Tiled kernel (tiled/kernel.cuh): one zeroed flag per block, its steps done.
   unsigned long long* barrier;
+  Watchdog watchdog;  // bounds those waits (waits.cuh)
 };
 
 // Loads that bypass L1: rows written by other blocks in the previous step may
@@ -180,49 +182,6 @@ __device__ __forceinline__ void warp_sum_rows(acc_t (&acc)[J], int lane) {
   for (int level = log2_rows<J>(); level < 5; ++level) {
     acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], 16 >> level);
   }
-}
-
-__device__ __forceinline__ unsigned long long load_acquire(const unsigned long long* p) {
-  unsigned long long v;
-  asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
-  return v;
-}
-
-__device__ __forceinline__ void store_release(unsigned long long* p, unsigned long long v) {
-  asm volatile("st.release.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
-}
-
-// Every block arrives, then waits for all gridDim.x arrivals of this round.
-// The fences make each block's step output visible before its arrival counts.
-// It cannot deadlock: the cooperative launch refuses a grid that is not all
-// resident, and the host checks residency before it launches.
-__device__ __forceinline__ void grid_barrier(unsigned long long* counter,
-                                             unsigned long long target) {
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    __threadfence();
-    atomicAdd(counter, 1ull);
-    while (load_acquire(counter) < target) {
-    }
-    __threadfence();
-  }
-  __syncthreads();
-}
-
-// Every thread of every block of the cluster arrives and waits. Release and
-// acquire at cluster scope order the step's global writes before the peers'
-// reads of them (and make it a block barrier too).
-__device__ __forceinline__ void cluster_barrier() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
-  // Unreachable: the planner refuses the cluster kernel below compute
-  // capability 9.0, and a cluster launch would fail there anyway. The branch
-  // only keeps builds for older architectures compiling.
-  __trap();
-#else
-  asm volatile(
-      "barrier.cluster.arrive.release.aligned;\n\t"
-      "barrier.cluster.wait.acquire.aligned;" ::: "memory");
-#endif
 }
 
 // The cluster kernel's dynamic shared memory: the partial sums; at J = 64 the
@@ -552,8 +511,9 @@ persistent_recurrence_kernel(const KernelArgs<scalar_t> p) {
     if (s + 1 < T) {
       if constexpr (kClustered) {
         cluster_barrier();
-      } else {
-        grid_barrier(p.barrier, static_cast<unsigned long long>(s + 1) * gridDim.x);
+      } else if (!grid_barrier(p.barrier, static_cast<unsigned long long>(s + 1) * gridDim.x,
+                               p.watchdog, s)) {
+        return;
       }
     }
   }

@@ -98,7 +98,8 @@ void launch(KernelArgs<scalar_t> p) {
                     " more than this GPU holds at B=", p.batch, ", H=", p.hidden);
   launch_cooperative(persistent_recurrence_kernel<scalar_t, J, L, kBackward, false>,
                      dim3(static_cast<unsigned>((p.hidden + J - 1) / J)), kThreads,
-                     shared_bytes<scalar_t, J, L>(p.batch, p.hidden), p);
+                     shared_bytes<scalar_t, J, L>(p.batch, p.hidden), p,
+                     kBackward ? "persistent backward" : "persistent forward");
 }
 
 template <typename scalar_t, bool kBackward>

@@ -219,9 +219,11 @@ tiled_recurrence_kernel(const KernelArgs<scalar_t> p) {
     if (has_link) {
       // Step s − 1's vector (s > 0) is complete once each producer has
       // released s; the acquire and the block barrier order the loads after.
+      // After an abort no wait holds the block: it runs its remaining steps
+      // (their values invalid), so that its cluster's barriers are all met.
       if (s > 0 && waits) {
-        while (persistent::load_acquire(flags + wait_on) < static_cast<unsigned long long>(s)) {
-        }
+        persistent::wait_at_least(flags + wait_on, static_cast<unsigned long long>(s),
+                                  p.watchdog, s - 1);
       }
       __syncthreads();
       const bool first_step = !kBackward && q == 0;
@@ -289,7 +291,7 @@ tiled_recurrence_kernel(const KernelArgs<scalar_t> p) {
     // The last step's vector is read by no one.
     if (s + 1 < T) {
       __syncthreads();
-      if (threadIdx.x == 0) {
+      if (threadIdx.x == 0 && !persistent::stalls(p.watchdog, s)) {
         __threadfence();
         persistent::store_release(flags + own_flag, static_cast<unsigned long long>(s + 1));
       }

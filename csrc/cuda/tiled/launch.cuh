@@ -114,8 +114,9 @@ void launch(KernelArgs<scalar_t> p) {
   persistent::launch_cooperative(tiled_recurrence_kernel<scalar_t, kLaneK, kBackward>,
                                  dim3(static_cast<unsigned>(s.blocks),
                                       static_cast<unsigned>(s.clusters)),
-                                 kThreads, s.shared, p, s.clusters * s.blocks,
-                                 static_cast<unsigned>(s.blocks));
+                                 kThreads, s.shared, p,
+                                 kBackward ? "tiled cluster backward" : "tiled cluster forward",
+                                 s.clusters * s.blocks, static_cast<unsigned>(s.blocks));
 }
 
 template <typename scalar_t, bool kBackward>

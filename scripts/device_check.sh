@@ -25,8 +25,21 @@ export PYTHONPATH=.
 DEFAULT_TESTS="tests/test_cuda.py tests/test_ops.py tests/test_fused_rnn.py tests/test_backend.py \
 tests/test_double_backward.py tests/test_gated.py"
 
-pytest_args() {  # xdist spreads the cases over processes where the machine has it
-  "$PY" -c "import xdist" 2>/dev/null && echo "-n 8"
+# pytest; fails where a test skipped for want of a GPU (or of the CUDA
+# kernels), which would pass the stage with nothing run. xdist spreads the
+# cases over processes where the machine has it.
+run_pytest() {
+  local xdist log rc
+  xdist=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")
+  log=$(mktemp)
+  "$PY" -m pytest -q -rs $xdist "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" -eq 0 ] && grep -q "needs a GPU" "$log"; then
+    echo "device_check: tests skipped for want of a GPU"
+    rc=1
+  fi
+  rm -f "$log"
+  return "$rc"
 }
 
 sanitize() {  # tool, SANITIZE_BACKEND, kernel-name filter
@@ -40,14 +53,16 @@ run_stage() {
       echo "commit $COMMIT"
       date -u
       nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv
+      nvcc --version | tail -1
+      echo "$(nproc) CPU cores"
+      # Last, so that the stage fails (and the run stops) where torch sees no GPU.
       "$PY" - <<'EOF'
 import torch
+print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
 p = torch.cuda.get_device_properties(0)
 print(f"device {p.name}, {p.multi_processor_count} SMs, compute capability {p.major}.{p.minor}")
-print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
 EOF
-      nvcc --version | tail -1
-      nproc ;;
+      ;;
     build)
       # This device's architecture only; setup.py lists the .cu units first.
       local arch
@@ -55,16 +70,15 @@ EOF
       TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$arch} FORCE_CUDA=1 MAX_JOBS=$(nproc) \
         "$PY" setup.py build_ext --inplace ;;
     smoke) "$PY" scripts/device_smoke.py ;;
-    default-tests) "$PY" -m pytest -q -rs $(pytest_args) -k "cuda" $DEFAULT_TESTS ;;
-    grid-tests) "$PY" -m pytest -q -rs $(pytest_args) tests/test_persistent.py \
-      -k "persistent and not cluster and not tiled" tests/test_watchdog.py ;;
+    default-tests) run_pytest -k "cuda" $DEFAULT_TESTS ;;
+    grid-tests) run_pytest tests/test_persistent.py tests/test_watchdog.py \
+      -k "persistent and not cluster and not tiled or watchdog" ;;
     memcheck) sanitize memcheck per-step "step_kernel" ;;
     grid-bench) "$PY" benchmarks/gpu_targets.py --dtype float32 bfloat16 --batches 1 8 64 256 \
       --hidden 256 512 1024 --backends per-step persistent --repeats 15 --out "$OUT" ;;
-    gated-tests) "$PY" -m pytest -q -rs $(pytest_args) tests/test_gated_persistent.py ;;
-    cluster-tests) "$PY" -m pytest -q -rs $(pytest_args) tests/test_persistent.py \
-      -k "cluster and not tiled" ;;
-    tiled-tests) "$PY" -m pytest -q -rs $(pytest_args) tests/test_persistent.py -k "tiled" ;;
+    gated-tests) run_pytest tests/test_gated_persistent.py ;;
+    cluster-tests) run_pytest tests/test_persistent.py -k "cluster and not tiled" ;;
+    tiled-tests) run_pytest tests/test_persistent.py -k "tiled" ;;
     grid-sanitize)
       for tool in memcheck racecheck synccheck; do sanitize $tool persistent recurrence_kernel; done ;;
     gated-sanitize)
@@ -146,9 +160,9 @@ for stage in "${plan[@]}"; do
   "$PY" scripts/device_summary.py "$OUT" > /dev/null
   echo "stage $name: $status in $seconds s (limit $limit s) $(grep -E \
     "^[0-9]+ (passed|failed)|ERROR SUMMARY|cases passed" "$OUT/$name.log" | tail -1)"
-  # Nothing runs without the extension.
-  if [ "$name" = build ] && [ "$status" != passed ]; then
-    tail -20 "$OUT/build.log"
+  # Nothing runs without a GPU or without the extension.
+  if { [ "$name" = env ] || [ "$name" = build ]; } && [ "$status" != passed ]; then
+    tail -20 "$OUT/$name.log"
     break
   fi
 done

@@ -10,9 +10,9 @@ OUT/env.log, and writes OUT/summary.json:
     {"commit": ..., "device": ..., "stages": {stage: {"status", "seconds"}},
      "paths": {path: "passed" | "failed" | "not run"}}
 
-A path passed when each default stage that verifies it passed and no optional
-one that ran failed; it failed when one of them failed or timed out; otherwise
-it was not run. Committed summaries live in
+A path passed when a stage that verifies it ran, each default one among them
+passed, and no optional one that ran failed; it failed when one of them failed
+or timed out; otherwise it was not run. Committed summaries live in
 benchmarks/results/device-checks/*/summary.json; tests/test_device_verified.py
 holds 'auto' to them through PATHS and last_change().
 """
@@ -114,7 +114,8 @@ def summarize(out: str) -> dict:
         ran = [stages[name]["status"] for name, _ in mine if name in stages]
         if any(status != "passed" for status in ran):
             return "failed"
-        return "passed" if all(name in stages for name, default in mine if default) else "not run"
+        required = all(name in stages for name, default in mine if default)
+        return "passed" if ran and required else "not run"
 
     device = "unknown"
     env = os.path.join(out, "env.log")

@@ -3,9 +3,11 @@
 Install with `pip install --no-build-isolation -e .` so that the torch already in
 the environment is the one compiled against.
 
-The CUDA kernels are built whenever torch is a CUDA build and nvcc is found,
-with or without a GPU. FORCE_CUDA=1 turns a missing toolkit into an error
-instead of a CPU-only build; FORCE_CUDA=0 skips the CUDA kernels.
+The CUDA kernels are built where they can run: torch is a CUDA build, nvcc is
+found and torch sees a GPU. FORCE_CUDA=1 builds them without a GPU too (they
+compile and link without one; CI does this) and turns a missing toolkit into an
+error; FORCE_CUDA=0 skips them. Objects are kept in build/temp, so that a
+rebuild (pip's editable install included) compiles only what changed.
 """
 import glob
 import os
@@ -32,16 +34,25 @@ def find_cuda_home():
     return None
 
 
-force_cuda = os.environ.get("FORCE_CUDA")
+force_cuda = os.environ.get("FORCE_CUDA", "")
 cuda_home = find_cuda_home()
-use_cuda = force_cuda != "0" and torch.version.cuda is not None and cuda_home is not None
-if force_cuda == "1" and not use_cuda:
+can_build_cuda = torch.version.cuda is not None and cuda_home is not None
+if force_cuda == "1" and not can_build_cuda:
     raise RuntimeError(
         f"FORCE_CUDA=1 but the CUDA kernels cannot be built: torch {torch.__version__} "
         f"(CUDA {torch.version.cuda}), toolkit {cuda_home or 'not found'}")
+use_cuda = force_cuda == "1" or (force_cuda != "0" and can_build_cuda and
+                                 torch.cuda.is_available())
+if not use_cuda and force_cuda != "0":
+    why = ("torch sees no GPU here" if can_build_cuda else
+           f"torch {torch.__version__} is a CPU build" if torch.version.cuda is None else
+           "no CUDA toolkit (nvcc) was found")
+    print(f"rnn_fused: building the CPU kernels only ({why}); FORCE_CUDA=1 builds the CUDA "
+          "kernels too, which compile without a GPU", flush=True)
 if use_cuda:
     # Must be set before cpp_extension is imported: it reads CUDA_HOME once.
     os.environ["CUDA_HOME"] = cuda_home
+    # Without a GPU to ask (torch otherwise builds for the GPUs it sees): Hopper.
     if not torch.cuda.is_available():
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "9.0")
 
@@ -97,6 +108,8 @@ setup(
         )
     ],
     cmdclass={"build_ext": BuildExtension},
+    # Not the editable install's temporary folder: ninja then rebuilds only what changed.
+    options={"build_ext": {"build_temp": os.path.join("build", "temp")}},
     python_requires=">=3.9",
     install_requires=["torch>=2.4"],
     # What ONNX export (rnn_fused.onnx) and checking its graph in onnxruntime need.

@@ -2,6 +2,12 @@
 nn.LSTM (cuDNN on GPU, ATen/oneDNN on CPU), the pure-Python reference and the
 loops RL code uses, on the best device.
 
+By default a quick representative set (about a minute and a half on 2 CPU
+cores): per cell the plain case at B=8, a padded batch, the RL rollout with
+resets and 8 short-sequence points; it ends with a summary of a few lines.
+--full runs every plain shape, both paddings and the 54-point short-sequence
+grid; --sweep the B × H × T sweep.
+
 Every case times forward (autograd on), backward and both, as medians over
 rotated inputs after warm-up, the implementations taking turns in balanced
 orders (timing.orders), the reference's Python loop after them; every speedup is
@@ -17,7 +23,7 @@ import torch
 
 from progress import progress
 from result_files import add_output_arguments, commit, device_name, result_stem
-from rnn_fused import best_device
+from rnn_fused import best_device, plan
 from scenarios import CELLS, build_cases
 from short_sequences import markdown as short_markdown
 from short_sequences import run_short_sequences
@@ -35,7 +41,7 @@ def environment(device: str, dtype: torch.dtype, args) -> dict:
                 cpu_threads=torch.get_num_threads(),
                 tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
                 tf32_cudnn=torch.backends.cudnn.allow_tf32,
-                repeats=args.repeats, warmup=args.warmup, full_sweep=args.full)
+                repeats=args.repeats, warmup=args.warmup, selection=args.selection)
 
 
 def check_agreement(case, dtype):
@@ -110,14 +116,45 @@ def plot(env, rows, path) -> bool:
     return True
 
 
+def summary(env, rows, short_rows, cells, device, dtype) -> list:
+    """A few lines: per cell its speedup range (forward+backward, and the short
+    points' speedups) against the torch.nn module and against the per-step loop
+    RL code runs, and the path its plain case took."""
+    lines = [f"## summary: {env['device_name']}, {env['dtype']}, torch {env['torch']}, "
+             f"{env['cpu_threads']} CPU threads"]
+    for cell in cells:
+        mine = [r for r in rows if cell in r["scenario"].split()]
+        against_nn = [r["speedup"]["forward+backward"] for r in mine
+                      if r["impl"].startswith("nn.")]
+        against_nn += [r["speedup"] for r in short_rows if r["cell"] == cell]
+        against_loop = [r["speedup"]["forward+backward"] for r in mine
+                        if r["impl"].startswith("per-step loop")]
+        parts = []
+        if against_nn:
+            parts.append(f"{min(against_nn):.2f}-{max(against_nn):.2f}x the torch.nn module "
+                         f"({len(against_nn)} points)")
+        if against_loop:
+            parts.append(f"{min(against_loop):.2f}x the per-step loop of RL code")
+        plain_rows = [r for r in mine if r["scenario"].startswith("plain")]
+        if plain_rows:
+            r = plain_rows[0]
+            path = plan(r["B"], r["H"], r["T"], dtype, device, cell=cell)
+            parts.append(f"path at {r['label']}: {path.backend} ({path.reason})")
+        lines.append(f"- {cell}: " + "; ".join(parts))
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="float32",
                         choices=["float32", "float64", "float16", "bfloat16"],
                         help="float16 and bfloat16 need a GPU")
-    parser.add_argument("--full", action="store_true",
-                        help="the whole sweep B∈{1,8,32,64,256} × H∈{128..1024} × T∈{64,256,1024}")
-    parser.add_argument("--quick", action="store_true", help="two plain shapes only")
+    parser.add_argument("--full", dest="selection", action="store_const", const="full",
+                        default="quick", help="every plain shape, both paddings, and the "
+                        "whole short-sequence grid (the quick set is the default)")
+    parser.add_argument("--sweep", dest="selection", action="store_const", const="sweep",
+                        help="the full set with the B∈{1,8,32,64,256} × H∈{128..1024} × "
+                        "T∈{64,256,1024} sweep as plain shapes")
     parser.add_argument("--cell", nargs="+", default=list(CELLS), choices=CELLS,
                         help="which cells (default: all three)")
     parser.add_argument("--only", choices=["sequences", "short"],
@@ -143,7 +180,7 @@ def main():
 
     rows = []
     factories = ([] if args.only == "short" else
-                 build_cases(device, dtype, args.full, args.quick, args.cell))
+                 build_cases(device, dtype, args.selection, args.cell))
     for factory in progress(factories, desc="benchmark cases"):
         case = factory()
         check_agreement(case, dtype)
@@ -169,7 +206,8 @@ def main():
             torch.cuda.empty_cache()
 
     short_rows = ([] if args.only == "sequences" else
-                  run_short_sequences(device, dtype, args.short_repeats, progress, args.cell))
+                  run_short_sequences(device, dtype, args.short_repeats, progress, args.cell,
+                                      quick=args.selection == "quick"))
 
     stem = result_stem(args.out, "bench", device, args.dtype)
     report = markdown(env, rows) + (short_markdown(short_rows) if short_rows else "")
@@ -178,12 +216,9 @@ def main():
     with open(stem + ".json", "w") as f:
         json.dump(dict(environment=env, rows=rows, short_sequences=short_rows), f, indent=1)
     print(report)
-    if not rows:
-        print(f"wrote {stem}.md and .json")
-        return
-    plotted = plot(env, rows, stem + ".png")
-    print(f"wrote {stem}.md, .json" + (" and .png" if plotted else
-                                       " (no .png: matplotlib is not installed)"))
+    plotted = bool(rows) and plot(env, rows, stem + ".png")
+    print("\n".join(summary(env, rows, short_rows, args.cell, device, dtype)))
+    print(f"wrote {stem}.md, .json" + (" and .png" if plotted else ""))
 
 
 if __name__ == "__main__":

@@ -236,22 +236,25 @@ def rl_rollout(batch, steps, features, hidden, device, dtype, reset_probability=
 
 CPU_PLAIN = [(8, 512, 64, 128), (64, 256, 256, 512), (32, 256, 256, 256), (1, 1024, 128, 128)]
 GPU_PLAIN = [(b, 256, h, h) for b in (8, 64, 256) for h in (256, 512, 1024)]
-FULL_SWEEP = [(b, t, h, h) for b in (1, 8, 32, 64, 256) for h in (128, 256, 512, 1024)
-              for t in (64, 256, 1024)]
+SWEEP = [(b, t, h, h) for b in (1, 8, 32, 64, 256) for h in (128, 256, 512, 1024)
+         for t in (64, 256, 1024)]
+SETS = ("quick", "full", "sweep")
 
 
-def build_cases(device: str, dtype: torch.dtype, full: bool, quick: bool,
+def build_cases(device: str, dtype: torch.dtype, selection: str = "quick",
                 cells=CELLS) -> List[Callable[[], Case]]:
-    """Case factories (built lazily, so that one case's memory is freed before the next).
-    quick: two plain shapes instead of the default set."""
-    shapes = FULL_SWEEP if full else (GPU_PLAIN if device == "cuda" else CPU_PLAIN)
-    if quick:
-        shapes = shapes[:2] if device == "cpu" else [(8, 256, 512, 512), (64, 256, 1024, 1024)]
+    """Case factories (built lazily, so that one case's memory is freed before the
+    next). quick: per cell the first plain shape (B=8), the post-padded batch and
+    the RL rollout; full: every plain shape of the device, both paddings and the
+    RL rollout; sweep: the same with the B × H × T sweep as plain shapes."""
+    plain_shapes = GPU_PLAIN if device == "cuda" else CPU_PLAIN
+    shapes = {"quick": plain_shapes[:1], "full": plain_shapes, "sweep": SWEEP}[selection]
+    paddings = ("post",) if selection == "quick" else ("post", "pre")
     b, t, h = (64, 256, 512) if device == "cuda" else (16, 256, 128)
     cases = []
     for cell in cells:
         cases += [lambda s=s, c=cell: plain(*s, device, dtype, c) for s in shapes]
-        for pad_position in ("post", "pre"):
+        for pad_position in paddings:
             cases.append(lambda p=pad_position, c=cell: padded(b, t, h, h, p, device, dtype, c))
         cases.append(lambda c=cell: rl_rollout(b, t, h // 2, h, device, dtype, cell=c))
     return cases

@@ -22,6 +22,8 @@ STEPS = (1, 4, 16)
 BATCHES = (1, 16, 64)
 HIDDEN = (64, 128, 256)
 MODES = ("no_grad", "forward+backward")
+# make bench's quick set: a corner of the grid per mode, at one width.
+QUICK_POINTS = [(steps, batch, 128) for steps in (1, 16) for batch in (1, 16)]
 
 
 def implementations(steps, batch, hidden, mode, device, dtype, cell) -> Dict[str, Callable]:
@@ -51,9 +53,11 @@ def implementations(steps, batch, hidden, mode, device, dtype, cell) -> Dict[str
 
 
 def run_short_sequences(device: str, dtype: torch.dtype, repeats: int, progress,
-                        cells) -> List[Dict]:
+                        cells, quick: bool = False) -> List[Dict]:
+    """Every point of the grid, or with quick only QUICK_POINTS."""
     rows = []
-    cases = list(itertools.product(cells, MODES, STEPS, BATCHES, HIDDEN))
+    points = QUICK_POINTS if quick else list(itertools.product(STEPS, BATCHES, HIDDEN))
+    cases = [(cell, mode, *point) for cell in cells for mode in MODES for point in points]
     for cell, mode, steps, batch, hidden in progress(cases, desc="short sequences"):
         impls = implementations(steps, batch, hidden, mode, device, dtype, cell)
         samples = time_calls(impls, repeats)

@@ -12,7 +12,11 @@ Where a call goes (docs/architecture.md follows it into the kernels):
   csrc/ops/      the ops' autograd, autocast and per-device layer code
   csrc/cpu/, csrc/cuda/{per_step,persistent,cluster,tiled}/   the recurrence kernels
 """
-from . import reference
+import warnings
+
+import torch
+
+from . import reference, utils
 from .functional import fused_rnn
 from .gated import FusedGRU, FusedLSTM
 from .module import FusedRNN
@@ -20,6 +24,11 @@ from .ops import Plan, plan
 from .utils import best_device, episode_starts_to_mask, get_rnn_last_state, lengths_to_mask
 
 from_rnn = FusedRNN.from_rnn
+
+if torch.cuda.is_available() and not utils.has_kernels("cuda"):
+    warnings.warn("rnn_fused was built without its CUDA kernels (there was no GPU at build "
+                  "time), so it runs on the CPU only; rebuild with FORCE_CUDA=1 pip install "
+                  "--no-build-isolation rnn_fused for the GPU", stacklevel=2)
 
 __all__ = ["FusedGRU", "FusedLSTM", "FusedRNN", "Plan", "best_device", "episode_starts_to_mask",
            "fused_rnn", "from_rnn", "get_rnn_last_state", "lengths_to_mask", "plan", "reference"]

@@ -91,7 +91,7 @@ EOF
       done ;;
     gated-bench)
       for dtype in float32 bfloat16; do
-        "$PY" benchmarks/run.py --quick --only sequences --cell gru lstm --dtype "$dtype" \
+        "$PY" benchmarks/run.py --only sequences --cell gru lstm --dtype "$dtype" \
           --repeats 5 --out "$OUT"
       done ;;
     *) echo "unknown stage $1"; return 2 ;;

@@ -33,7 +33,7 @@ def test_default_output_folder_is_ignored_by_git():
 def test_quick_benchmark_runs_and_writes_only_its_output_folder(tmp_path):
     before = git("status", "--porcelain", "--untracked-files=all")
     run = subprocess.run(
-        [sys.executable, "benchmarks/run.py", "--quick", "--only", "sequences", "--cell", "rnn",
+        [sys.executable, "benchmarks/run.py", "--only", "sequences", "--cell", "rnn",
          "--repeats", "1", "--warmup", "0", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -42,6 +42,11 @@ def test_quick_benchmark_runs_and_writes_only_its_output_folder(tmp_path):
     rows = json.loads(result.read_text())["rows"]
     assert {row["impl"] for row in rows} >= {"FusedRNN", "nn.RNN"}
     assert all(row["forward+backward"] > 0 for row in rows)
+    # The quick set's plain case is at B=8, and the run ends with its summary.
+    assert {row["B"] for row in rows if row["scenario"] == "plain rnn"} == {8}
+    summary = run.stdout[run.stdout.index("## summary"):]
+    assert "- rnn: " in summary and "the torch.nn module" in summary
+    assert "the per-step loop of RL code" in summary and "path at B=8" in summary
 
 
 @pytest.mark.parametrize("count", [2, 3, 4, 5])

@@ -39,7 +39,7 @@ $(BUILD_STAMP): $(DEPS_STAMP) $(SOURCES)
 install: $(BUILD_STAMP)
 
 test: install $(TEST_DEPS_STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 bench: install
 	$(PY) benchmarks/run.py

@@ -2,12 +2,11 @@
 per-timestep mask-reset. `FusedRNN` is an nn.RNN; docs/semantics.md is the contract.
 
 Where a call goes (docs/architecture.md follows it into the kernels):
-  base.py        the forward FusedRNN, FusedGRU and FusedLSTM share (nn.RNN's checks)
-  module.py      FusedRNN, then functional.run_layers
-  gated.py       FusedGRU and FusedLSTM, then functional.run_gated_layers
-  functional.py  fused_rnn and the layer stacks: one op call per layer and direction
-  ops.py         the Elman ops (torch.ops.rnn_fused.*), their fake kernels, plan()
-  gated_ops.py   the gated (GRU, LSTM) ops' fake kernels and autograd
+  modules.py     FusedRNN, FusedGRU and FusedLSTM: thin fronts over one C++ op,
+                 rnn_fused::module_forward (csrc/ops/module_forward.cpp), which checks
+                 the call and runs one layer op per layer and direction
+  functional.py  fused_rnn, one layer as a function, through the same op
+  ops.py         the ops' fake kernels, plan(), backends()
   onnx.py        ONNX export's translation table (import rnn_fused.onnx; docs/export.md)
   csrc/ops/      the ops' autograd, autocast and per-device layer code
   csrc/cpu/, csrc/cuda/{per_step,persistent,cluster,tiled}/   the recurrence kernels
@@ -18,8 +17,7 @@ import torch
 
 from . import reference, utils
 from .functional import fused_rnn
-from .gated import FusedGRU, FusedLSTM
-from .module import FusedRNN
+from .modules import FusedGRU, FusedLSTM, FusedRNN
 from .ops import Plan, plan
 from .utils import best_device, episode_starts_to_mask, get_rnn_last_state, lengths_to_mask
 

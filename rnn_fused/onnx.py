@@ -4,7 +4,7 @@
         model, args, dynamo=True,
         custom_translation_table=rnn_fused.onnx.custom_translation_table())
 
-The table maps the two layer ops (one call per layer and direction) to ONNX:
+The table maps the layer op (one call per layer and direction) to ONNX:
 without a mask, to ONNX's own RNN, GRU or LSTM operator on the module's own
 weights, reordered to ONNX's gate order inside the graph; with a mask, to a Scan
 whose step applies the mask-reset of docs/semantics.md. docs/export.md says
@@ -41,51 +41,46 @@ _BODY_IDS = itertools.count()
 def custom_translation_table() -> Dict[torch._ops.OpOverload, object]:
     """The `custom_translation_table` argument of torch.onnx.export(dynamo=True) for
     models holding FusedRNN, FusedGRU, FusedLSTM or calling fused_rnn."""
-    return {torch.ops.rnn_fused.rnn_layer_forward.default: _rnn_layer_forward,
-            torch.ops.rnn_fused.gated_layer_forward.default: _gated_layer_forward}
+    return {torch.ops.rnn_fused.layer_forward.default: _layer_forward}
 
 
-def _rnn_layer_forward(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
-                       nonlinearity: str, reverse: bool, backend: str):
-    """rnn_fused::rnn_layer_forward -> (output [T, B, H], h_n [B, H])."""
-    if mask is not None:
-        output, _, _ = _scan("rnn", input, weight_ih, weight_hh, bias_ih, bias_hh, (hx,), mask,
-                             (reset_state,), reverse, nonlinearity=nonlinearity)
-        return output, _last(output, reverse)
-    y, y_h = op.RNN(input, *_onnx_weights("rnn", weight_ih, weight_hh, bias_ih, bias_hh),
-                    None, op.Unsqueeze(hx, [0]), **_RNN_ACTIVATIONS[nonlinearity],
-                    direction="reverse" if reverse else "forward",
-                    hidden_size=_hidden_size(weight_hh))
-    return op.Squeeze(y, [1]), op.Squeeze(y_h, [0])
-
-
-def _gated_layer_forward(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h,
-                         reset_c, cell: str, reverse: bool, backend: str):
-    """rnn_fused::gated_layer_forward -> (output [T, B, H], h_n [B, H], c_n [B, H],
-    cells [T, B, H], saved [T, B, 4·H]); the GRU's c_n and cells are empty."""
+def _layer_forward(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h,
+                   reset_c, cell: str, reverse: bool, backend: str):
+    """rnn_fused::layer_forward -> (output [T, B, H], h_n [B, H], c_n [B, H],
+    cells [T, B, H], saved); c_n and cells are empty without a cell state, saved
+    for the Elman cells."""
     lstm = cell == "lstm"
+    elman = cell.startswith("rnn_")
     states = (hx, cx) if lstm else (hx,)
     resets = (reset_h, reset_c) if lstm else (reset_h,)
     layer = (input, weight_ih, weight_hh, bias_ih, bias_hh)
+    kind = "rnn" if elman else cell
+    nonlinearity = cell[len("rnn_"):] if elman else "tanh"
     if mask is None:
-        onnx_op = op.LSTM if lstm else op.GRU
-        extra = {} if lstm else dict(linear_before_reset=1)
-        results = onnx_op(input, *_onnx_weights(cell, weight_ih, weight_hh, bias_ih, bias_hh),
+        if elman:
+            onnx_op, extra = op.RNN, _RNN_ACTIVATIONS[nonlinearity]
+        else:
+            onnx_op, extra = (op.LSTM, {}) if lstm else (op.GRU, dict(linear_before_reset=1))
+        results = onnx_op(input, *_onnx_weights(kind, weight_ih, weight_hh, bias_ih, bias_hh),
                           None, *(op.Unsqueeze(s, [0]) for s in states),
                           direction="reverse" if reverse else "forward",
                           hidden_size=_hidden_size(weight_hh), **extra)
         output = op.Squeeze(results[0], [1])
         finals = [op.Squeeze(f, [0]) for f in results[1:1 + len(states)]]
     else:
-        output, cells, _ = _scan(cell, *layer, states, mask, resets, reverse)
+        output, cells, _ = _scan(kind, *layer, states, mask, resets, reverse,
+                                 nonlinearity=nonlinearity)
         finals = [_last(output, reverse)] + ([_last(cells, reverse)] if lstm else [])
+    empty = _constant([], input)
+    if elman:
+        return output, finals[0], empty, empty, empty
     # Every step's c and gates, which the kernels keep for the backward: a second
     # Scan, which the exporter's optimizer removes where nothing reads them (in
     # every graph of FusedGRU and FusedLSTM).
     _, cells, saved = _scan(cell, *layer, states, mask, resets, reverse, by_products=True)
     if lstm:
         return output, finals[0], finals[1], cells, saved
-    return output, finals[0], _constant([], input), _constant([], input), saved
+    return output, finals[0], empty, empty, saved
 
 
 def _hidden_size(weight_hh) -> int:

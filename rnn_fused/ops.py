@@ -1,53 +1,53 @@
 """The compiled ops, and how torch.compile traces them.
 
-`torch.ops.rnn_fused.rnn_layer_forward` runs one layer in one direction,
-time-major; its autograd and autocast kernels are C++ (csrc/ops/). This module
-gives both layer ops fake implementations, so that torch.compile and
-torch.export can trace them, and wraps the `plan` query.
+`torch.ops.rnn_fused.layer_forward` runs one layer of a cell in one direction,
+time-major; its autograd and autocast kernels are C++ (csrc/ops/).
+`module_forward`, which the modules call, runs their layers through it. This
+module gives the layer op pair fake implementations, so that torch.compile and
+torch.export can trace them (module_forward decomposes into them), refuses a
+second backward of the gated cells, and wraps the `plan` and `backends`
+queries.
 """
-from typing import NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional
 
 import torch
 
 from . import _C  # noqa: F401  (loads the kernels and registers the ops)
-from ._checks import check_backend, check_same_device
 
-_forward = torch.ops.rnn_fused.rnn_layer_forward.default
-_backward = torch.ops.rnn_fused.rnn_layer_backward.default
+# The modules' cells by torch.nn's mode, and plan()'s short names for them.
+CELL_OF_MODE = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "RNN_IDENTITY": "rnn_identity",
+                "GRU": "gru", "LSTM": "lstm"}
+_PLAN_CELLS = {"rnn": "rnn_tanh", **{cell: cell for cell in CELL_OF_MODE.values()}}
 
 
-def rnn_layer(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor,
-              bias_ih: Optional[torch.Tensor], bias_hh: Optional[torch.Tensor],
-              hx: torch.Tensor, mask: Optional[torch.Tensor],
-              reset_state: Optional[torch.Tensor], nonlinearity: str, reverse: bool,
-              backend: str = "auto") -> Tuple[torch.Tensor, torch.Tensor]:
-    """One layer, one direction.
+# Fixed once the library has loaded and its kernel families registered; read
+# here once, since a call of the op inside torch.export's trace would be traced.
+_BACKENDS = tuple(torch.ops.rnn_fused.backends())
 
-    input [T, B, D], weight_ih [H, D], weight_hh [H, H], bias_* [H] or None,
-    hx [B, H], mask [T, B] (input's dtype) or None, reset_state [B, H]
-    (required with a mask). Returns (h_t for every t [T, B, H], h_n [B, H]): h_n
-    is h_t at the last processed step (T−1, or 0 with reverse), not a view of it.
-    """
-    return _forward(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
-                    nonlinearity, reverse, backend)
+
+def backends() -> List[str]:
+    """The backend names of this build: 'auto', then each kernel family's."""
+    return list(_BACKENDS)
 
 
 class Plan(NamedTuple):
-    """What a layer call runs: `backend` is 'per-step', 'persistent' or 'cluster', or None
-    where the call would raise; `reason` says why, in words."""
+    """What a layer call runs: `backend` is the kernel family ('per-step',
+    'persistent' or 'cluster'), or None where the call would raise; `reason`
+    says why, in words."""
     backend: Optional[str]
     reason: str
 
 
 def plan(batch: int, hidden_size: int, steps: int = 1, dtype: torch.dtype = torch.float32,
          device="cpu", backend: str = "auto", cell: str = "rnn") -> Plan:
-    """The path that one layer and direction of FusedRNN (or fused_rnn; cell='gru'
-    or 'lstm': FusedGRU, FusedLSTM) takes for these sizes on `device` with
-    `backend`, and why. The kernels decide with the same function, so this is
-    what runs (RNN_FUSED_BACKEND included, which moves FusedRNN's 'auto' only)."""
-    check_backend(backend)
+    """The kernel family that one layer and direction of a module takes for these
+    sizes on `device` with `backend`, and why. cell: 'rnn' (FusedRNN, any
+    nonlinearity), 'gru', 'lstm', or the op's names. The kernels decide with the
+    same function, so this is what runs (RNN_FUSED_BACKEND included)."""
+    if cell not in _PLAN_CELLS:
+        raise ValueError(f"Unknown cell {cell!r}. Select from " + ", ".join(map(repr, _PLAN_CELLS)))
     path, reason = torch.ops.rnn_fused.plan(steps, batch, hidden_size, dtype,
-                                            torch.device(device), backend, cell)
+                                            torch.device(device), backend, _PLAN_CELLS[cell])
     return Plan(path or None, reason)
 
 
@@ -55,28 +55,62 @@ def _check_devices(input, **tensors):
     """Mixed devices would otherwise reach these fake kernels through the Meta key
     (a meta tensor among CPU ones) and yield uninitialized outputs."""
     for name, tensor in tensors.items():
-        if tensor is not None:
-            check_same_device(tensor, name, input)
+        if tensor is not None and tensor.device != input.device:
+            raise RuntimeError(f"Input and {name} tensors are not at the same device, found "
+                               f"input tensor at {input.device} and {name} tensor at "
+                               f"{tensor.device}")
 
 
-@torch.library.register_fake("rnn_fused::rnn_layer_forward")
-def _(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
-      nonlinearity, reverse, backend):
+def _saved_shape(cell: str, steps, batch, hidden):
+    """The cell's saved values: 4 per unit for GRU and LSTM, none for Elman."""
+    return (steps, batch, 4 * hidden) if cell in ("gru", "lstm") else (0,)
+
+
+@torch.library.register_fake("rnn_fused::layer_forward")
+def _(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h, reset_c, cell,
+      reverse, backend):
     torch._check(input.dim() == 3, lambda: "expected input of shape [T, B, input_size]")
     _check_devices(input, weight_ih=weight_ih, weight_hh=weight_hh, bias_ih=bias_ih,
-                   bias_hh=bias_hh, hx=hx, mask=mask, reset_state=reset_state)
-    return (input.new_empty((input.shape[0], input.shape[1], weight_hh.shape[0])),
-            input.new_empty((input.shape[1], weight_hh.shape[0])))
+                   bias_hh=bias_hh, hx=hx, cx=cx, mask=mask, reset_h=reset_h, reset_c=reset_c)
+    steps, batch = input.shape[:2]
+    hidden = weight_hh.shape[1]
+    lstm = cell == "lstm"
+    return (input.new_empty((steps, batch, hidden)), input.new_empty((batch, hidden)),
+            input.new_empty((batch, hidden) if lstm else (0,)),
+            input.new_empty((steps, batch, hidden) if lstm else (0,)),
+            input.new_empty(_saved_shape(cell, steps, batch, hidden)))
 
 
-@torch.library.register_fake("rnn_fused::rnn_layer_backward")
-def _(grad_output, grad_h_n, input, weight_ih, weight_hh, hx, mask, reset_state, output,
-      nonlinearity, reverse, backend, output_mask):
-    _check_devices(input, grad_output=grad_output, grad_h_n=grad_h_n, weight_ih=weight_ih,
-                   weight_hh=weight_hh, hx=hx, mask=mask, reset_state=reset_state,
-                   output=output)
-    shapes = (input.shape, weight_ih.shape, weight_hh.shape, weight_hh.shape[:1], hx.shape,
-              hx.shape if mask is not None else (0,))
+@torch.library.register_fake("rnn_fused::layer_backward")
+def _(grad_output, grad_h_n, grad_c_n, grad_cells, input, weight_ih, weight_hh, hx, cx, mask,
+      reset_h, reset_c, output, cells, saved, cell, reverse, has_bias, output_mask,
+      backend="auto"):
+    _check_devices(input, grad_output=grad_output, weight_ih=weight_ih, weight_hh=weight_hh,
+                   hx=hx, cx=cx, output=output)
+    lstm = cell == "lstm"
+    masked = mask is not None
+    products = (input.shape, weight_ih.shape, weight_hh.shape)
+    bias = weight_hh.shape[:1] if has_bias else (0,)
     # The kernels return contiguous gradients whatever the inputs' strides.
-    return tuple(input.new_empty(shape if wanted else (0,))
-                 for shape, wanted in zip(shapes, output_mask))
+    shapes = tuple(shape if wanted else (0,) for shape, wanted in zip(products, output_mask)) + (
+        bias, bias, hx.shape, hx.shape if lstm else (0,), hx.shape if masked else (0,),
+        hx.shape if masked and lstm else (0,))
+    return tuple(input.new_empty(shape) for shape in shapes)
+
+
+def _no_double_backward(ctx, *grads):
+    raise NotImplementedError(
+        "rnn_fused: FusedGRU and FusedLSTM have no double backward (a gradient of their "
+        "gradients, e.g. create_graph=True for a gradient penalty); FusedRNN has one")
+
+
+def _no_context(ctx, inputs, output):
+    pass
+
+
+# The forward's autograd (C++) calls the backward op below autograd, except when
+# autograd records the backward (create_graph=True): the Elman cells then take a
+# differentiable formulation, and a gradient of a gated cell's recorded backward
+# op raises a clear error instead of a failed product.
+torch.library.register_autograd("rnn_fused::layer_backward", _no_double_backward,
+                                setup_context=_no_context)

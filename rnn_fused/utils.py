@@ -8,7 +8,7 @@ from ._checks import check_mask_shape, check_pad_position
 def has_kernels(device_type: str) -> bool:
     """Whether this build of rnn_fused has kernels for 'cpu' or 'cuda'."""
     key = {"cpu": "CPU", "cuda": "CUDA"}[device_type]
-    return torch._C._dispatch_has_kernel_for_dispatch_key("rnn_fused::rnn_layer_forward", key)
+    return torch._C._dispatch_has_kernel_for_dispatch_key("rnn_fused::layer_forward", key)
 
 
 def best_device() -> str:

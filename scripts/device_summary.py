@@ -26,32 +26,29 @@ from typing import Dict, List, Optional
 # Every CUDA path and the files its device behaviour depends on beyond what the
 # CPU build already tests: its kernels, their launchers and the cell functors.
 _CELLS = ["csrc/cells"]
-_ONE_LAUNCH = ["csrc/cuda/persistent", "csrc/cuda/launch_limits.cpp", "csrc/cuda/launch_limits.h",
-               "csrc/cuda/watchdog.cpp", "csrc/cuda/watchdog.h"] + _CELLS
+_ONE_LAUNCH = ["csrc/cuda/common"] + _CELLS
+_ONE_GATE = ["csrc/cuda/persistent/one_gate_kernel.cuh", "csrc/cuda/persistent/one_gate_args.cuh"]
 PATHS: Dict[str, List[str]] = {
-    "per-step": ["csrc/cuda/per_step"] + _CELLS,
-    "gated-per-step": ["csrc/cuda/gated", "csrc/ops/gated_layer.h"] + _CELLS,
-    "persistent": _ONE_LAUNCH,
-    "gated-persistent": ["csrc/cuda/gated_persistent"] + _ONE_LAUNCH,
-    "cluster": ["csrc/cuda/cluster"] + _ONE_LAUNCH,
-    "tiled": ["csrc/cuda/tiled"] + _ONE_LAUNCH,
+    "per-step": ["csrc/cuda/per_step", "csrc/engine/per_step_loop.h", "csrc/engine/step.h"] + _CELLS,
+    "persistent": ["csrc/cuda/persistent"] + _ONE_LAUNCH,
+    "gated-persistent": ["csrc/cuda/persistent"] + _ONE_LAUNCH,
+    "cluster": ["csrc/cuda/cluster"] + _ONE_GATE + _ONE_LAUNCH,
+    "tiled": ["csrc/cuda/cluster"] + _ONE_GATE + _ONE_LAUNCH,
 }
-# The per-step loops are CUDA's fallback: 'auto' runs them whatever a device
-# check said, since there is nothing safer to run.
-FALLBACKS = ("per-step", "gated-per-step")
-# CUDA files that belong to no one path: the planner, the dispatch to the
-# paths and their registration, which the CPU build compiles and tests.
-SHARED = ["csrc/cuda/plan.cpp", "csrc/cuda/recurrence.cpp", "csrc/cuda/recurrence.h",
-          "csrc/cuda/register.cpp", "csrc/cuda/README.md"]
+# The per-step loop is CUDA's fallback: 'auto' runs it whatever a device check
+# said, since there is nothing safer to run.
+FALLBACKS = ("per-step",)
+# CUDA files that belong to no one path.
+SHARED = ["csrc/cuda/README.md"]
 # (name, time limit in seconds, the paths it verifies, run by default): the
 # default stages fit in 9 minutes, the default paths first.
 STAGES = [
     ("env", 15, [], True),
     ("build", 240, [], True),
-    ("smoke", 45, ["per-step", "gated-per-step"], True),
-    ("default-tests", 75, ["per-step", "gated-per-step"], True),
+    ("smoke", 45, ["per-step"], True),
+    ("default-tests", 75, ["per-step"], True),
     ("grid-tests", 45, ["persistent"], True),
-    ("memcheck", 40, ["per-step", "gated-per-step"], True),
+    ("memcheck", 40, ["per-step"], True),
     ("grid-bench", 45, [], True),
     ("gated-tests", 35, ["gated-persistent"], True),
     ("cluster-tests", 90, ["cluster"], False),

@@ -75,3 +75,17 @@ def profiled_names(fn):
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         fn()
     return [event.name for event in prof.events()]
+
+
+def layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h, reset_c, cell,
+          reverse, backend="auto"):
+    """One layer of `cell` through the layer op: (output, h_n, c_n, cells)."""
+    return torch.ops.rnn_fused.layer_forward(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx,
+                                             mask, reset_h, reset_c, cell, reverse, backend)[:4]
+
+
+def rnn_layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
+              nonlinearity, reverse, backend="auto"):
+    """One Elman layer through the layer op: (output, h_n)."""
+    return layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, None, mask, reset_state,
+                 None, f"rnn_{nonlinearity}", reverse, backend)[:2]

@@ -192,7 +192,7 @@ class GatedOutputs(nn.Module):
 
     def forward(self, x, h0, c0, mask, reset):
         lstm = self.cell == "lstm"
-        return torch.ops.rnn_fused.gated_layer_forward(
+        return torch.ops.rnn_fused.layer_forward(
             x, self.rnn.weight_ih_l0, self.rnn.weight_hh_l0, self.rnn.bias_ih_l0,
             self.rnn.bias_hh_l0, h0, c0 if lstm else None, mask if self.masked else None,
             reset if self.masked else None, reset if self.masked and lstm else None,

@@ -6,8 +6,8 @@ import torch
 from torch.testing._internal.optests import opcheck
 
 from rnn_fused import FusedGRU, FusedLSTM, plan
-from rnn_fused.gated_ops import gated_layer
 
+from helpers import layer as gated_layer
 from helpers import MASK_KINDS, MULTIPROCESSORS, TOLERANCES, make_mask, report
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
@@ -153,7 +153,7 @@ def test_opcheck(cell):
             rand(gates * hidden), rand(gates * hidden), rand(batch, hidden),
             rand(batch, hidden) if lstm else None, mask, rand(batch, hidden),
             rand(batch, hidden) if lstm else None)
-    opcheck(torch.ops.rnn_fused.gated_layer_forward.default,
+    opcheck(torch.ops.rnn_fused.layer_forward.default,
             args + (cell, False, "persistent"))
 
 

@@ -11,7 +11,7 @@ import torch
 import rnn_fused
 from rnn_fused import FusedRNN, ops, plan
 
-from helpers import MASK_KINDS, MULTIPROCESSORS, TOLERANCES, make_mask, report
+from helpers import MASK_KINDS, MULTIPROCESSORS, TOLERANCES, make_mask, report, rnn_layer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 
@@ -154,7 +154,7 @@ def gradcheck_layer(backend, batch, hidden, steps, nonlinearity, mask_kind, reve
 
     def fn(*tensors):
         call = dict(args, **dict(zip(names, tensors)))
-        return ops.rnn_layer(**call, nonlinearity=nonlinearity, reverse=reverse, backend=backend)
+        return rnn_layer(**call, nonlinearity=nonlinearity, reverse=reverse, backend=backend)
 
     assert torch.autograd.gradcheck(fn, [args[n] for n in names])
 

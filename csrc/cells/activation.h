@@ -36,6 +36,13 @@ struct IdentityAct {
   template <typename T> C10_HOST_DEVICE static T grad_from_output(T) { return T(1); }
 };
 
+// tanh as a gate-math policy evaluates it (gate_math.h): the CPU's
+// vectorizable fast_tanh in float32, std::tanh elsewhere.
+template <typename Math>
+struct MathTanh : TanhAct {
+  template <typename T> C10_HOST_DEVICE static T apply(T a) { return Math::tanh(a); }
+};
+
 // The activation picked at run time, for a kernel that would otherwise be
 // compiled once per activation (the persistent kernel: 4 dtypes × 4 row counts
 // × 2 directions already).

@@ -3,8 +3,8 @@
 //   r = σ(x_r + h_r), z = σ(x_z + h_z), n = tanh(x_n + r ⊙ h_n),
 //   h' = (1 − z) ⊙ n + z ⊙ h,
 // where x_g is the input projection plus b_i· (and b_hr, b_hz, which the
-// loops fold in), and h_g = h W_hgᵀ, plus b_hn for n: r multiplies it. Per hidden unit; the
-// CPU and CUDA per-step loops call it.
+// loops fold in), and h_g = h W_hgᵀ, plus b_hn for n: r multiplies it. Per hidden
+// unit; the per-step loops and the GRU/LSTM grid kernel call it.
 //
 // A unit's values for gate g sit at [g · stride] of each pointer (gate rows of
 // one batch row). Pointers and scalars rather than arrays: GCC vectorizes the
@@ -25,6 +25,10 @@ struct GruCell {
   static constexpr bool kHasCellState = false;
   // The hidden side's gate gradients differ from the input side's (in n).
   static constexpr bool kSeparateHiddenGrad = true;
+  // The backward reads the state its step read (h_prev).
+  static constexpr bool kReadsPrevState = true;
+  // b_hn stays out of the input projection: r multiplies it.
+  static constexpr bool kHiddenBiasApart = true;
 
   // T: the arithmetic type; S: the storage type of the pointers; P: that of
   // the hidden side's products (the accumulation type on CUDA).
@@ -42,12 +46,13 @@ struct GruCell {
     return n + z * (h_prev - n);
   }
 
-  // dh: all the gradient reaching h'. Writes the gate pre-activations'
-  // gradients on the input side (dx) and the hidden side (dh_gates); returns
-  // the share of h's gradient that bypasses W_hh (z ⊙ dh').
+  // dh: all the gradient reaching h' (whose value h the GRU does not read).
+  // Writes the gate pre-activations' gradients on the input side (dx) and the
+  // hidden side (dh_gates); returns the share of h's gradient that bypasses
+  // W_hh (z ⊙ dh').
   template <typename T, typename S>
   C10_HOST_DEVICE C10_ALWAYS_INLINE T backward(T dh, T /*dc*/, const S* saved, int64_t stride,
-                                               T h_prev, T /*c_prev*/, T /*c*/, S* dx,
+                                               T /*h*/, T h_prev, T /*c_prev*/, T /*c*/, S* dx,
                                                S* dh_gates, T& /*dc_prev*/) const {
     const T r = T(saved[0]), z = T(saved[stride]), n = T(saved[2 * stride]);
     const T h_n = T(saved[3 * stride]);

@@ -4,8 +4,7 @@
 //   c' = f ⊙ c + i ⊙ g,  h' = o ⊙ tanh(c'),
 // where x_gate is the input projection plus b_i· and b_h· (the loops fold both
 // biases into it), and h_gate = h W_h·ᵀ.
-// Per hidden unit, gate values at [g · stride], as in gru.h; the CPU and CUDA
-// per-step loops call it.
+// Per hidden unit, gate values at [g · stride], as in gru.h.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +21,9 @@ struct LstmCell {
   static constexpr bool kHasCellState = true;
   // Both sides of every gate see the same pre-activation gradient.
   static constexpr bool kSeparateHiddenGrad = false;
+  // The backward reads c_prev, its cell state, not the h its step read.
+  static constexpr bool kReadsPrevState = false;
+  static constexpr bool kHiddenBiasApart = false;
 
   // T: the arithmetic type; S: the storage type of the pointers; P: that of
   // the hidden side's products (the accumulation type on CUDA). Reads all of x
@@ -48,7 +50,7 @@ struct LstmCell {
   // through W_hh.
   template <typename T, typename S>
   C10_HOST_DEVICE C10_ALWAYS_INLINE T backward(T dh, T dc, const S* saved, int64_t stride,
-                                               T /*h_prev*/, T c_prev, T c, S* dx,
+                                               T /*h*/, T /*h_prev*/, T c_prev, T c, S* dx,
                                                S* /*dh_gates*/, T& dc_prev) const {
     const T i = T(saved[0]), f = T(saved[stride]), g = T(saved[2 * stride]);
     const T o = T(saved[3 * stride]);

@@ -6,13 +6,13 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
+#include "blend_carries.h"
 #include "pointwise_grain.h"
-#include "recurrence.h"
 
 namespace rnn_fused {
 
-void CpuRecurrence::blend_carries(at::Tensor& target, const at::Tensor& values,
-                                  const at::Tensor& mask, const at::Tensor& reset) {
+void blend_carries_cpu(at::Tensor& target, const at::Tensor& values, const at::Tensor& mask,
+                       const at::Tensor& reset) {
   const int64_t B = reset.size(0), H = reset.size(1), rows = mask.numel();
   const at::Tensor mask_c = mask.contiguous();
   const at::Tensor reset_c = reset.contiguous();

@@ -14,7 +14,7 @@
 
 #include "isa.h"
 #include "pointwise_grain.h"
-#include "recurrence.h"
+#include "few_features.h"
 
 namespace rnn_fused {
 namespace {
@@ -146,12 +146,12 @@ void with_features(int64_t features, F&& f) {
 
 }  // namespace
 
-bool CpuRecurrence::few_features_apply(int64_t features, at::ScalarType dtype) {
+bool few_features_apply(int64_t features, at::ScalarType dtype) {
   return dtype == at::kFloat && features >= 1 && features <= kMaxFeatures && has_avx512();
 }
 
-void CpuRecurrence::project_few_features(at::Tensor& out, const at::Tensor& x,
-                                         const at::Tensor& weight_ih, const at::Tensor& bias) {
+void project_few_features(at::Tensor& out, const at::Tensor& x, const at::Tensor& weight_ih,
+                          const at::Tensor& bias) {
   RECORD_FUNCTION("rnn_fused::project_few_features", std::vector<c10::IValue>());
   TORCH_INTERNAL_ASSERT(x.is_contiguous() && out.is_contiguous() &&
                         (!bias.defined() || bias.is_contiguous()));
@@ -168,9 +168,9 @@ void CpuRecurrence::project_few_features(at::Tensor& out, const at::Tensor& x,
   });
 }
 
-void CpuRecurrence::few_features_weight_grads(const at::Tensor& grad_gates,
-                                              const at::Tensor& x, at::Tensor& grad_weight_ih,
-                                              at::Tensor& grad_bias, bool accumulate) {
+void few_features_weight_grads(const at::Tensor& grad_gates, const at::Tensor& x,
+                               at::Tensor& grad_weight_ih, at::Tensor& grad_bias,
+                               bool accumulate) {
   RECORD_FUNCTION("rnn_fused::few_features_weight_grads", std::vector<c10::IValue>());
   TORCH_INTERNAL_ASSERT(grad_gates.is_contiguous() && x.is_contiguous() &&
                         grad_weight_ih.is_contiguous() &&

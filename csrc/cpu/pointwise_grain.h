@@ -13,12 +13,13 @@ inline int64_t pointwise_row_grain(int64_t hidden) {
   return std::max<int64_t>(1, kElementsPerTask / std::max<int64_t>(1, hidden));
 }
 
-// The same for a GRU or LSTM step, whose units cost several activations each:
-// counting a unit as 16 elements (tasks from 2048 units) was 1.1-1.2x faster at
-// B=64, H=64 to 512 (benchmarks/NOTES.md).
-inline int64_t gated_pointwise_row_grain(int64_t hidden) {
+// The same for one step's pass of a cell with `gates` gates. A GRU's or LSTM's
+// units cost several activations each: counting one as 16 elements (tasks from
+// 2048 units) was 1.1-1.2x faster at B=64, H=64 to 512 (benchmarks/NOTES.md).
+// An Elman unit costs one.
+inline int64_t step_row_grain(int gates, int64_t hidden) {
   constexpr int64_t kElementsPerGatedUnit = 16;
-  return pointwise_row_grain(kElementsPerGatedUnit * hidden);
+  return pointwise_row_grain((gates == 1 ? 1 : kElementsPerGatedUnit) * hidden);
 }
 
 }  // namespace rnn_fused

@@ -12,10 +12,6 @@ namespace {
 
 constexpr int64_t kMaxRows = 8;  // rows of one output tile
 constexpr int64_t kTileColumns = 32;  // two 16-float vectors
-// Up to one tile of rows and this many columns, one thread with these tiles beat
-// the two-thread BLAS call, 1.2-1.8x per step at T = 128; at H = 256, and at
-// B = 32, the BLAS call was as fast or faster (benchmarks/NOTES.md).
-constexpr int64_t kMaxColumns = 192;
 
 // One tile: kRows rows × up to 32 columns starting at column j, over all k;
 // kAccumulate adds the product to c instead of overwriting it, kPanels reads m
@@ -79,10 +75,6 @@ void rows_block(const SmallGemm& g, bool accumulate) {
 }
 
 }  // namespace
-
-bool small_gemm_applies(int64_t rows, int64_t n) {
-  return has_avx512() && rows >= 1 && rows <= kMaxRows && n <= kMaxColumns;
-}
 
 void small_gemm(const SmallGemm& g, bool accumulate) {
   for (int64_t r = 0; r < g.rows; r += kMaxRows) {

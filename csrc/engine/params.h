@@ -1,43 +1,70 @@
-// The recurrence of one layer in one direction, as every device and path takes
-// it: each one is an entry point run(params). Everything parallel over time (the
-// input projection, the weight gradients) happens around it in csrc/ops/layer.h.
-//
-// Time-major; every tensor contiguous and of the input's dtype except
-// grad_reset. "Processing order" is t = 0..T-1, or T-1..0 when `reverse`.
+// One layer in one direction, as every kernel family takes it: built once by
+// the layer op (ops/layer.cpp) from its checked arguments, then mapped to each
+// kernel's own arguments by the family that runs it. Time-major; every tensor
+// contiguous and of the input's dtype unless said. "Processing order" is
+// t = 0..T-1, or T-1..0 when `reverse`.
 #pragma once
 
-#include <ATen/core/Tensor.h>
-#include <c10/util/Optional.h>
+#include <array>
+#include <cstdint>
 
-#include "../cells/activation.h"
+#include <ATen/core/Tensor.h>
+
+#include "../cells/registry.h"
 #include "plan.h"
 
 namespace rnn_fused {
 
-struct RecurrenceParams {
-  int64_t steps, batch, hidden;
-  Activation activation;
-  bool reverse;
-  Plan plan;
-  // [T, B, H]. Forward: the input projection plus both biases on entry, h_t on
-  // exit. Backward: h_t.
-  at::Tensor out;
-  at::Tensor w_hh;  // [H, H]
-  at::Tensor hx;    // [B, H]; forward only
-  // [T, B]: after step t the next step receives mask[t]·h_t + (1 − mask[t])·reset.
-  c10::optional<at::Tensor> mask;
-  c10::optional<at::Tensor> reset;  // [B, H]; forward only, with a mask
+struct LayerSizes {
+  Cell cell;
+  int64_t steps, batch, input_size, hidden;
+  int64_t gates() const { return info(cell).gates; }
 };
 
-struct RecurrenceGradParams : RecurrenceParams {
-  at::Tensor grad_out;  // [T, B, H]
-  // [B, H]: where given, the gradient reaching the last processed step's h_t
-  // (grad_out there plus h_n's), read instead of grad_out at that step.
-  c10::optional<at::Tensor> grad_last_step;
-  at::Tensor grad_pre;  // [T, B, H], written: the pre-activations' gradient
-  // [B, H] in the accumulation type (float32 for half types), zeroed by the
-  // caller: the reset state's gradient, summed over the steps. Mask only.
-  at::Tensor grad_reset;
+struct LayerParams : LayerSizes {
+  bool reverse;
+  Plan plan;
+  at::Tensor input;      // [T·B, D]
+  at::Tensor weight_ih;  // [G·H, D]
+  at::Tensor w_hh;       // [G·H, H]
+  at::Tensor hx, cx;     // [B, H]; cx with a cell state only
+  // [T, B] or undefined: after step t the next step receives
+  // mask[t]·state_t + (1 − mask[t])·reset.
+  at::Tensor mask;
+  at::Tensor reset_h, reset_c;  // [B, H], with a mask
+};
+
+// The forward's bias terms: x_bias [G·H] rides with the input projection (both
+// biases, except the GRU's b_hn); h_bias [H] is that b_hn (zeros without bias).
+// Undefined where absent.
+struct ForwardParams : LayerParams {
+  at::Tensor x_bias, h_bias;
+};
+
+// What a forward leaves for the caller and the backward: h_t and (with a cell
+// state) c_t for every step [T, B, H], and the cell's saved values
+// [T, B, saved·H] (empty where the cell saves nothing).
+struct ForwardResult {
+  at::Tensor output, cells, saved;
+};
+
+struct BackwardParams : LayerParams {
+  at::Tensor output, cells, saved;  // the forward's
+  at::Tensor grad_output;           // [T, B, H]
+  // [B, H] or undefined: where given, the whole gradient of the last processed
+  // h_t and c_t (the output's there plus h_n's; c_n's plus c_t's own).
+  at::Tensor grad_last_h, grad_last_c;
+  at::Tensor grad_cells;  // [T, B, H] or undefined: c_t's own gradients
+  bool has_bias;
+  // Whether the gradients of input, weight_ih and weight_hh are wanted: each
+  // is one large product, skipped where nobody needs it.
+  std::array<bool, 3> wanted;
+};
+
+// The gradients: undefined where wanted leaves them out, the cell has no such
+// state or there is no mask. The reset states' are in the accumulation type.
+struct Gradients {
+  at::Tensor input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, reset_h, reset_c;
 };
 
 }  // namespace rnn_fused

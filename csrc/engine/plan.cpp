@@ -1,25 +1,35 @@
 #include "plan.h"
 
+#include <algorithm>
 #include <cstdlib>
-#include <optional>
 #include <tuple>
 #include <vector>
 
 #include <c10/core/Device.h>
 #include <c10/core/DeviceGuard.h>
+#include <c10/util/Exception.h>
 #include <torch/library.h>
+
+#include "families.h"
 
 namespace rnn_fused {
 namespace {
 
 constexpr const char* kBackendVariable = "RNN_FUSED_BACKEND";
 
-std::optional<Backend> backend_named(std::string_view name) {
-  if (name == "auto") return Backend::Auto;
-  if (name == "per-step") return Backend::PerStep;
-  if (name == "persistent") return Backend::Persistent;
-  if (name == "cluster") return Backend::Cluster;
-  return std::nullopt;
+// "'a', 'b' or 'c'".
+std::string listed(const std::vector<std::string>& names) {
+  std::string s;
+  for (size_t k = 0; k < names.size(); ++k) {
+    s += (k == 0 ? "" : k + 1 == names.size() ? " or " : ", ") + ("'" + names[k] + "'");
+  }
+  return s;
+}
+
+void check_backend(std::string_view backend, const char* what) {
+  const std::vector<std::string> names = backend_names();
+  TORCH_CHECK_VALUE(std::find(names.begin(), names.end(), backend) != names.end(),
+                    "rnn_fused: ", what, " must be ", listed(names), ", got '", backend, "'");
 }
 
 // RNN_FUSED_BACKEND, read on first use only: C++ threads (autograd's among
@@ -32,42 +42,32 @@ const std::string& backend_variable() {
   return value;
 }
 
-const char* path_name(Path path) {
-  switch (path) {
-    case Path::CpuLoop:
-    case Path::CudaPerStep: return "per-step";
-    case Path::GatedLoop: return "per-step";
-    case Path::CudaPersistent: return "persistent";
-    case Path::CudaCluster:
-    case Path::CudaTiledCluster: return "cluster";
-    case Path::Unavailable: return "";
-  }
-  return "";
+// `requested`, except that RNN_FUSED_BACKEND (for debugging and for running a
+// whole test suite on one path) replaces 'auto'.
+std::string_view resolve_backend(std::string_view requested) {
+  check_backend(requested, "backend");
+  const std::string& variable = backend_variable();
+  if (requested != "auto" || variable.empty()) return requested;
+  check_backend(variable, kBackendVariable);
+  return variable;
 }
 
-// rnn_fused::plan: the path a layer call of `cell` with these sizes would take,
-// and why.
+const char* device_name(c10::DeviceType device) {
+  return device == c10::DeviceType::CUDA ? "CUDA" : "the CPU";
+}
+
+// rnn_fused::plan: the family that a layer call of `cell` with these sizes
+// would run on `device`, and why.
 std::tuple<std::string, std::string> plan_op(int64_t steps, int64_t batch, int64_t hidden,
                                              at::ScalarType dtype, at::Device device,
                                              c10::string_view backend, c10::string_view cell) {
-  const PlanQuery query{steps, batch, hidden, dtype, parse_backend(backend)};
+  const PlanQuery query{parse_cell(cell), steps, batch, hidden, dtype, backend};
   std::string why;
-  Plan plan;
-  TORCH_CHECK_VALUE(cell == "rnn" || cell == "gru" || cell == "lstm",
-                    "rnn_fused: cell must be 'rnn', 'gru' or 'lstm', got '", cell, "'");
-  if (device.is_cpu()) {
-    plan = cell == "rnn" ? plan_cpu(query, &why) : plan_cpu_gated(query, &why);
-#ifdef WITH_CUDA
-  } else if (device.is_cuda()) {
-    const c10::DeviceGuard guard(device);
-    plan = cell == "rnn" ? plan_cuda(query, &why)
-                         : plan_cuda_gated(query, parse_gated_cell(cell), &why);
-#endif
-  } else {
-    TORCH_CHECK_VALUE(false, "rnn_fused: no kernels for device ", device.str(),
-                      " in this build");
-  }
-  return {path_name(plan.path), why};
+  // The families ask the device what fits.
+  const c10::OptionalDeviceGuard guard(device.is_cuda() ? c10::optional<at::Device>(device)
+                                                        : c10::nullopt);
+  const Plan plan = plan_layer(query, device.type(), &why);
+  return {plan.family == nullptr ? "" : plan.family->name, why};
 }
 
 std::vector<std::string> auto_kernels() {
@@ -76,37 +76,58 @@ std::vector<std::string> auto_kernels() {
 
 }  // namespace
 
-Backend parse_backend(std::string_view name) {
-  const std::optional<Backend> backend = backend_named(name);
-  TORCH_CHECK_VALUE(backend.has_value(), "rnn_fused: backend must be 'auto', 'per-step', "
-                    "'persistent' or 'cluster', got '", name, "'");
-  return *backend;
-}
-
-Plan plan_gated_loop(const PlanQuery& query, const char* refusal, std::string* why) {
-  Plan plan;
-  if (query.backend == Backend::Auto || query.backend == Backend::PerStep) {
-    plan.path = Path::GatedLoop;
-    if (why != nullptr) {
-      *why = "the per-step loop: one product with W_hh and one fused pointwise pass per step";
-    }
-  } else if (why != nullptr) {
-    *why = refusal;
+Plan plan_layer(const PlanQuery& request, c10::DeviceType device, std::string* why) {
+  PlanQuery query = request;
+  query.backend = resolve_backend(request.backend);
+  std::vector<const Family*> mine;
+  for (const Family& family : families()) {
+    if (family.device == device) mine.push_back(&family);
   }
+  TORCH_CHECK_VALUE(!mine.empty(), "rnn_fused: no kernels for ", c10::DeviceTypeName(device),
+                    " in this build");
+  Plan plan;
+  if (!query.is_auto()) {
+    for (const Family* family : mine) {
+      if (query.backend != family->name) continue;
+      if (family->plan(query, plan.config, why)) plan.family = family;
+      return plan;
+    }
+    if (why != nullptr) {
+      std::vector<std::string> here = {"auto"};
+      for (const Family* family : mine) here.emplace_back(family->name);
+      *why = "the '" + std::string(query.backend) + "' backend does not run on " +
+             device_name(device) + ", where the backend is " + listed(here);
+    }
+    return plan;
+  }
+  std::stable_sort(mine.begin(), mine.end(), [](const Family* a, const Family* b) {
+    return a->auto_order < b->auto_order;
+  });
+  std::string declined;
+  for (const Family* family : mine) {
+    std::string reason;
+    if (family->plan(query, plan.config, why != nullptr ? &reason : nullptr)) {
+      plan.family = family;
+      if (why != nullptr) *why = reason + declined;
+      return plan;
+    }
+    if (why != nullptr) declined += "; not '" + std::string(family->name) + "': " + reason;
+  }
+  if (why != nullptr) *why = "no kernel family runs this call" + declined;
   return plan;
 }
 
-Backend resolve_backend(Backend requested) {
-  const std::string& variable = backend_variable();
-  if (requested != Backend::Auto || variable.empty()) return requested;
-  const std::optional<Backend> backend = backend_named(variable);
-  TORCH_CHECK_VALUE(backend.has_value(), "rnn_fused: ", kBackendVariable, " must be 'auto', "
-                    "'per-step', 'persistent' or 'cluster', got '", variable, "'");
-  return *backend;
+Plan runnable_plan(const PlanQuery& query, c10::DeviceType device) {
+  const Plan plan = plan_layer(query, device, nullptr);
+  if (plan.family != nullptr) return plan;
+  std::string why;
+  plan_layer(query, device, &why);
+  TORCH_CHECK_VALUE(false, "rnn_fused: ", why);
 }
 
 TORCH_LIBRARY_IMPL(rnn_fused, CompositeImplicitAutograd, m) {
   m.impl("plan", &plan_op);
+  m.impl("backends", &backend_names);
   m.impl("auto_kernels", &auto_kernels);
 }
 

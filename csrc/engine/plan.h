@@ -1,7 +1,9 @@
-// Which path runs a layer's recurrence, and why. The backend is an argument of
-// every op (saved for the backward, so that the backward follows the forward);
-// each device answers with a Plan. The same function answers rnn_fused.plan()
-// and picks the kernels, so the query cannot disagree with what runs.
+// Which kernel family runs a layer's recurrence, and why. The backend is an
+// argument of every layer op ('auto' or a family's name; saved for the
+// backward, so that the backward follows the forward); the families of the
+// input's device answer with a Plan (families.h). The same function answers
+// rnn_fused.plan() and picks the kernels, so the query cannot disagree with
+// what runs.
 #pragma once
 
 #include <array>
@@ -9,14 +11,14 @@
 #include <string>
 #include <string_view>
 
+#include <c10/core/DeviceType.h>
 #include <c10/core/ScalarType.h>
-#include <c10/util/Exception.h>
 
-#include "gated_step.h"
+#include "../cells/registry.h"
 
 namespace rnn_fused {
 
-enum class Backend { Auto, PerStep, Persistent, Cluster };
+struct Family;
 
 // The one-launch CUDA kernels ('persistent', 'gated-persistent', 'cluster',
 // 'tiled') that 'auto' may take: only those whose current code has passed
@@ -33,74 +35,29 @@ constexpr bool auto_takes(std::string_view kernel) {
   return false;
 }
 
-// ValueError naming the choices for anything else.
-Backend parse_backend(std::string_view name);
-
-// `requested`, except that RNN_FUSED_BACKEND (read once per process, for
-// debugging and for running a whole test suite on one path) replaces Auto.
-Backend resolve_backend(Backend requested);
-
-// GatedLoop: the GRU's and LSTM's per-step loop (csrc/ops/gated_layer.h), any
-// device; CudaPersistent also names their persistent kernel. The backend
-// 'cluster' takes CudaCluster where one cluster holds W_hh, else
-// CudaTiledCluster (float32 and float64).
-enum class Path {
-  Unavailable,
-  CpuLoop,
-  CudaPerStep,
-  CudaPersistent,
-  CudaCluster,
-  CudaTiledCluster,
-  GatedLoop
-};
-
 struct PlanQuery {
+  Cell cell;
   int64_t steps, batch, hidden;
   at::ScalarType dtype;
-  Backend backend;
+  // 'auto' or a family's name; RNN_FUSED_BACKEND has already replaced 'auto'.
+  std::string_view backend;
+  bool is_auto() const { return backend == "auto"; }
 };
 
 struct Plan {
-  Path path = Path::Unavailable;
-  // CPU: the step product in AVX-512 register tiles instead of a BLAS call.
-  bool small_product = false;
-  // CUDA persistent and cluster: rows of W_hh that each block keeps in registers
-  // (the GRU's and LSTM's persistent kernel: hidden units, G rows each).
-  int rows_per_block = 0;
-  // CUDA cluster, float32: the step product on TF32 tensor cores, as
-  // torch.backends.cuda.matmul.allow_tf32 allowed when planned.
-  bool tf32 = false;
-  // CUDA tiled cluster kernel: columns of W_hh per block (64 or 128).
-  int tile_columns = 0;
+  const Family* family = nullptr;  // null: the call cannot run
+  // The family's own configuration, which it names (e.g. the persistent
+  // kernel's rows of W_hh per block).
+  std::array<int, 4> config{};
 };
 
-// Each device's planner. `why`, when given, receives the reason in words; a
-// plan whose path is Unavailable names there what does not fit.
-Plan plan_cpu(const PlanQuery& query, std::string* why);
-#ifdef WITH_CUDA
-Plan plan_cuda(const PlanQuery& query, std::string* why);  // for the current device
-#endif
+// The plan for `query` on a device of type `device` (the current one, for
+// CUDA's residency); `why`, when given, receives the reason in words. A plan
+// without a family names there what does not fit. ValueError for a backend no
+// family of this build is named.
+Plan plan_layer(const PlanQuery& query, c10::DeviceType device, std::string* why);
 
-// The GRU's and LSTM's planners. 'auto' and 'per-step' take the per-step loop
-// on every device (RNN_FUSED_BACKEND, which replaces 'auto' to put the Elman ops
-// on one path, leaves them alone); CUDA also has a persistent kernel, which
-// only 'persistent' takes until it has been measured on a GPU.
-Plan plan_cpu_gated(const PlanQuery& query, std::string* why);
-#ifdef WITH_CUDA
-Plan plan_cuda_gated(const PlanQuery& query, GatedCell cell, std::string* why);
-#endif
-// The per-step loop where the backend is 'auto' or 'per-step'; otherwise
-// Unavailable, with `refusal` as the reason.
-Plan plan_gated_loop(const PlanQuery& query, const char* refusal, std::string* why);
-
-// Raises ValueError with the planner's reason where the plan cannot run.
-template <typename Planner>
-Plan runnable_plan(Planner&& planner, const PlanQuery& query) {
-  const Plan plan = planner(query, nullptr);
-  if (plan.path != Path::Unavailable) return plan;
-  std::string why;
-  planner(query, &why);
-  TORCH_CHECK_VALUE(false, "rnn_fused: ", why);
-}
+// plan_layer, raising ValueError with its reason where the plan cannot run.
+Plan runnable_plan(const PlanQuery& query, c10::DeviceType device);
 
 }  // namespace rnn_fused

@@ -32,13 +32,11 @@ void check_like_input(const at::Tensor& t, const char* name, const at::Tensor& i
                     shape_str(sizes), ", got ", shape_str(t.sizes()));
 }
 
-LayerSizes check_layer_inputs(const at::Tensor& input, const at::Tensor& weight_ih,
-                              const at::Tensor& weight_hh,
-                              const c10::optional<at::Tensor>& bias_ih,
-                              const c10::optional<at::Tensor>& bias_hh,
-                              const at::Tensor& hx,
-                              const c10::optional<at::Tensor>& mask,
-                              const c10::optional<at::Tensor>& reset_state, int64_t gates) {
+LayerSizes check_layer_inputs(Cell cell, const at::Tensor& input, const at::Tensor& weight_ih,
+                              const at::Tensor& weight_hh, const OptionalTensor& bias_ih,
+                              const OptionalTensor& bias_hh, const at::Tensor& hx,
+                              const OptionalTensor& cx, const OptionalTensor& mask,
+                              const OptionalTensor& reset_h, const OptionalTensor& reset_c) {
   TORCH_CHECK_VALUE(input.dim() == 3,
                     "rnn_fused: expected input of shape [T, B, input_size], got ",
                     shape_str(input.sizes()));
@@ -52,14 +50,16 @@ LayerSizes check_layer_inputs(const at::Tensor& input, const at::Tensor& weight_
     TORCH_CHECK_TYPE(full_precision, "rnn_fused: on CPU the input must be float32 or float64, "
                      "got ", dtype);
   }
-  const char* rows = gates == 1 ? "H" : gates == 3 ? "3·H" : "4·H";
+  const CellInfo& c = info(cell);
+  const char* rows = c.gates == 1 ? "H" : c.gates == 3 ? "3·H" : "4·H";
   TORCH_CHECK_VALUE(weight_hh.dim() == 2, "rnn_fused: expected weight_hh of shape [", rows,
                     ", H], got ", shape_str(weight_hh.sizes()));
-  const LayerSizes n{input.size(0), input.size(1), input.size(2), weight_hh.size(0) / gates};
+  const LayerSizes n{cell, input.size(0), input.size(1), input.size(2),
+                     weight_hh.size(0) / c.gates};
   TORCH_CHECK(n.steps >= 1, "rnn_fused: expected sequence length to be larger than 0, got input "
               "of shape ", shape_str(input.sizes()));
-  const int64_t gate_rows = gates * n.hidden_size;
-  check_like_input(weight_hh, "weight_hh", input, {gate_rows, n.hidden_size});
+  const int64_t gate_rows = c.gates * n.hidden;
+  check_like_input(weight_hh, "weight_hh", input, {gate_rows, n.hidden});
   check_like_input(weight_ih, "weight_ih", input, {gate_rows, n.input_size});
   TORCH_CHECK_VALUE(bias_ih.has_value() == bias_hh.has_value(),
                     "rnn_fused: bias_ih and bias_hh must be given together");
@@ -67,15 +67,25 @@ LayerSizes check_layer_inputs(const at::Tensor& input, const at::Tensor& weight_
     check_like_input(*bias_ih, "bias_ih", input, {gate_rows});
     check_like_input(*bias_hh, "bias_hh", input, {gate_rows});
   }
-  check_like_input(hx, "hx", input, {n.batch, n.hidden_size});
+  check_like_input(hx, "hx", input, {n.batch, n.hidden});
+  if (c.cell_state) {
+    TORCH_CHECK_VALUE(cx.has_value(), "rnn_fused: the ", c.name,
+                      " cell needs cx of shape [B, H]");
+    check_like_input(*cx, "cx", input, {n.batch, n.hidden});
+    TORCH_CHECK_VALUE(reset_h.has_value() == reset_c.has_value(),
+                      "rnn_fused: the ", c.name, " cell resets h and c together: give both "
+                      "reset states or neither");
+  } else {
+    TORCH_CHECK_VALUE(!cx.has_value() && !reset_c.has_value(), "rnn_fused: the ", c.name,
+                      " cell has no cell state: cx and reset_c must be None");
+  }
   if (mask.has_value()) {
     check_like_input(*mask, "mask", input, {n.steps, n.batch});
-    TORCH_CHECK_VALUE(reset_state.has_value(),
-                      "rnn_fused: a mask needs a reset_state of shape [B, H]");
+    TORCH_CHECK_VALUE(reset_h.has_value(),
+                      "rnn_fused: a mask needs a reset state of shape [B, H]");
   }
-  if (reset_state.has_value()) {
-    check_like_input(*reset_state, "reset_state", input, {n.batch, n.hidden_size});
-  }
+  if (reset_h.has_value()) check_like_input(*reset_h, "reset_h", input, {n.batch, n.hidden});
+  if (reset_c.has_value()) check_like_input(*reset_c, "reset_c", input, {n.batch, n.hidden});
   return n;
 }
 

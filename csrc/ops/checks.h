@@ -5,22 +5,21 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Optional.h>
 
+#include "../engine/params.h"
+
 namespace rnn_fused {
 
-struct LayerSizes {
-  int64_t steps, batch, input_size, hidden_size;
-};
+using OptionalTensor = c10::optional<at::Tensor>;
 
-// `gates` rows per hidden unit in the weights and biases: 1 (Elman), 3 (GRU),
-// 4 (LSTM).
-LayerSizes check_layer_inputs(const at::Tensor& input, const at::Tensor& weight_ih,
-                              const at::Tensor& weight_hh,
-                              const c10::optional<at::Tensor>& bias_ih,
-                              const c10::optional<at::Tensor>& bias_hh,
-                              const at::Tensor& hx,
-                              const c10::optional<at::Tensor>& mask,
-                              const c10::optional<at::Tensor>& reset_state,
-                              int64_t gates = 1);
+// The layer's sizes from its arguments, checked: weights [G·H, D] and
+// [G·H, H] for the cell's G gates, biases together or not at all, states
+// [B, H] (cx for a cell with a cell state only), a mask [T, B] with its reset
+// states.
+LayerSizes check_layer_inputs(Cell cell, const at::Tensor& input, const at::Tensor& weight_ih,
+                              const at::Tensor& weight_hh, const OptionalTensor& bias_ih,
+                              const OptionalTensor& bias_hh, const at::Tensor& hx,
+                              const OptionalTensor& cx, const OptionalTensor& mask,
+                              const OptionalTensor& reset_h, const OptionalTensor& reset_c);
 
 // `name` must match input's device, dtype and `sizes`.
 void check_like_input(const at::Tensor& t, const char* name, const at::Tensor& input,

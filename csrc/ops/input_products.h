@@ -1,21 +1,20 @@
-// The products with the input weight W_ih that the layer ops take around the
-// loop: the input projection, and W_ih's and the bias's gradients. ATen's
-// products, except where the device has its own kernels for an input with few
-// features (Device::kFewFeatureProducts; cpu/few_features.cpp).
+// The products with the input weight W_ih that every family takes around its
+// recurrence: the input projection, and W_ih's and the bias's gradients.
+// ATen's products, except where the CPU has its own kernels for an input with
+// few features (cpu/few_features.h).
 #pragma once
 
 #include <ATen/ATen.h>
 
+#include "../cpu/few_features.h"
+
 namespace rnn_fused {
 
 // out [N, G·H] = x [N, D] · weight_ihᵀ, plus bias where it is defined.
-template <typename Device>
-void project_input(at::Tensor& out, const at::Tensor& x, const at::Tensor& weight_ih,
-                   const at::Tensor& bias) {
-  if constexpr (Device::kFewFeatureProducts) {
-    if (Device::few_features_apply(x.size(1), x.scalar_type())) {
-      return Device::project_few_features(out, x, weight_ih, bias);
-    }
+inline void project_input(at::Tensor& out, const at::Tensor& x, const at::Tensor& weight_ih,
+                          const at::Tensor& bias) {
+  if (x.is_cpu() && few_features_apply(x.size(1), x.scalar_type())) {
+    return project_few_features(out, x, weight_ih, bias);
   }
   if (bias.defined()) {
     at::addmm_out(out, bias, x, weight_ih.t());
@@ -26,14 +25,11 @@ void project_input(at::Tensor& out, const at::Tensor& x, const at::Tensor& weigh
 
 // grad_weight_ih = grad_gatesᵀ · x and, where grad_bias is defined, grad_bias =
 // grad_gates summed over rows; with accumulate, added to them.
-template <typename Device>
-void add_input_weight_grads(const at::Tensor& grad_gates, const at::Tensor& x,
-                            at::Tensor& grad_weight_ih, at::Tensor& grad_bias, bool accumulate) {
-  if constexpr (Device::kFewFeatureProducts) {
-    if (Device::few_features_apply(x.size(1), x.scalar_type())) {
-      return Device::few_features_weight_grads(grad_gates, x, grad_weight_ih, grad_bias,
-                                               accumulate);
-    }
+inline void add_input_weight_grads(const at::Tensor& grad_gates, const at::Tensor& x,
+                                   at::Tensor& grad_weight_ih, at::Tensor& grad_bias,
+                                   bool accumulate) {
+  if (x.is_cpu() && few_features_apply(x.size(1), x.scalar_type())) {
+    return few_features_weight_grads(grad_gates, x, grad_weight_ih, grad_bias, accumulate);
   }
   if (accumulate) {
     grad_weight_ih.addmm_(grad_gates.t(), x);

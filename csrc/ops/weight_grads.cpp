@@ -3,7 +3,11 @@
 #include <algorithm>
 
 #include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
 #include <ATen/record_function.h>
+
+#include "../cpu/blend_carries.h"
+#include "input_products.h"
 
 namespace rnn_fused {
 namespace {
@@ -15,56 +19,161 @@ constexpr int64_t kFewResetsDivisor = 8;
 // Elements of the chunk buffer for rebuilt carries (4 MB in float32): small
 // enough to stay in cache between the lerp and the product, where a [T, B, H]
 // temporary would cost more in fresh pages than the lerp itself.
-constexpr int64_t kChunkElements = int64_t(1) << 20;
+constexpr int64_t kCarryChunkElements = int64_t(1) << 20;
 
-}  // namespace
-
-void add_later_steps_grad_weight_hh(at::Tensor& grad_weight_hh, const at::Tensor& grad_pre,
-                                    const at::Tensor& out, const c10::optional<at::Tensor>& mask,
-                                    const c10::optional<at::Tensor>& reset, bool reverse) {
-  const int64_t T = out.size(0), B = out.size(1), H = out.size(2);
-  // Step t's previous carry is at t − 1 (forward) or t + 1 (reverse).
-  const int64_t first_later = reverse ? 0 : 1, first_prev = reverse ? 1 : 0;
-  const at::Tensor later = grad_pre.narrow(0, first_later, T - 1).view({(T - 1) * B, H});
-  const at::Tensor prev = out.narrow(0, first_prev, T - 1).view({(T - 1) * B, H});
-  if (!mask.has_value()) {
-    grad_weight_hh.addmm_(later.t(), prev);
-    return;
+// sum (+)= aᵀ · b.
+void product_into(at::Tensor& sum, const at::Tensor& a, const at::Tensor& b, bool write) {
+  if (write) {
+    at::mm_out(sum, a.t(), b);
+  } else {
+    sum.addmm_(a.t(), b);
   }
-  if (out.is_cpu()) {
+}
+
+// sum (+)= rows of g summed.
+void rows_into(at::Tensor& sum, const at::Tensor& g, bool write) {
+  if (write) {
+    at::sum_out(sum, g, 0);
+  } else {
+    sum.add_(g.sum(0));
+  }
+}
+
+// grad (+)= gᵀ · carries, carries = mask·h + (1 − mask)·reset for the rows of
+// h [N, H] (N = steps·B; mask [N], reset [B, H]).
+void add_carry_product(at::Tensor& grad, const at::Tensor& g, const at::Tensor& h,
+                       const at::Tensor& mask, const at::Tensor& reset, bool write) {
+  const int64_t B = reset.size(0), H = reset.size(1), rows = h.size(0);
+  if (h.is_cpu()) {
     // carry = h + (1 − m)·(r − h): the product with the outputs, as without a
     // mask, plus one over the rows whose carry was reset or blended. Episode
     // ends are rare, so that second product is small. (Finding those rows
     // synchronizes a GPU and cannot be captured in a CUDA graph: CPU only.)
-    const at::Tensor kept = mask->narrow(0, first_prev, T - 1).reshape({(T - 1) * B});
-    const at::Tensor rows = at::nonzero(kept != 1).squeeze(1);
-    if (rows.numel() <= (T - 1) * B / kFewResetsDivisor) {
+    const at::Tensor changed = at::nonzero(mask != 1).squeeze(1);
+    if (changed.numel() <= rows / kFewResetsDivisor) {
       RECORD_FUNCTION("rnn_fused::grad_weight_hh(few resets)", std::vector<c10::IValue>());
-      grad_weight_hh.addmm_(later.t(), prev);
-      if (rows.numel() == 0) return;
-      const at::Tensor reset_rows = reset->index_select(0, rows.remainder(B));
-      const at::Tensor correction = (1 - kept.index_select(0, rows)).unsqueeze(1) *
-                                    (reset_rows - prev.index_select(0, rows));
-      grad_weight_hh.addmm_(later.index_select(0, rows).t(), correction);
+      product_into(grad, g, h, write);
+      if (changed.numel() == 0) return;
+      const at::Tensor reset_rows = reset.index_select(0, changed.remainder(B));
+      const at::Tensor correction = (1 - mask.index_select(0, changed)).unsqueeze(1) *
+                                    (reset_rows - h.index_select(0, changed));
+      grad.addmm_(g.index_select(0, changed).t(), correction);
       return;
     }
   }
   RECORD_FUNCTION("rnn_fused::grad_weight_hh(carry chunks)", std::vector<c10::IValue>());
   const int64_t chunk =
-      std::min(T - 1, std::max<int64_t>(1, kChunkElements / std::max<int64_t>(1, B * H)));
-  at::Tensor carries = at::empty({chunk, B, H}, out.options());
-  for (int64_t s = 0; s < T - 1; s += chunk) {
-    const int64_t n = std::min(chunk, T - 1 - s);
+      std::min(rows, std::max<int64_t>(B, kCarryChunkElements / std::max<int64_t>(1, H) / B * B));
+  at::Tensor carries = at::empty({chunk, H}, h.options());
+  for (int64_t r = 0; r < rows; r += chunk) {
+    const int64_t n = std::min(chunk, rows - r);
     at::Tensor carry = carries.narrow(0, 0, n);
-    const at::Tensor h = out.narrow(0, first_prev + s, n);
-    const at::Tensor m = mask->narrow(0, first_prev + s, n).unsqueeze(-1);
+    const at::Tensor h_rows = h.narrow(0, r, n);
+    const at::Tensor m = mask.narrow(0, r, n).unsqueeze(-1);
     // lerp is exact at m = 0 and 1, where it equals m·h + (1 − m)·r; but a kept
     // row never reads the reset state, which may be infinite there (inf − inf).
-    at::lerp_out(carry, *reset, h, m);
-    at::where_out(carry, m == 1, h, carry);
-    grad_weight_hh.addmm_(grad_pre.narrow(0, first_later + s, n).view({n * B, H}).t(),
-                          carry.view({n * B, H}));
+    at::Tensor blended = carry.view({n / B, B, H});
+    at::lerp_out(blended, reset, h_rows.view({n / B, B, H}), m.view({n / B, B, 1}));
+    at::where_out(carry, m == 1, h_rows, carry);
+    product_into(grad, g.narrow(0, r, n), carry, write && r == 0);
   }
+}
+
+// W_hh's gradient of times [t0, t0 + steps): Σ grad_h_gates[t]ᵀ · the state
+// step t read, from h_read or rebuilt from the outputs: h_0 at the first
+// processed step, the predecessor's carry (m·h + (1 − m)·r) at every other.
+void add_hidden_weight_grads(const BackwardParams& p, at::Tensor& grad, const at::Tensor& gh,
+                             int64_t t0, int64_t steps, bool write, const at::Tensor& h_read) {
+  const int64_t T = p.steps, B = p.batch, H = p.hidden;
+  if (h_read.defined()) {
+    return product_into(grad, gh, h_read.narrow(0, t0, steps).reshape({steps * B, H}), write);
+  }
+  // The step without a predecessor, and the times of those with one, [lo, hi).
+  const int64_t first = p.reverse ? T - 1 : 0;
+  const bool has_first = first >= t0 && first < t0 + steps;
+  const int64_t lo = p.reverse ? t0 : std::max<int64_t>(t0, 1);
+  const int64_t hi = p.reverse ? std::min(t0 + steps, T - 1) : t0 + steps;
+  if (has_first) {
+    product_into(grad, gh.narrow(0, (first - t0) * B, B), p.hx, write);
+    write = false;
+  }
+  if (hi <= lo) return;
+  // Their predecessors' times, one apart.
+  const int64_t prev = p.reverse ? lo + 1 : lo - 1;
+  const at::Tensor later = gh.narrow(0, (lo - t0) * B, (hi - lo) * B);
+  const at::Tensor h = p.output.view({T * B, H}).narrow(0, prev * B, (hi - lo) * B);
+  if (!p.mask.defined()) return product_into(grad, later, h, write);
+  add_carry_product(grad, later, h, p.mask.view({T * B}).narrow(0, prev * B, (hi - lo) * B),
+                    p.reset_h, write);
+}
+
+}  // namespace
+
+Gradients allocate_gradients(const BackwardParams& p) {
+  const auto options = p.output.options();
+  const auto acc_options = options.dtype(at::toOpMathType(options.dtype().toScalarType()));
+  const CellInfo& cell = info(p.cell);
+  const int64_t GH = p.gates() * p.hidden;
+  Gradients g;
+  if (p.wanted[0]) g.input = at::empty({p.steps, p.batch, p.input_size}, options);
+  if (p.wanted[1]) g.weight_ih = at::empty({GH, p.input_size}, options);
+  if (p.wanted[2]) g.weight_hh = at::empty({GH, p.hidden}, options);
+  if (p.has_bias) {
+    g.bias_ih = at::empty({GH}, options);
+    // The GRU's b_hh has its own; the others' two biases share one.
+    if (cell.hidden_bias_apart) g.bias_hh = at::empty({GH}, options);
+  }
+  if (p.mask.defined()) {
+    g.reset_h = at::zeros({p.batch, p.hidden}, acc_options);
+    if (cell.cell_state) g.reset_c = at::zeros({p.batch, p.hidden}, acc_options);
+  }
+  return g;
+}
+
+at::Tensor states_read(const at::Tensor& values, const at::Tensor& first, const at::Tensor& mask,
+                       const at::Tensor& reset, bool reverse, int64_t t0, int64_t steps) {
+  const int64_t T = values.size(0);
+  at::Tensor read = at::empty({steps, values.size(1), values.size(2)}, values.options());
+  const int64_t head = reverse ? T - 1 : 0;
+  // The steps with a predecessor, [lo, hi), and their predecessors' first time.
+  const int64_t lo = reverse ? t0 : std::max<int64_t>(t0, 1);
+  const int64_t hi = reverse ? std::min(t0 + steps, T - 1) : t0 + steps;
+  if (head >= t0 && head < t0 + steps) read[head - t0].copy_(first);
+  if (hi <= lo) return read;
+  const int64_t prev = reverse ? lo + 1 : lo - 1;
+  const at::Tensor source = values.narrow(0, prev, hi - lo);
+  at::Tensor target = read.narrow(0, lo - t0, hi - lo);
+  if (!mask.defined()) {
+    target.copy_(source);
+  } else if (target.is_cpu()) {
+    blend_carries_cpu(target, source, mask.narrow(0, prev, hi - lo), reset);
+  } else {
+    const at::Tensor m = mask.narrow(0, prev, hi - lo).unsqueeze(-1);
+    // A kept row never reads the reset state: lerp would make NaN of an infinite one.
+    target.copy_(at::where(m == 1, source, m * source + (1 - m) * reset));
+  }
+  return read;
+}
+
+void add_chunk_gradients(const BackwardParams& p, Gradients& g, const at::Tensor& grad_x_gates,
+                         const at::Tensor& grad_h_gates, int64_t t0, int64_t steps, bool first,
+                         const at::Tensor& h_read) {
+  const int64_t B = p.batch, D = p.input_size;
+  const at::Tensor x = p.input.narrow(0, t0 * B, steps * B);
+  if (p.wanted[0]) {
+    at::Tensor rows = g.input.view({p.steps * B, D}).narrow(0, t0 * B, steps * B);
+    at::mm_out(rows, grad_x_gates, p.weight_ih);
+  }
+  if (p.wanted[1]) {
+    // The input's bias gradient comes with W_ih's, from one pass where it can.
+    at::Tensor no_bias;
+    add_input_weight_grads(grad_x_gates, x, g.weight_ih, p.has_bias ? g.bias_ih : no_bias,
+                           !first);
+  } else if (p.has_bias) {
+    rows_into(g.bias_ih, grad_x_gates, first);
+  }
+  if (p.wanted[2]) add_hidden_weight_grads(p, g.weight_hh, grad_h_gates, t0, steps, first, h_read);
+  if (g.bias_hh.defined()) rows_into(g.bias_hh, grad_h_gates, first);
 }
 
 }  // namespace rnn_fused

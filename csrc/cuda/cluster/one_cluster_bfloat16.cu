@@ -1,0 +1,5 @@
+#include "one_cluster_launch.cuh"
+
+namespace rnn_fused {
+RNN_FUSED_CLUSTER_ENTRY_POINTS(, c10::BFloat16)
+}  // namespace rnn_fused

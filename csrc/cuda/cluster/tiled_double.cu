@@ -1,0 +1,5 @@
+#include "tiled_launch.cuh"
+
+namespace rnn_fused {
+RNN_FUSED_TILED_ENTRY_POINTS(, double)
+}  // namespace rnn_fused

@@ -1,5 +1,0 @@
-#include "launch.cuh"
-
-namespace rnn_fused {
-RNN_FUSED_PERSISTENT_ENTRY_POINTS(, float)
-}  // namespace rnn_fused

@@ -1,5 +1,0 @@
-#include "launch.cuh"
-
-namespace rnn_fused {
-RNN_FUSED_TILED_ENTRY_POINTS(, double)
-}  // namespace rnn_fused

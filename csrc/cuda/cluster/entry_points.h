@@ -1,5 +1,5 @@
 // Host entry points of the cluster recurrences, one instantiation per dtype:
-// the one-cluster kernel (launch.cuh over persistent/kernel.cuh,
+// the one-cluster kernel (one_cluster_launch.cuh over persistent/one_gate_kernel.cuh,
 // one_cluster_<dtype>.cu) and, for float32 and float64, the tiled cluster
 // kernel (tiled_launch.cuh over tiled_kernel.cuh, tiled_<dtype>.cu).
 #pragma once
@@ -31,7 +31,7 @@ int tiled_columns(int64_t batch, int64_t hidden, std::string* why);
 
 // With `rows` (and tf32) that cluster_rows returned, or `columns` that
 // tiled_columns did; out, grad_out, grad_pre and grad_reset as the persistent
-// kernel's (persistent/args.cuh).
+// kernel's (persistent/one_gate_args.cuh).
 template <typename scalar_t>
 void cluster_forward(const ForwardParams& p, const at::Tensor& out, int rows, bool tf32);
 template <typename scalar_t>

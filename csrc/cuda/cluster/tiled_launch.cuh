@@ -1,4 +1,4 @@
-// Chooses the tile of the tiled cluster recurrence (tiled/kernel.cuh) and
+// Chooses the tile of the tiled cluster recurrence (cluster/tiled_kernel.cuh) and
 // launches it: a grid of ceil(H / 128) clusters of ceil(H / K) blocks, all
 // resident at once, in one cooperative launch. Included by the per-dtype .cu
 // files.

@@ -1,5 +1,5 @@
 // The one-launch kernels' watchdog, host side (the device side is
-// persistent/waits.cuh): the budget of every wait, the tests' stall knob
+// common/waits.cuh): the budget of every wait, the tests' stall knob
 // (rnn_fused::set_watchdog), and the check of a launch's abort record.
 #pragma once
 

@@ -1,6 +1,6 @@
 // The persistent GRU/LSTM kernels: one cooperative launch runs every step of
 // one layer in one direction, as the Elman persistent kernel does
-// (persistent/kernel.cuh, whose loads, warp sums and grid barrier these share).
+// (one_gate_kernel.cuh, whose loads, warp sums and grid barrier these share).
 //
 // Block x owns J hidden units. Forward, it keeps the G·J rows of W_hh that feed
 // its units' gates in registers; per step it reads the whole carried state
@@ -66,7 +66,7 @@ struct Args {
   acc_t* grad_reset_h;
   acc_t* grad_reset_c;
   unsigned long long* barrier;  // one zeroed counter (64 bits: T·blocks cannot wrap it)
-  Watchdog watchdog;  // bounds the barrier's wait (persistent/waits.cuh)
+  Watchdog watchdog;  // bounds the barrier's wait (common/waits.cuh)
 };
 
 // This warp's share of the products of kGroups·J rows of weights with every

@@ -72,7 +72,7 @@ bool both_fit(int64_t batch, int64_t hidden) {
          Kernel<scalar_t, Cell, J, true>::fits(batch, hidden);
 }
 
-// The Elman kernel's rule as measured on an H200 (persistent/launch.cuh): the
+// The Elman kernel's rule as measured on an H200 (one_gate_launch.cuh): the
 // fewest blocks at B <= 8, the most that fit at larger B. Not yet measured for
 // the gated cells.
 template <typename scalar_t, typename Cell>

@@ -1,5 +1,5 @@
 // KernelArgs from a layer's params, and the layout the one-gate launchers share.
-// Included by persistent/launch.cuh and cluster/launch.cuh.
+// Included by persistent/one_gate_launch.cuh and cluster/one_cluster_launch.cuh.
 #pragma once
 
 #include <cstdint>

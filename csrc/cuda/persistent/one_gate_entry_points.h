@@ -1,5 +1,5 @@
 // Host entry points of the persistent (grid-barrier) one-gate recurrence
-// (kernel.cuh, launch.cuh), one instantiation per dtype in one_gate_<dtype>.cu
+// (one_gate_kernel.cuh, one_gate_launch.cuh), one instantiation per dtype in one_gate_<dtype>.cu
 // so that the dtypes compile in parallel.
 #pragma once
 
@@ -22,7 +22,7 @@ int persistent_rows(int64_t batch, int64_t hidden, std::string* why);
 
 // With `rows` rows per block, a count persistent_rows returned. The forward
 // turns `out`, the projection, into h_t; the backward writes grad_pre and
-// adds to grad_reset (persistent/args.cuh).
+// adds to grad_reset (one_gate_args.cuh).
 template <typename scalar_t>
 void persistent_forward(const ForwardParams& p, const at::Tensor& out, int rows);
 template <typename scalar_t>

@@ -83,7 +83,7 @@ struct KernelArgs {
   scalar_t* grad_pre;        // [T, B, H] backward
   acc_t* grad_reset;         // [B, H] backward, with a mask
   // Grid kernel: one zeroed counter; 64 bits, so that T·blocks cannot wrap it.
-  // Tiled kernel (tiled/kernel.cuh): one zeroed flag per block, its steps done.
+  // Tiled kernel (cluster/tiled_kernel.cuh): one zeroed flag per block, its steps done.
   unsigned long long* barrier;
   Watchdog watchdog;  // bounds those waits (waits.cuh)
 };

@@ -9,7 +9,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pack_sequence, pad_packed_sequence
 
 from rnn_fused import FusedGRU, FusedLSTM, FusedRNN, plan
-from rnn_fused.reference import gated_stack, layers_like
+from rnn_fused.ops import CELL_OF_MODE
+from rnn_fused.reference import run_stack
 from rnn_fused.utils import episode_starts_to_mask, lengths_to_mask
 
 CELLS = ("rnn", "gru", "lstm")
@@ -77,15 +78,11 @@ def as_states(hx):
 
 def reference_impl(fused, cell):
     """The pure-PyTorch reference over batch_first inputs: fn(x, mask) -> output."""
-    if cell == "rnn":
-        reference = layers_like(fused)[0]
-        return lambda x, mask: reference(x, mask)[0]
-
     def run(x, mask):
         states = tuple(torch.zeros(fused.num_directions, x.shape[0], fused.hidden_size,
                                    device=x.device, dtype=x.dtype)
                        for _ in range(2 if cell == "lstm" else 1))
-        out = gated_stack(cell, fused, x.transpose(0, 1), states, mask.t(), None)[0]
+        out = run_stack(CELL_OF_MODE[fused.mode], fused, x.transpose(0, 1), states, mask.t())[0]
         return out.transpose(0, 1)
     return run
 

@@ -5,6 +5,7 @@ Mask-reset semantics (docs/semantics.md): after computing h_t a direction carrie
 m_t·h_t + (1 − m_t)·r into its next step, where r is the reset state (default:
 the initial state). Outputs are always h_t, taken before the reset.
 """
+from functools import partial
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -13,8 +14,8 @@ from torch import nn
 from ._checks import check_mask_shape, check_pad_position
 from .utils import get_rnn_last_state
 
-__all__ = ["SimpleRNNCell", "RNNLayer", "get_rnn_last_state", "layers_like", "gru_step",
-           "lstm_step", "gated_stack"]
+__all__ = ["SimpleRNNCell", "RNNLayer", "get_rnn_last_state", "layers_like", "elman_step",
+           "gru_step", "lstm_step", "STEPS", "run_stack"]
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "identity": nn.Identity}
 
@@ -162,6 +163,14 @@ def layers_like(rnn, dtype: Optional[torch.dtype] = None) -> List[RNNLayer]:
     return layers
 
 
+def elman_step(x_t, state, w_ih, w_hh, b_ih=None, b_hh=None, activation=torch.tanh):
+    """One Elman step: state = (h,) [B, H]; returns (h',), h' the activation of
+    x_t W_ihᵀ + b_ih + h W_hhᵀ + b_hh."""
+    (h,) = state
+    pre = nn.functional.linear(x_t, w_ih, b_ih) + nn.functional.linear(h, w_hh, b_hh)
+    return (activation(pre),)
+
+
 def gru_step(x_t, state, w_ih, w_hh, b_ih=None, b_hh=None):
     """One GRU step, PyTorch's equations: state = (h,) [B, H]; returns (h',)."""
     (h,) = state
@@ -182,14 +191,25 @@ def lstm_step(x_t, state, w_ih, w_hh, b_ih=None, b_hh=None):
     return torch.sigmoid(o) * torch.tanh(c), c
 
 
-def gated_stack(cell: str, module, input: torch.Tensor, states, mask=None, resets=None):
-    """A FusedGRU/FusedLSTM (or nn.GRU/nn.LSTM) stack, one timestep at a time,
-    from `module`'s weights: input [T, B, D]; states (h0,) or (h0, c0), each
-    [L·dirs, B, H]; mask [T, B] or None; resets like states (default: states).
+# Each cell's step, by the op's cell name (torch.nn's mode in lower case).
+STEPS = {
+    "rnn_tanh": elman_step,
+    "rnn_relu": partial(elman_step, activation=torch.relu),
+    "rnn_identity": partial(elman_step, activation=lambda v: v),
+    "gru": gru_step,
+    "lstm": lstm_step,
+}
+
+
+def run_stack(cell: str, module, input: torch.Tensor, states, mask=None, resets=None):
+    """A stack of `cell` (a key of STEPS), one timestep at a time, from
+    `module`'s weights (a FusedRNN, FusedGRU or FusedLSTM, or its torch.nn
+    twin): input [T, B, D]; states (h0,) or (h0, c0), each [L·dirs, B, H];
+    mask [T, B] or None; resets like states (default: states).
     After step t each direction carries mask_t·state_t + (1 − mask_t)·reset.
     Returns (output [T, B, dirs·H], final states before reset, each [L·dirs, B, H]).
     No dropout."""
-    step = {"gru": gru_step, "lstm": lstm_step}[cell]
+    step = STEPS[cell]
     steps, batch = input.shape[:2]
     mask = torch.ones(steps, batch, dtype=input.dtype, device=input.device) \
         if mask is None else mask.to(input.dtype)

@@ -22,8 +22,8 @@ OUT=${OUT:-benchmarks/out/device-check-${COMMIT:0:10}}
 export PYTHONPATH=.
 
 # The CUDA tests of the default paths ('auto'), and the files they live in.
-DEFAULT_TESTS="tests/test_cuda.py tests/test_ops.py tests/test_fused_rnn.py tests/test_backend.py \
-tests/test_double_backward.py tests/test_gated.py"
+DEFAULT_TESTS="tests/test_cuda.py tests/test_ops.py tests/test_modules.py tests/test_paths.py \
+tests/test_backend.py tests/test_double_backward.py"
 
 # pytest; fails where a test skipped for want of a GPU (or of the CUDA
 # kernels), which would pass the stage with nothing run. xdist spreads the

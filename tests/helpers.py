@@ -1,8 +1,18 @@
-"""Inputs, masks and comparisons shared by the tests."""
+"""Cells, inputs, masks and comparisons shared by the tests."""
 import torch
+from torch import nn
 
+from rnn_fused import FusedGRU, FusedLSTM, FusedRNN
 from rnn_fused.reference import layers_like
 from rnn_fused.utils import lengths_to_mask
+
+# Every cell by the op's name (torch.nn's mode in lower case).
+CELLS = ["rnn_tanh", "rnn_relu", "rnn_identity", "gru", "lstm"]
+# One of each kind: the Elman nonlinearities differ only in the pointwise step.
+KINDS = ["rnn_tanh", "gru", "lstm"]
+# The cells torch.nn has.
+NN_CELLS = ["rnn_tanh", "rnn_relu", "gru", "lstm"]
+GATES = {"gru": 3, "lstm": 4}
 
 MASK_KINDS = ["none", "pre_padding", "post_padding", "resets", "blend"]
 
@@ -19,6 +29,46 @@ TOLERANCES = {
 # once size their largest shapes by it.
 MULTIPROCESSORS = (torch.cuda.get_device_properties(0).multi_processor_count
                    if torch.cuda.is_available() else 132)
+
+
+def has_avx512():
+    flags = open("/proc/cpuinfo").read()
+    return all(f" {flag}" in flags for flag in ("avx512f", "avx512dq", "avx512bw", "avx512vl"))
+
+
+def module_classes(cell):
+    """(the fused module, torch.nn's module, torch.nn's one-step cell) of `cell`."""
+    if cell.startswith("rnn_"):
+        return FusedRNN, nn.RNN, nn.RNNCell
+    return {"gru": (FusedGRU, nn.GRU, nn.GRUCell), "lstm": (FusedLSTM, nn.LSTM, nn.LSTMCell)}[cell]
+
+
+def cell_options(cell):
+    """The constructor's keyword that picks an Elman cell's nonlinearity."""
+    return dict(nonlinearity=cell[4:]) if cell.startswith("rnn_") else {}
+
+
+def fused_module(cell, *args, **kwargs):
+    return module_classes(cell)[0](*args, **cell_options(cell), **kwargs)
+
+
+def nn_module(cell, *args, **kwargs):
+    return module_classes(cell)[1](*args, **cell_options(cell), **kwargs)
+
+
+def nn_step_cell(cell, *args, **kwargs):
+    return module_classes(cell)[2](*args, **cell_options(cell), **kwargs)
+
+
+def random_states(cell, shape, device="cpu", dtype=torch.float64):
+    """(h,) or, for the LSTM, (h, c): random tensors of `shape`."""
+    return tuple(torch.randn(shape, device=device, dtype=dtype)
+                 for _ in range(2 if cell == "lstm" else 1))
+
+
+def as_hx(states):
+    """A state tuple as the modules take hx: h, or (h, c)."""
+    return states if len(states) == 2 else states[0]
 
 
 def make_mask(kind: str, batch: int, steps: int, device="cpu") -> torch.Tensor:
@@ -89,3 +139,45 @@ def rnn_layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_sta
     """One Elman layer through the layer op: (output, h_n)."""
     return layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, None, mask, reset_state,
                  None, f"rnn_{nonlinearity}", reverse, backend)[:2]
+
+
+def outputs_and_grads(module, x, states, mask, resets):
+    """Outputs, final states and the gradients of x, the states, the reset
+    states and every parameter, from a fixed random weighting of the outputs."""
+    leaves = [t.detach().clone().requires_grad_() for t in [x, *states, *resets]]
+    count = len(states)
+    hx, reset = tuple(leaves[1:1 + count]), tuple(leaves[1 + count:])
+    out, final = module(leaves[0], as_hx(hx), mask=mask, reset_state=as_hx(reset))
+    finals = final if count == 2 else (final,)
+    generator = torch.Generator(device=out.device).manual_seed(5)
+    weights = torch.randn(out.shape, device=out.device, generator=generator).to(out.dtype)
+    loss = (out.float() * weights.float()).sum() + sum(f.float().sum() for f in finals)
+    grads = torch.autograd.grad(loss, leaves + list(module.parameters()))
+    return [out, *finals, *grads]
+
+
+def check_against_float64(device, cell, dtype, batch, hidden, steps=12, features=4):
+    """Forward and backward, two bidirectional layers, resets and blends,
+    relative to each tensor's largest entry. Returns the names that the
+    profiler saw in the run in `dtype`."""
+    exact = fused_module(cell, features, hidden, num_layers=2, bidirectional=True, device=device,
+                         dtype=torch.float64)
+    low = fused_module(cell, features, hidden, num_layers=2, bidirectional=True, device=device,
+                       dtype=dtype)
+    low.load_state_dict(exact.state_dict())
+    exact.load_state_dict(low.state_dict())  # the rounded weights
+    x = torch.randn(steps, batch, features, device=device, dtype=dtype) * 2
+    states = random_states(cell, (4, batch, hidden), device, dtype)
+    resets = random_states(cell, (4, batch, hidden), device, dtype)
+    mask = make_mask("resets", batch, steps, device).t().double()
+    mask[3, min(1, batch - 1)] = 0.25  # a blend
+    expected = outputs_and_grads(exact, x.double(), [s.double() for s in states], mask,
+                                 [r.double() for r in resets])
+    actual = []
+    names = profiled_names(
+        lambda: actual.extend(outputs_and_grads(low, x, states, mask.to(dtype), resets)))
+    for k, (a, b) in enumerate(zip(actual, expected)):
+        scale = max(b.abs().max().item(), 1.0)
+        report(f"{dtype} B={batch} H={hidden} tensor {k} / {scale:.2f}", a.double() / scale,
+               b / scale, **TOLERANCES[dtype])
+    return names

@@ -14,7 +14,7 @@ B, T, D, H = 4, 9, 6, 8
 
 
 def test_cuda_kernels_are_built():
-    for name in ("rnn_layer_forward", "rnn_layer_backward"):
+    for name in ("layer_forward", "layer_backward"):
         assert torch._C._dispatch_has_kernel_for_dispatch_key(f"rnn_fused::{name}", "CUDA")
 
 

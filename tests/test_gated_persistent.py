@@ -216,5 +216,5 @@ def test_plan_and_profile_name_the_path(cell):
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         module(x)[0].sum().backward()
     names = {event.name for event in prof.events()}
-    assert "rnn_fused::cuda_gated_forward(persistent)" in names
-    assert "rnn_fused::cuda_gated_backward(persistent)" in names
+    assert "rnn_fused::cuda_forward(persistent)" in names
+    assert "rnn_fused::cuda_backward(persistent)" in names

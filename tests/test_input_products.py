@@ -4,14 +4,11 @@ gradients in one pass), ATen's elsewhere. Each is compared with nn's layers in
 float64, and the profiler shows which ran."""
 import pytest
 import torch
-from torch import nn
 
-from rnn_fused import FusedGRU, FusedLSTM, FusedRNN
+from rnn_fused import FusedLSTM
 
-from helpers import TOLERANCES, profiled_names, report
-from test_fused_rnn import has_avx512
+from helpers import KINDS, TOLERANCES, fused_module, has_avx512, nn_module, profiled_names, report
 
-CELLS = {"rnn": (FusedRNN, nn.RNN), "gru": (FusedGRU, nn.GRU), "lstm": (FusedLSTM, nn.LSTM)}
 KERNELS = ("rnn_fused::project_few_features", "rnn_fused::few_features_weight_grads")
 
 
@@ -30,7 +27,7 @@ def run(module, x, frozen_weight_ih):
     return [out, *finals, *torch.autograd.grad(loss, wanted)]
 
 
-@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("cell", KINDS)
 @pytest.mark.parametrize("features", [1, 2, 5, 8, 16, 17])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("frozen_weight_ih", [False, True])
@@ -41,10 +38,9 @@ def run(module, x, frozen_weight_ih):
 # B=64, H=5, T=300: chunks of over 10⁴ rows, each summed in segments of 1024.
 @pytest.mark.parametrize("steps, batch, hidden", [(9, 5, 37), (7, 256, 100), (300, 64, 5)])
 def test_input_products_match_nn(cell, features, bias, frozen_weight_ih, steps, batch, hidden):
-    fused_cls, nn_cls = CELLS[cell]
     torch.manual_seed(0)
-    reference = nn_cls(features, hidden, num_layers=2, bias=bias, dtype=torch.float64)
-    fused = fused_cls(features, hidden, num_layers=2, bias=bias)
+    reference = nn_module(cell, features, hidden, num_layers=2, bias=bias, dtype=torch.float64)
+    fused = fused_module(cell, features, hidden, num_layers=2, bias=bias)
     fused.load_state_dict(reference.state_dict())
     reference.load_state_dict(fused.state_dict())  # the rounded weights
     x = torch.randn(steps, batch, features, dtype=torch.float64)

@@ -9,13 +9,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import rnn_fused
 from rnn_fused import FusedGRU, FusedLSTM, FusedRNN
 
-from helpers import MASK_KINDS, layer, make_mask
+from helpers import CELLS, GATES, KINDS, MASK_KINDS, layer, make_mask
 
 T, B, D, H = 5, 3, 4, 6
-CELLS = ["rnn_tanh", "rnn_relu", "rnn_identity", "gru", "lstm"]
-# One of each kind: the Elman nonlinearities differ only in the pointwise step.
-KINDS = ["rnn_tanh", "gru", "lstm"]
-GATES = {"gru": 3, "lstm": 4}
 
 
 def layer_args(device, cell, dtype=torch.float64, mask_kind="resets", bias=True,

@@ -8,17 +8,15 @@
 //   the rows where each gets at least 4, and need no barrier then; else they
 //   split the units and meet once a step.
 // The units of a row run in one vectorized loop (`omp simd`: no unit reads
-// another's values; AVX-512 twin as in forward.cpp).
+// another's values), compiled twice: for the build's ISA and for AVX-512.
 #include <omp.h>
 
 #include <algorithm>
-
-#include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
-
 #include <string>
 
+#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
 #include "../engine/families.h"
@@ -87,6 +85,20 @@ StepSplit step_split(int64_t batch, int64_t hidden) {
   const bool by_rows = batch >= kMinRowsPerThread * threads;
   const int64_t parts = by_rows ? batch : ceil_div(hidden, kUnitQuantum);
   return {by_rows, static_cast<int>(std::min(threads, parts))};
+}
+
+// The profiler's name of a run of steps with the product in the pass: the pass,
+// the split and the backward's W_hh layout, which the tests assert.
+const char* run_scope(bool backward, const StepSplit& split, bool w_hh_panels) {
+  // [backward][by rows][W_hh in panels]
+  static constexpr const char* kNames[2][2][2] = {
+      {{"rnn_fused::cpu_steps(forward, product in the pass, split by units)", nullptr},
+       {"rnn_fused::cpu_steps(forward, product in the pass, split by rows)", nullptr}},
+      {{"rnn_fused::cpu_steps(backward, product in the pass, split by units)",
+        "rnn_fused::cpu_steps(backward, product in the pass, split by units, W_hh in panels)"},
+       {"rnn_fused::cpu_steps(backward, product in the pass, split by rows)",
+        "rnn_fused::cpu_steps(backward, product in the pass, split by rows, W_hh in panels)"}}};
+  return kNames[backward][split.by_rows][backward && w_hh_panels];
 }
 
 // This thread's slice, inside the run's parallel region.
@@ -386,15 +398,16 @@ struct CpuSteps {
   }
 
   static void forward_run(const ForwardStep& first, int64_t steps, ForwardStepAt step_at) {
-    RECORD_FUNCTION("rnn_fused::cpu_steps(product in the pass)", std::vector<c10::IValue>());
+    RECORD_FUNCTION(run_scope(/*backward=*/false, step_split(first.batch, first.hidden), false),
+                    std::vector<c10::IValue>());
     dispatch_cell<CpuGateMath>(first.cell, [&](auto cell) {
       forward_run_with_product(cell, first, steps, step_at);
     });
   }
 
   static void backward_run(const BackwardStep& first, int64_t steps, BackwardStepAt step_at) {
-    RECORD_FUNCTION(first.w_hh_panels ? "rnn_fused::cpu_steps(product in the pass, W_hh in panels)"
-                                      : "rnn_fused::cpu_steps(product in the pass)",
+    RECORD_FUNCTION(run_scope(/*backward=*/true, step_split(first.batch, first.hidden),
+                              first.w_hh_panels),
                     std::vector<c10::IValue>());
     dispatch_cell<CpuGateMath>(first.cell, [&](auto cell) {
       backward_run_with_product(cell, first, steps, step_at);

@@ -7,6 +7,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Dispatch.h>
+#include <ATen/record_function.h>
 
 #include "../../engine/families.h"
 #include "../common/one_gate_layer.h"
@@ -61,10 +62,14 @@ bool plan_cluster(const PlanQuery& q, std::array<int, 4>& config, std::string* w
   return false;
 }
 
+// Inside the family's scopes: the tiled kernel, where one cluster cannot hold W_hh.
+constexpr const char* kTiledScope = "rnn_fused::cuda_steps(tiled cluster)";
+
 ForwardResult forward(const ForwardParams& p) {
   const auto& c = p.plan.config;
   return one_gate_forward(p, [&](const at::Tensor& out) {
     if (c[kColumns] > 0) {
+      RECORD_FUNCTION(kTiledScope, std::vector<c10::IValue>());
       AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "rnn_fused::tiled_forward",
                                  [&] { tiled_forward<scalar_t>(p, out, c[kColumns]); });
     } else {
@@ -82,6 +87,7 @@ void backward(const BackwardParams& p, Gradients& g) {
   one_gate_backward(
       p, g, [&](const at::Tensor& grad_out, const at::Tensor& grad_pre, const at::Tensor& reset) {
         if (c[kColumns] > 0) {
+          RECORD_FUNCTION(kTiledScope, std::vector<c10::IValue>());
           AT_DISPATCH_FLOATING_TYPES(dtype, "rnn_fused::tiled_backward", [&] {
             tiled_backward<scalar_t>(p, grad_out, grad_pre, reset, c[kColumns]);
           });

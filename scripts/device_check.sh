@@ -71,14 +71,15 @@ EOF
         "$PY" setup.py build_ext --inplace ;;
     smoke) "$PY" scripts/device_smoke.py ;;
     default-tests) run_pytest -k "cuda" $DEFAULT_TESTS ;;
-    grid-tests) run_pytest tests/test_persistent.py tests/test_watchdog.py \
-      -k "persistent and not cluster and not tiled or watchdog" ;;
+    grid-tests) run_pytest tests/test_one_launch.py tests/test_watchdog.py \
+      -k "persistent and not gru and not lstm and not cluster and not tiled or watchdog \
+          or auto_takes" ;;
     memcheck) sanitize memcheck per-step "step_kernel" ;;
     grid-bench) "$PY" benchmarks/gpu_targets.py --dtype float32 bfloat16 --batches 1 8 64 256 \
       --hidden 256 512 1024 --backends per-step persistent --repeats 15 --out "$OUT" ;;
-    gated-tests) run_pytest tests/test_gated_persistent.py ;;
-    cluster-tests) run_pytest tests/test_persistent.py -k "cluster and not tiled" ;;
-    tiled-tests) run_pytest tests/test_persistent.py -k "tiled" ;;
+    gated-tests) run_pytest tests/test_one_launch.py -k "persistent and (gru or lstm)" ;;
+    cluster-tests) run_pytest tests/test_one_launch.py -k "cluster and not tiled" ;;
+    tiled-tests) run_pytest tests/test_one_launch.py -k "tiled" ;;
     grid-sanitize)
       for tool in memcheck racecheck synccheck; do sanitize $tool persistent recurrence_kernel; done ;;
     gated-sanitize)

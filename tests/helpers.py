@@ -143,11 +143,13 @@ def rnn_layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_sta
 
 def outputs_and_grads(module, x, states, mask, resets):
     """Outputs, final states and the gradients of x, the states, the reset
-    states and every parameter, from a fixed random weighting of the outputs."""
+    states (none: the default) and every parameter, from a fixed random
+    weighting of the outputs."""
     leaves = [t.detach().clone().requires_grad_() for t in [x, *states, *resets]]
     count = len(states)
     hx, reset = tuple(leaves[1:1 + count]), tuple(leaves[1 + count:])
-    out, final = module(leaves[0], as_hx(hx), mask=mask, reset_state=as_hx(reset))
+    out, final = module(leaves[0], as_hx(hx), mask=mask,
+                        reset_state=as_hx(reset) if reset else None)
     finals = final if count == 2 else (final,)
     generator = torch.Generator(device=out.device).manual_seed(5)
     weights = torch.randn(out.shape, device=out.device, generator=generator).to(out.dtype)

@@ -1,7 +1,7 @@
 """The one-launch kernels' watchdog: a block that never arrives makes the
 others' waits run out of budget, every block leaves, the call raises a
 RuntimeError naming the kernel, its sizes and the step, and the next call on
-the same CUDA context runs normally (csrc/cuda/persistent/waits.cuh)."""
+the same CUDA context runs normally (csrc/cuda/common/waits.cuh)."""
 import pytest
 import torch
 

@@ -1,12 +1,14 @@
-"""CUDA-only checks: low-precision dtypes against float64, cuDNN parity, streams,
-CUDA graphs. Everything else runs on CUDA through the `device` fixture."""
+"""CUDA-only checks, for every cell: low-precision dtypes against float64,
+cuDNN parity, streams, CUDA graphs, autocast, torch.compile's CUDA graphs.
+Everything else runs on CUDA through the `device` fixture."""
 import pytest
 import torch
-from torch import nn
 
 from rnn_fused import FusedRNN
+from rnn_fused.reference import run_stack
 
-from helpers import TOLERANCES, make_mask, reference_layers, report, run_reference
+from helpers import (CELLS, KINDS, TOLERANCES, as_hx, fused_module, make_mask, nn_module,
+                     outputs_and_grads, random_states, report)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 
@@ -29,41 +31,39 @@ def run(module, x, h0, reset, mask):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("mask_kind", ["none", "resets", "blend"])
-@pytest.mark.parametrize("nonlinearity", ["tanh", "relu", "identity"])
-def test_cuda_matches_cpu_and_reference(dtype, mask_kind, nonlinearity):
+@pytest.mark.parametrize("cell", CELLS)
+def test_cuda_matches_cpu_and_reference(dtype, mask_kind, cell):
     """float64 on the CPU, from the same (rounded) weights, inputs and mask, is the
     expected value; errors are measured relative to each tensor's largest entry,
     because gradients are sums with cancellation."""
-    cuda = FusedRNN(D, H, 2, nonlinearity, bidirectional=True, device="cuda", dtype=dtype)
-    cpu = FusedRNN(D, H, 2, nonlinearity, bidirectional=True, dtype=torch.float64)
+    cuda = fused_module(cell, D, H, 2, bidirectional=True, device="cuda", dtype=dtype)
+    cpu = fused_module(cell, D, H, 2, bidirectional=True, dtype=torch.float64)
     cpu.load_state_dict(cuda.state_dict())
-    x, h0, reset = (torch.randn(shape).to(dtype).double() for shape in
-                    ((T, B, D), (4, B, H), (4, B, H)))
+    x = torch.randn(T, B, D).to(dtype).double()
+    states = [s.to(dtype).double() for s in random_states(cell, (4, B, H))]
     mask = make_mask(mask_kind, B, T)
     if mask is not None:
         mask = mask.t().to(dtype).double()  # the kernels blend with the input dtype's mask
-    expected = run(cpu, x, h0, reset, mask)
-    actual = run(cuda, x.cuda().to(dtype), h0.cuda().to(dtype), reset.cuda().to(dtype),
-                 None if mask is None else mask.cuda())
-    names = ["output", "h_n", "grad x", "grad h0", "grad reset"] + [
-        f"grad {n}" for n, _ in cpu.named_parameters()]
+    resets = [r.to(dtype).double() for r in random_states(cell, (4, B, H))] \
+        if mask is not None else []
+    expected = outputs_and_grads(cpu, x, states, mask, resets)
+    actual = outputs_and_grads(cuda, x.cuda().to(dtype), [s.cuda().to(dtype) for s in states],
+                               None if mask is None else mask.cuda(),
+                               [r.cuda().to(dtype) for r in resets])
     # In half precision, relu pre-activations near zero flip sign, which moves
     # whole gradient rows; only the forward values are comparable there.
     half = dtype in (torch.float16, torch.bfloat16)
-    compared = 2 if half and nonlinearity == "relu" else len(names)
-    for name, a, b in list(zip(names, actual, expected))[:compared]:
-        if b is None:  # reset_state only matters with a mask
-            assert name == "grad reset" and mask is None and a is None
-            continue
+    compared = 1 + len(states) if half and cell == "rnn_relu" else len(expected)
+    assert len(actual) == len(expected)
+    for k, (a, b) in list(enumerate(zip(actual, expected)))[:compared]:
         scale = max(b.abs().max().item(), 1.0)
-        report(f"{dtype} {name} / {scale:.2f}", a.cpu() / scale, b / scale, **TOLERANCES[dtype])
+        report(f"{dtype} tensor {k} / {scale:.2f}", a.cpu() / scale, b / scale,
+               **TOLERANCES[dtype])
 
-    layers = reference_layers(cpu)
     with torch.no_grad():
-        ref_out, ref_h_n = run_reference(layers, x.transpose(0, 1), None if mask is None
-                                         else mask.t(), h0, reset if mask is not None else h0)
+        ref_out = run_stack(cell, cpu, x, states, mask, resets or None)[0]
     scale = max(ref_out.abs().max().item(), 1.0)
-    report(f"{dtype} output vs reference / {scale:.2f}", actual[0].cpu().transpose(0, 1) / scale,
+    report(f"{dtype} output vs reference / {scale:.2f}", actual[0].cpu() / scale,
            ref_out / scale, **TOLERANCES[dtype])
 
 
@@ -88,27 +88,40 @@ def test_long_sequences_stay_accurate(dtype):
                expected[index] / scale, **TOLERANCES[dtype])
 
 
+@pytest.mark.parametrize("cell", KINDS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_matches_cudnn_at_larger_sizes(dtype, bidirectional):
-    rnn = nn.RNN(64, 256, 2, batch_first=True, bidirectional=bidirectional, device="cuda",
-                 dtype=dtype)
-    fused = FusedRNN.from_rnn(rnn)
+def test_matches_cudnn_at_larger_sizes(cell, dtype, bidirectional):
+    reference = nn_module(cell, 64, 256, 2, batch_first=True, bidirectional=bidirectional,
+                          device="cuda", dtype=dtype)
+    fused = fused_module(cell, 64, 256, 2, batch_first=True, bidirectional=bidirectional,
+                         device="cuda", dtype=dtype)
+    fused.load_state_dict(reference.state_dict())
     x = torch.randn(16, 100, 64, device="cuda", dtype=dtype)
     results = []
-    for module in (fused, rnn):
+    for module in (fused, reference):
         xi = x.clone().requires_grad_()
-        out, h_n = module(xi)
-        (out.sum() + h_n.sum()).backward()
-        results.append([out, h_n, xi.grad] + [p.grad for p in module.parameters()])
-    names = ["output", "h_n", "grad x"] + [n for n, _ in fused.named_parameters()]
+        out, final = module(xi)
+        finals = final if isinstance(final, tuple) else (final,)
+        (out.sum() + sum(f.sum() for f in finals)).backward()
+        results.append([out, *finals, xi.grad] + [p.grad for p in module.parameters()])
+    names = (["output"] + [f"final state {k}" for k in range(2 if cell == "lstm" else 1)]
+             + ["grad x"] + [n for n, _ in fused.named_parameters()])
     for name, a, b in zip(names, *results):
         scale = max(b.abs().max().item(), 1.0)
         report(f"{name} / {scale:.1f}", a / scale, b / scale, **TOLERANCES[dtype])
 
 
-def test_runs_on_the_current_stream():
-    fused = FusedRNN(D, H, device="cuda")
+def squares_and_finals(result):
+    """A loss of the output's squares and the final states' sum."""
+    out, final = result
+    finals = final if isinstance(final, tuple) else (final,)
+    return out.square().sum() + sum(f.sum() for f in finals)
+
+
+@pytest.mark.parametrize("cell", KINDS)
+def test_runs_on_the_current_stream(cell):
+    fused = fused_module(cell, D, H, device="cuda")
     x = torch.randn(T, B, D, device="cuda")
     mask = torch.rand(T, B, device="cuda") > 0.3
     expected = fused(x, mask=mask)[0]
@@ -121,17 +134,18 @@ def test_runs_on_the_current_stream():
     assert torch.equal(out, expected)
 
 
-def test_forward_and_backward_replay_in_a_cuda_graph():
-    fused = FusedRNN(D, H, 2, bidirectional=True, device="cuda")
+@pytest.mark.parametrize("cell", KINDS)
+def test_forward_and_backward_replay_in_a_cuda_graph(cell):
+    fused = fused_module(cell, D, H, 2, bidirectional=True, device="cuda")
     static_x = torch.randn(T, B, D, device="cuda", requires_grad=True)
     static_mask = torch.rand(T, B, device="cuda") > 0.3
 
     def step():
         fused.zero_grad(set_to_none=False)
         static_x.grad = None
-        out, h_n = fused(static_x, mask=static_mask)
-        (out.square().sum() + h_n.sum()).backward()
-        return out
+        result = fused(static_x, mask=static_mask)
+        squares_and_finals(result).backward()
+        return result[0]
 
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
@@ -150,58 +164,61 @@ def test_forward_and_backward_replay_in_a_cuda_graph():
         static_mask.copy_(mask)
         graph.replay()
         torch.cuda.synchronize()
-        eager = FusedRNN(D, H, 2, bidirectional=True, device="cuda")
+        eager = fused_module(cell, D, H, 2, bidirectional=True, device="cuda")
         eager.load_state_dict(fused.state_dict())
-        xe = x.clone().requires_grad_()
-        out, h_n = eager(xe, mask=mask)
-        (out.square().sum() + h_n.sum()).backward()
-        report("graph output", static_out, out, atol=1e-6, rtol=1e-6)
+        result = eager(x.clone().requires_grad_(), mask=mask)
+        squares_and_finals(result).backward()
+        report("graph output", static_out, result[0], atol=1e-6, rtol=1e-6)
         for (name, p), q in zip(fused.named_parameters(), eager.parameters()):
             report(f"graph grad {name}", p.grad, q.grad, atol=1e-5, rtol=1e-5)
 
 
-def test_device_mismatch_is_a_clear_error():
-    fused = FusedRNN(D, H)
+@pytest.mark.parametrize("cell", KINDS)
+def test_device_mismatch_is_a_clear_error(cell):
+    fused = fused_module(cell, D, H)
     with pytest.raises(RuntimeError, match="Input and parameter tensors are not at the same "
                                            "device, found input tensor at cuda:0 and "
                                            "parameter tensor at cpu"):
         fused(torch.randn(T, B, D, device="cuda"))
-    cuda = FusedRNN(D, H, device="cuda")
+    cuda = fused_module(cell, D, H, device="cuda")
     with pytest.raises(RuntimeError, match="Input and hidden tensors are not at the same "
                                            "device, found input tensor at cuda:0 and hidden "
                                            "tensor at cpu"):
-        cuda(torch.randn(T, B, D, device="cuda"), torch.zeros(1, B, H))
+        cuda(torch.randn(T, B, D, device="cuda"), as_hx(random_states(cell, (1, B, H))))
 
 
+@pytest.mark.parametrize("cell", KINDS)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_cuda_autocast_runs_the_half_precision_kernels(dtype):
-    rnn = FusedRNN(D, H, 2, bidirectional=True, device="cuda")
+def test_cuda_autocast_runs_the_half_precision_kernels(cell, dtype):
+    module = fused_module(cell, D, H, 2, bidirectional=True, device="cuda")
     x = torch.randn(T, B, D, device="cuda")
     mask = torch.rand(T, B, device="cuda") > 0.3
-    expected = rnn(x, mask=mask)[0]
+    expected = module(x, mask=mask)[0]
     with torch.autocast("cuda", dtype=dtype):
-        out, h_n = rnn(x, mask=mask)
-    assert out.dtype == h_n.dtype == dtype
+        out, final = module(x, mask=mask)
+    finals = final if isinstance(final, tuple) else (final,)
+    assert out.dtype == dtype and all(f.dtype == dtype for f in finals)
     report(f"autocast {dtype}", out.float(), expected, **TOLERANCES[dtype])
     out.float().sum().backward()
-    assert all(p.grad.dtype == torch.float32 for p in rnn.parameters())
+    assert all(p.grad.dtype == torch.float32 for p in module.parameters())
 
 
-def test_compile_reduce_overhead_matches_eager():
+@pytest.mark.parametrize("cell", KINDS)
+def test_compile_reduce_overhead_matches_eager(cell):
     """mode='reduce-overhead' replays the compiled forward and backward as CUDA graphs."""
-    rnn = FusedRNN(D, H, 2, batch_first=True, bidirectional=True, device="cuda")
-    compiled = torch.compile(rnn, mode="reduce-overhead", fullgraph=True)
+    module = fused_module(cell, D, H, 2, batch_first=True, bidirectional=True, device="cuda")
+    compiled = torch.compile(module, mode="reduce-overhead", fullgraph=True)
     for _ in range(3):
         x = torch.randn(B, T, D, device="cuda")
         mask = torch.rand(B, T, device="cuda") > 0.3
-        rnn.zero_grad()
-        out, h_n = compiled(x, mask=mask)
-        (out.square().sum() + h_n.sum()).backward()
-        compiled_out = out.detach().clone()
-        compiled_grads = [p.grad.clone() for p in rnn.parameters()]
-        rnn.zero_grad()
-        out, h_n = rnn(x, mask=mask)
-        (out.square().sum() + h_n.sum()).backward()
-        report("reduce-overhead output", compiled_out, out, atol=1e-5, rtol=1e-5)
-        for (name, p), g in zip(rnn.named_parameters(), compiled_grads):
+        module.zero_grad()
+        result = compiled(x, mask=mask)
+        squares_and_finals(result).backward()
+        compiled_out = result[0].detach().clone()
+        compiled_grads = [p.grad.clone() for p in module.parameters()]
+        module.zero_grad()
+        result = module(x, mask=mask)
+        squares_and_finals(result).backward()
+        report("reduce-overhead output", compiled_out, result[0], atol=1e-5, rtol=1e-5)
+        for (name, p), g in zip(module.named_parameters(), compiled_grads):
             report(f"reduce-overhead grad {name}", g, p.grad, atol=1e-4, rtol=1e-4)

@@ -39,7 +39,7 @@ $(BUILD_STAMP): $(DEPS_STAMP) $(SOURCES)
 install: $(BUILD_STAMP)
 
 test: install $(TEST_DEPS_STAMP)
-	$(PY) -m pytest -q -n auto
+	$(PY) -m pytest -q -n auto --durations=15
 
 bench: install
 	$(PY) benchmarks/run.py

@@ -11,11 +11,11 @@
 #include <string>
 #include <type_traits>
 
-#include <ATen/ATen.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <ATen/core/Tensor.h>
 #include <c10/cuda/CUDAException.h>
 
 #include "../common/launch_limits.h"
+#include "../common/runtime.h"
 #include "../persistent/one_gate_args.cuh"
 #include "../persistent/one_gate_kernel.cuh"
 #include "entry_points.h"
@@ -72,7 +72,7 @@ template <typename scalar_t, int J>
 int64_t max_tile_rows(int64_t hidden) {
   const int warps_k = persistent::warps_k<lane_span<scalar_t, J>()>(hidden);
   const int64_t by_outputs = int64_t(kMaxOutputsPerThread) * kThreads / J;
-  const int64_t limit = at::cuda::getCurrentDeviceProperties()->sharedMemPerBlockOptin;
+  const int64_t limit = current_device_properties().sharedMemPerBlockOptin;
   return std::min(by_outputs, (limit - Exchange<scalar_t, J>::weights_bytes(warps_k)) /
                                   Exchange<scalar_t, J>::row_bytes(warps_k));
 }
@@ -146,7 +146,7 @@ void launch(KernelArgs<scalar_t> p) {
   config.gridDim = dim3(blocks, static_cast<unsigned>((p.batch + tile - 1) / tile));
   config.blockDim = dim3(kThreads);
   config.dynamicSmemBytes = shared_bytes<scalar_t, J>(tile, p.hidden);
-  config.stream = at::cuda::getCurrentCUDAStream();
+  config.stream = current_stream();
   config.attrs = &cluster;
   config.numAttrs = 1;
   C10_CUDA_CHECK(cudaLaunchKernelEx(
@@ -199,7 +199,7 @@ std::string reason(int64_t batch, int64_t hidden, int rows) {
            ": clusters of " + std::to_string((hidden + rows - 1) / rows) +
            " blocks, one per forward batch tile of up to " + std::to_string(tile) + " rows";
   }
-  const cudaDeviceProp* device = at::cuda::getCurrentDeviceProperties();
+  const cudaDeviceProp* device = &current_device_properties();
   const int64_t max_hidden =
       std::min<int64_t>(kMaxClusterBlocks * kMostRows,
                         int64_t(kWarps) * 32 * lane_span<scalar_t, kMostRows>());

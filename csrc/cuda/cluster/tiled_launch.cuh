@@ -8,10 +8,10 @@
 #include <string>
 #include <type_traits>
 
-#include <ATen/ATen.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <ATen/core/Tensor.h>
 
 #include "../common/launch_limits.h"
+#include "../common/runtime.h"
 #include "../persistent/one_gate_args.cuh"
 #include "../common/cooperative_launch.cuh"
 #include "entry_points.h"
@@ -146,7 +146,7 @@ int tiled_columns(int64_t batch, int64_t hidden, std::string* why) {
                " blocks, all resident";
       });
     } else {
-      const cudaDeviceProp* device = at::cuda::getCurrentDeviceProperties();
+      const cudaDeviceProp* device = &current_device_properties();
       constexpr int kWidest = tile_columns<widest_lane<scalar_t>()>();
       constexpr int64_t kMostColumns = kMaxClusterBlocks * kWidest;
       *why = "the tiled cluster kernel does not fit B=" + std::to_string(batch) + ", H=" +

@@ -8,10 +8,10 @@
 #include <string>
 #include <type_traits>
 
-#include <ATen/ATen.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <ATen/core/Tensor.h>
 #include <c10/cuda/CUDAException.h>
 
+#include "runtime.h"
 #include "watchdog.h"
 
 namespace rnn_fused {
@@ -31,9 +31,7 @@ void launch_cooperative(Kernel kernel, dim3 grid, int threads, size_t shared, Ar
   using scalar_t = std::remove_cv_t<std::remove_pointer_t<decltype(args.w_hh)>>;
   // Freed when this returns; the caching allocator keeps it for the kernel's
   // stream until the kernel is done.
-  const at::Tensor counter = at::zeros(
-      {counters + kAbortRecordWords},
-      at::TensorOptions().device(at::kCUDA, at::cuda::current_device()).dtype(at::kLong));
+  const at::Tensor counter = zeroed_counters(counters + kAbortRecordWords);
   args.barrier = reinterpret_cast<unsigned long long*>(counter.data_ptr<int64_t>());
   args.watchdog = current_watchdog(reinterpret_cast<AbortRecord*>(args.barrier + counters));
   cudaLaunchAttribute attributes[2]{};
@@ -47,7 +45,7 @@ void launch_cooperative(Kernel kernel, dim3 grid, int threads, size_t shared, Ar
   config.gridDim = grid;
   config.blockDim = dim3(threads);
   config.dynamicSmemBytes = shared;
-  config.stream = at::cuda::getCurrentCUDAStream();
+  config.stream = current_stream();
   config.attrs = attributes;
   config.numAttrs = cluster > 0 ? 2 : 1;
   C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, args));

@@ -12,7 +12,7 @@ void CudaSteps::backward_step(const BackwardStep& s) {
                                   "rnn_fused::cuda_backward_step", [&] {
     dispatch_cell<ExactGateMath>(s.cell, [&](auto cell) {
       per_step::backward_step_kernel<scalar_t, decltype(cell)>
-          <<<per_step::blocks_for(s), per_step::kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(s);
+          <<<per_step::blocks_for(s), per_step::kThreads, 0, current_stream()>>>(s);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
   });

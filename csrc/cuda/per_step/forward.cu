@@ -12,7 +12,7 @@ void CudaSteps::forward_step(const ForwardStep& s) {
                                   "rnn_fused::cuda_forward_step", [&] {
     dispatch_cell<ExactGateMath>(s.cell, [&](auto cell) {
       per_step::forward_step_kernel<scalar_t, decltype(cell)>
-          <<<per_step::blocks_for(s), per_step::kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(s);
+          <<<per_step::blocks_for(s), per_step::kThreads, 0, current_stream()>>>(s);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
   });

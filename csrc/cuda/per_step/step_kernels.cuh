@@ -5,12 +5,11 @@
 
 #include <cstdint>
 
-#include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
-#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 
 #include "../../engine/step.h"
+#include "../common/runtime.h"
 
 namespace rnn_fused {
 namespace per_step {

@@ -6,12 +6,12 @@
 #include <cstdint>
 #include <string>
 
-#include <ATen/ATen.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <ATen/core/Tensor.h>
 #include <c10/cuda/CUDAException.h>
 
 #include "../../cells/registry.h"
 #include "../common/launch_limits.h"
+#include "../common/runtime.h"
 #include "../common/cooperative_launch.cuh"
 #include "one_gate_args.cuh"
 #include "gated_entry_points.h"
@@ -56,7 +56,7 @@ struct Kernel {
   static int64_t blocks_short(int64_t batch, int64_t hidden) {
     const int per_sm = resident_blocks_per_sm(address(), kThreads, shared_bytes(batch, hidden));
     const int64_t resident =
-        int64_t(per_sm) * at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+        int64_t(per_sm) * current_device_properties().multiProcessorCount;
     const int64_t blocks = (hidden + J - 1) / J;
     return blocks > resident ? blocks - resident : 0;
   }
@@ -176,7 +176,7 @@ int gated_persistent_units(Cell cell, int64_t batch, int64_t hidden, std::string
     });
   }
   if (why != nullptr) {
-    const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+    const int sms = current_device_properties().multiProcessorCount;
     *why = units > 0
                ? "the persistent kernel, " + std::to_string(units) + " hidden units per block: " +
                      std::to_string((hidden + units - 1) / units) + " blocks resident on " +

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include "../../engine/params.h"
 #include "one_gate_kernel.cuh"

@@ -7,12 +7,12 @@
 #include <cstdlib>
 #include <string>
 
-#include <ATen/ATen.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <ATen/core/Tensor.h>
 #include <c10/cuda/CUDAException.h>
 
 #include "../common/cooperative_launch.cuh"
 #include "../common/launch_limits.h"
+#include "../common/runtime.h"
 #include "one_gate_args.cuh"
 #include "one_gate_entry_points.h"
 #include "one_gate_kernel.cuh"
@@ -48,7 +48,7 @@ int64_t blocks_short(int64_t batch, int64_t hidden) {
   const size_t shared = shared_bytes<scalar_t, J, L>(batch, hidden);
   const int per_sm = resident_blocks_per_sm(grid_kernel<scalar_t, J, kBackward>(), kThreads,
                                             shared);
-  const int64_t resident = int64_t(per_sm) * at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+  const int64_t resident = int64_t(per_sm) * current_device_properties().multiProcessorCount;
   const int64_t blocks = (hidden + J - 1) / J;
   return blocks > resident ? blocks - resident : 0;
 }
@@ -121,7 +121,7 @@ int persistent_rows(int64_t batch, int64_t hidden, std::string* why) {
   using acc_t = at::opmath_type<scalar_t>;
   constexpr int64_t kMaxHidden = persistent::kWarps * 32 * persistent::lane_span<acc_t>();
   constexpr int64_t kMaxOutputs = int64_t(persistent::kMaxOutputsPerThread) * persistent::kThreads;
-  const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+  const int sms = current_device_properties().multiProcessorCount;
   int rows = 0;
   if (batch * hidden == 0) {
     rows = 1;  // nothing to launch

@@ -8,8 +8,9 @@
 #include <algorithm>
 #include <type_traits>
 
-#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
 #include <ATen/record_function.h>
 
 #include "isa.h"

@@ -10,8 +10,11 @@
 
 #include <algorithm>
 
-#include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
 
 #include "../ops/input_products.h"
 #include "../ops/product_into.h"

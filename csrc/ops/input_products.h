@@ -4,7 +4,10 @@
 // few features (cpu/few_features.h).
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/addmm.h>
+#include <ATen/ops/mm.h>
+#include <ATen/ops/sum.h>
 
 #include "../cpu/few_features.h"
 

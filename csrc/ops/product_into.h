@@ -1,7 +1,8 @@
 // The step product of the per-step loops, kept in the accumulation type.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/mm.h>
 
 namespace rnn_fused {
 

@@ -4,8 +4,11 @@
 // backward's pre-activation gradients, the weight gradients and h_0's.
 #pragma once
 
-#include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/mm.h>
 #include <c10/util/FunctionRef.h>
 
 #include "../../engine/params.h"

@@ -5,8 +5,11 @@
 // device check has verified them (engine/plan.h).
 #include <string>
 
-#include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/addmm.h>
+#include <ATen/ops/empty.h>
 
 #include "../../engine/families.h"
 #include "../../ops/input_products.h"

@@ -15,7 +15,7 @@ TEST_DEPS_STAMP := $(VENV)/.test-deps-installed
 BUILD_STAMP := $(VENV)/.rnn_fused-built
 SOURCES := setup.py $(shell find csrc -type f)
 
-.PHONY: install test bench clean
+.PHONY: install test bench aarch64-compile clean
 
 # What building and benchmarking need; the tests' own tools come apart, so that
 # the first `make bench` installs no more than it uses.
@@ -43,6 +43,11 @@ test: install $(TEST_DEPS_STAMP)
 
 bench: install
 	$(PY) benchmarks/run.py
+
+# CI's check that the extension builds on ARM: every C++ source compiled for
+# aarch64 with Debian's cross-compiler (installed where missing).
+aarch64-compile: $(DEPS_STAMP)
+	scripts/cross_compile_aarch64.sh $(PY)
 
 clean:
 	rm -rf build rnn_fused/*.so $(BUILD_STAMP)

@@ -76,7 +76,10 @@ sources = [s for s in sources_under("csrc/**/*.cpp") if s not in cuda_sources]
 # -fopenmp makes at::parallel_for use torch's own OpenMP thread pool;
 # -fno-trapping-math lets branch-free math (fast_tanh) vectorize.
 # -g0: Python's own flags ask for debug info, which doubles the compile time.
-compile_args = {"cxx": ["-O3", "-g0", "-fopenmp", "-fno-trapping-math"]}
+# -Wno-psabi: GCC notes at every AVX vector passed by value in a baseline
+# function that the ABI differs under AVX; those functions are always inlined
+# into one of the ISA's own (csrc/cpu/isa.h).
+compile_args = {"cxx": ["-O3", "-g0", "-fopenmp", "-fno-trapping-math", "-Wno-psabi"]}
 include_dirs = []
 if use_cuda:
     # The longest units first, so that a parallel build does not end on one.
@@ -107,7 +110,8 @@ class BuildInTree(BuildExtension):
 setup(
     name="rnn_fused",
     version=package_version(),
-    description="Fused Elman RNN with mask-reset: C++/CUDA kernels as PyTorch custom ops",
+    description="Fused Elman, GRU and LSTM layers with mask-reset: C++/CUDA kernels as "
+                "PyTorch custom ops",
     packages=find_packages(include=["rnn_fused", "rnn_fused.*"]),
     ext_modules=[
         Extension(

@@ -18,12 +18,13 @@ benchmarks/out/bench-<device>-<device name>-<dtype>-<date>.{md,json,png}, or wit
 import argparse
 import datetime
 import json
+import os
 
 import torch
 
 from progress import progress
 from result_files import add_output_arguments, commit, device_name, result_stem
-from rnn_fused import best_device, plan
+from rnn_fused import best_device, cpu_isa, plan
 from scenarios import CELLS, build_cases
 from short_sequences import markdown as short_markdown
 from short_sequences import run_short_sequences
@@ -33,9 +34,18 @@ COMPARE_TOLERANCE = {torch.float64: 1e-8, torch.float32: 2e-3, torch.float16: 5e
                      torch.bfloat16: 2e-1}
 
 
+def cpu_isas() -> dict:
+    """The vector ISA each side ran on the CPU: ours (rnn_fused.cpu_isa), ATen's
+    kernels' capability, and the caps set for oneDNN (nn.LSTM) and MKL (the BLAS
+    products), which those libraries otherwise choose for themselves."""
+    return dict(rnn_fused=cpu_isa(), aten=torch.backends.cpu.get_cpu_capability(),
+                onednn_cap=os.environ.get("ONEDNN_MAX_CPU_ISA", "none (its best)"),
+                mkl_cap=os.environ.get("MKL_ENABLE_INSTRUCTIONS", "none (its best)"))
+
+
 def environment(device: str, dtype: torch.dtype, args) -> dict:
     return dict(date=str(datetime.date.today()), commit=commit(), device=device,
-                device_name=device_name(device),
+                device_name=device_name(device), cpu_isas=cpu_isas(),
                 dtype=str(dtype).replace("torch.", ""), torch=torch.__version__,
                 cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
                 cpu_threads=torch.get_num_threads(),
@@ -64,6 +74,7 @@ def markdown(env, rows) -> str:
     lines = [f"# rnn_fused benchmark, {env['date']}", "",
              f"- commit {env['commit']}",
              f"- device: {env['device']} ({env['device_name']}), CPU threads {env['cpu_threads']}",
+             "- CPU ISAs: " + ", ".join(f"{k} {v}" for k, v in env["cpu_isas"].items()),
              f"- torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}",
              f"- dtype {env['dtype']}, tanh, 1 layer, batch_first; TF32 matmul/cuDNN "
              f"{env['tf32_matmul']}/{env['tf32_cudnn']}",
@@ -121,7 +132,8 @@ def summary(env, rows, short_rows, cells, device, dtype) -> list:
     points' speedups) against the torch.nn module and against the per-step loop
     RL code runs, and the path its plain case took."""
     lines = [f"## summary: {env['device_name']}, {env['dtype']}, torch {env['torch']}, "
-             f"{env['cpu_threads']} CPU threads"]
+             f"{env['cpu_threads']} CPU threads, CPU ISAs "
+             + ", ".join(f"{k} {v}" for k, v in env["cpu_isas"].items())]
     for cell in cells:
         mine = [r for r in rows if cell in r["scenario"].split()]
         against_nn = [r["speedup"]["forward+backward"] for r in mine
@@ -176,7 +188,8 @@ def main():
     env = environment(device, dtype, args)
     print(f"device: {device} ({env['device_name']}), torch {env['torch']}, CUDA {env['cuda']}, "
           f"cuDNN {env['cudnn']}, CPU threads {env['cpu_threads']}, dtype {args.dtype}, "
-          f"TF32 matmul/cuDNN {env['tf32_matmul']}/{env['tf32_cudnn']}", flush=True)
+          f"TF32 matmul/cuDNN {env['tf32_matmul']}/{env['tf32_cudnn']}, CPU ISAs "
+          + ", ".join(f"{k} {v}" for k, v in env["cpu_isas"].items()), flush=True)
 
     rows = []
     factories = ([] if args.only == "short" else

@@ -6,7 +6,7 @@ time-major; its autograd and autocast kernels are C++ (csrc/ops/).
 module gives the layer op pair fake implementations, so that torch.compile and
 torch.export can trace them (module_forward decomposes into them), refuses a
 second backward of the gated cells, and wraps the `plan` and `backends`
-queries.
+queries and the CPU's ISA setting.
 """
 from typing import List, NamedTuple, Optional
 
@@ -28,6 +28,24 @@ _BACKENDS = tuple(torch.ops.rnn_fused.backends())
 def backends() -> List[str]:
     """The backend names of this build: 'auto', then each kernel family's."""
     return list(_BACKENDS)
+
+
+def cpu_isa() -> str:
+    """The vector ISA the CPU kernels run: 'avx512', 'avx2' or 'baseline' (SSE2 on
+    x86-64, NEON on aarch64). The best this CPU has, unless RNN_FUSED_CPU_ISA
+    (read once) or set_cpu_isa asked for a lower one."""
+    return torch.ops.rnn_fused.cpu_isa()
+
+
+def cpu_isas() -> List[str]:
+    """The ISAs this CPU runs, best first."""
+    return list(torch.ops.rnn_fused.cpu_isas())
+
+
+def set_cpu_isa(isa: str) -> None:
+    """Runs the CPU kernels compiled for `isa`, one of cpu_isas(), from the next
+    call on: for tests and benchmarks of each ISA on one machine."""
+    torch.ops.rnn_fused.set_cpu_isa(isa)
 
 
 class Plan(NamedTuple):

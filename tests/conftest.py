@@ -7,7 +7,9 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from rnn_fused import best_device  # noqa: E402
+from rnn_fused import best_device, cpu_isas  # noqa: E402
+from helpers import cpu_isa_set, has_tiles  # noqa: E402
+
 # Comparisons against float64 and cuDNN need true float32 products.
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
@@ -25,6 +27,21 @@ DEVICES = [
 @pytest.fixture(params=DEVICES)
 def device(request):
     return request.param
+
+
+@pytest.fixture(params=cpu_isas())
+def cpu_isa(request):
+    """Each vector ISA this CPU runs, in turn, as the CPU kernels' (csrc/cpu/isa.h)."""
+    with cpu_isa_set(request.param):
+        yield request.param
+
+
+@pytest.fixture(params=[isa for isa in cpu_isas() if has_tiles(isa)] or cpu_isas()[:1])
+def tiles_isa(request):
+    """Each ISA this CPU runs that has the register-tile kernels (or the baseline
+    where none has), in turn."""
+    with cpu_isa_set(request.param):
+        yield request.param
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,11 @@
 """Cells, inputs, masks and comparisons shared by the tests."""
+import platform
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
-from rnn_fused import FusedGRU, FusedLSTM, FusedRNN
+from rnn_fused import FusedGRU, FusedLSTM, FusedRNN, cpu_isa, set_cpu_isa
 from rnn_fused.reference import layers_like
 from rnn_fused.utils import lengths_to_mask
 
@@ -31,9 +34,23 @@ MULTIPROCESSORS = (torch.cuda.get_device_properties(0).multi_processor_count
                    if torch.cuda.is_available() else 132)
 
 
-def has_avx512():
-    flags = open("/proc/cpuinfo").read()
-    return all(f" {flag}" in flags for flag in ("avx512f", "avx512dq", "avx512bw", "avx512vl"))
+@contextmanager
+def cpu_isa_set(isa):
+    """The CPU kernels compiled for `isa` inside the block (None: unchanged)."""
+    previous = cpu_isa()
+    if isa is not None:
+        set_cpu_isa(isa)
+    try:
+        yield
+    finally:
+        set_cpu_isa(previous)
+
+
+def has_tiles(isa):
+    """Whether the CPU's register-tile kernels (the step product in the pass, the
+    few-features products) run on `isa`: on every ISA but x86's baseline, SSE2
+    with no FMA (csrc/cpu/isa.h)."""
+    return isa != "baseline" or platform.machine() not in ("x86_64", "AMD64", "i386", "i686")
 
 
 def module_classes(cell):

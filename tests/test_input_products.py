@@ -1,13 +1,14 @@
-"""The products with W_ih on the CPU: its own kernels for float32 inputs of at
-most 16 features on AVX-512 (the projection, and W_ih's and the bias's
-gradients in one pass), ATen's elsewhere. Each is compared with nn's layers in
-float64, and the profiler shows which ran."""
+"""The products with W_ih on the CPU: its own kernels for float32 inputs of few
+features (at most 16; 13 on AVX2) on every vector ISA with register tiles (the
+projection, and W_ih's and the bias's gradients in one pass), ATen's
+elsewhere. Each is compared with nn's layers in float64 on each ISA the CPU
+has with those kernels, and the profiler shows which ran."""
 import pytest
 import torch
 
 from rnn_fused import FusedLSTM
 
-from helpers import KINDS, TOLERANCES, fused_module, has_avx512, nn_module, profiled_names, report
+from helpers import KINDS, TOLERANCES, fused_module, has_tiles, nn_module, profiled_names, report
 
 KERNELS = ("rnn_fused::project_few_features", "rnn_fused::few_features_weight_grads")
 
@@ -28,7 +29,8 @@ def run(module, x, frozen_weight_ih):
 
 
 @pytest.mark.parametrize("cell", KINDS)
-@pytest.mark.parametrize("features", [1, 2, 5, 8, 16, 17])
+# 13 and 14: AVX2's last and first feature counts on either side of its limit.
+@pytest.mark.parametrize("features", [1, 2, 5, 8, 13, 14, 16, 17])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("frozen_weight_ih", [False, True])
 # H=37: gate widths of 37, 111 and 148 columns, none a whole number of vectors.
@@ -37,7 +39,8 @@ def run(module, x, frozen_weight_ih):
 # chunks add to the first; FusedRNN's 1792 rows make two segments of rows.
 # B=64, H=5, T=300: chunks of over 10⁴ rows, each summed in segments of 1024.
 @pytest.mark.parametrize("steps, batch, hidden", [(9, 5, 37), (7, 256, 100), (300, 64, 5)])
-def test_input_products_match_nn(cell, features, bias, frozen_weight_ih, steps, batch, hidden):
+def test_input_products_match_nn(cell, features, bias, frozen_weight_ih, steps, batch, hidden,
+                                 tiles_isa):
     torch.manual_seed(0)
     reference = nn_module(cell, features, hidden, num_layers=2, bias=bias, dtype=torch.float64)
     fused = fused_module(cell, features, hidden, num_layers=2, bias=bias)
@@ -53,7 +56,7 @@ def test_input_products_match_nn(cell, features, bias, frozen_weight_ih, steps, 
         report(f"{cell} D={features} tensor {k} / {scale:.2f}", actual.double() / scale,
                wanted / scale, **TOLERANCES[torch.float32])
     # The first layer has `features` inputs; the second, `hidden`.
-    own = has_avx512() and min(features, hidden) <= 16
+    own = has_tiles(tiles_isa) and min(features, hidden) <= (13 if tiles_isa == "avx2" else 16)
     assert (KERNELS[0] in names) == own
     assert (KERNELS[1] in names) == (own and not frozen_weight_ih)
 

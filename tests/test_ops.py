@@ -60,6 +60,21 @@ def test_op_gradcheck(device, cell, bias, mask_kind, reverse):
 
 
 @pytest.mark.parametrize("cell", CELLS)
+def test_op_gradcheck_on_each_cpu_isa(cell, cpu_isa):
+    """The CPU's pass as compiled for each vector ISA this CPU has (the float64
+    loops are vectorized too), with resets; the directions share that code."""
+    args = layer_args("cpu", cell, mask_kind="resets")
+    names = requiring(args)
+
+    def fn(*tensors):
+        return outputs(dict(args, **dict(zip(names, tensors))), cell)
+
+    assert torch.autograd.gradcheck(fn, [args[n] for n in names])
+    assert f"compiled for {cpu_isa}" in rnn_fused.plan(B, H, steps=T, dtype=torch.float64,
+                                                       cell=cell).reason
+
+
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("value", [0.0, 0.4])
 def test_op_gradcheck_with_a_single_reset(device, cell, reverse, value):

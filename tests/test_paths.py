@@ -1,17 +1,18 @@
 """The per-step loop's paths, each asserted by its profiler scope and checked
 against float64: on the CPU the runs of steps whose pass takes the product
-with W_hh (AVX-512, float32), chunk by chunk, split over threads by rows or by
-units, W_hh read in panels; and the weight gradient of W_hh under a mask."""
+with W_hh (float32, register tiles, on each vector ISA the CPU has), chunk by
+chunk, split over threads by rows or by units, W_hh read in panels; and the
+weight gradient of W_hh under a mask."""
 from collections import Counter
 from contextlib import contextmanager
 
 import pytest
 import torch
 
-from rnn_fused import FusedRNN, plan
+from rnn_fused import FusedRNN, cpu_isas, plan
 
-from helpers import (KINDS, TOLERANCES, check_against_float64, has_avx512, make_mask,
-                     profiled_names, reference_layers, report, run_reference)
+from helpers import (KINDS, TOLERANCES, check_against_float64, cpu_isa_set, has_tiles,
+                     make_mask, profiled_names, reference_layers, report, run_reference)
 
 
 def product_scope(side, split, panels=False):
@@ -35,10 +36,9 @@ def product_runs(names):
     return Counter(name for name in names if "product in the pass" in name)
 
 
-def expected_runs(runs):
-    """`runs` where the CPU has AVX-512, else none: the pass takes the product
-    only in its AVX-512 form."""
-    return Counter(runs) if has_avx512() else Counter()
+def expected_runs(isa, runs):
+    """`runs` where `isa` has the register tiles, else none."""
+    return Counter(runs) if has_tiles(isa) else Counter()
 
 
 # Runs per layer and direction at B=16, H=128, T=100 (CpuSteps::chunk_steps:
@@ -48,26 +48,26 @@ CHUNK_RUNS = {"rnn_tanh": (1, 1), "gru": (3, 3), "lstm": (1, 4)}
 
 
 @pytest.mark.parametrize("cell", KINDS)
-def test_cpu_runs_of_steps_across_chunks(cell):
+def test_cpu_runs_of_steps_across_chunks(cell, cpu_isa):
     """Two bidirectional layers: the pass takes the product a run of steps at a
     time, one run per chunk, on 2 threads split by rows (8 rows each)."""
     with threads(2):
         names = check_against_float64("cpu", cell, torch.float32, 16, 128, steps=100)
     forward, backward = CHUNK_RUNS[cell]
-    assert product_runs(names) == expected_runs({
+    assert product_runs(names) == expected_runs(cpu_isa, {
         product_scope("forward", "rows"): 4 * forward,
         product_scope("backward", "rows"): 4 * backward})
 
 
 @pytest.mark.parametrize("cell", KINDS)
 @pytest.mark.parametrize("batch, steps, split", [(3, 200, "units"), (11, 48, "rows")])
-def test_cpu_backward_reads_w_hh_in_panels(cell, batch, steps, split):
+def test_cpu_backward_reads_w_hh_in_panels(cell, batch, steps, split, cpu_isa):
     """H=150 over at least 512 rows of steps (T·B): the backward pass reads W_hh
     packed in panels, its 2 threads split by units (B=3) and by rows (B=11)."""
     with threads(2):
         names = check_against_float64("cpu", cell, torch.float32, batch, 150, steps=steps)
     scopes = {product_scope("forward", split), product_scope("backward", split, panels=True)}
-    assert set(product_runs(names)) == set(expected_runs(dict.fromkeys(scopes, 1)))
+    assert set(product_runs(names)) == set(expected_runs(cpu_isa, dict.fromkeys(scopes, 1)))
 
 
 # Below 4 rows a thread the threads split the units (B=3 on one thread, B=11 on
@@ -75,28 +75,33 @@ def test_cpu_backward_reads_w_hh_in_panels(cell, batch, steps, split):
 @pytest.mark.parametrize("cell", KINDS)
 @pytest.mark.parametrize("count, batch, split",
                          [(1, 3, "units"), (1, 11, "rows"), (3, 11, "units"), (3, 13, "rows")])
-def test_cpu_step_product_split_over_threads(cell, count, batch, split):
+def test_cpu_step_product_split_over_threads(cell, count, batch, split, cpu_isa):
     """The pass's product with W_hh, split over teams of 1 and 3 threads."""
     with threads(count):
         names = check_against_float64("cpu", cell, torch.float32, batch, 37)
     scopes = {product_scope(side, split) for side in ("forward", "backward")}
-    assert set(product_runs(names)) == set(expected_runs(dict.fromkeys(scopes, 1)))
+    assert set(product_runs(names)) == set(expected_runs(cpu_isa, dict.fromkeys(scopes, 1)))
 
 
 @pytest.mark.parametrize("cell", KINDS)
 @pytest.mark.parametrize("batch, hidden", [(1, 1), (7, 15), (8, 16), (9, 17), (17, 33), (3, 100)])
 def test_float32_small_batches_match_float64(device, cell, batch, hidden):
-    """The pass's product (AVX-512 register tiles, float32, B <= 64, H <= 256,
-    long enough sequences) works in tiles of up to 8 rows × 32 columns; these
-    shapes cut every kind of tile edge. The plan says whether the pass takes
-    the product, and the profiler sees the path it names."""
-    names = check_against_float64(device, cell, torch.float32, batch, hidden, steps=11)
-    tiles = "register tiles inside the pass" in plan(batch, hidden, steps=11, device=device,
-                                                      cell=cell).reason
-    if not (device == "cpu" and has_avx512()):
-        assert not tiles
-    forward_runs = [name for name in product_runs(names) if "(forward," in name]
-    assert bool(forward_runs) == tiles
+    """The pass's product (register tiles, float32, B <= 64, H <= 256, long
+    enough sequences) works in tiles of up to 8 rows × 32 columns (AVX-512),
+    6 × 16 (AVX2, NEON); these shapes cut every kind of tile edge, on each ISA
+    the CPU has. The plan says whether the pass takes the product and for which
+    ISA, and the profiler sees the path it names."""
+    for isa in cpu_isas() if device == "cpu" else [None]:
+        with cpu_isa_set(isa):
+            names = check_against_float64(device, cell, torch.float32, batch, hidden, steps=11)
+            reason = plan(batch, hidden, steps=11, device=device, cell=cell).reason
+        tiles = "register tiles inside the pass" in reason
+        if device == "cpu":
+            assert f"compiled for {isa}" in reason
+        if not (device == "cpu" and has_tiles(isa)):
+            assert not tiles
+        forward_runs = [name for name in product_runs(names) if "(forward," in name]
+        assert bool(forward_runs) == tiles
 
 
 def test_masked_weight_hh_gradient_spanning_several_chunks(device):

@@ -8,7 +8,8 @@
 //   the rows where each gets at least 4, and need no barrier then; else they
 //   split the units and meet once a step.
 // The units of a row run in one vectorized loop (`omp simd`: no unit reads
-// another's values), compiled twice: for the build's ISA and for AVX-512.
+// another's values); the pass and the tiles are compiled for every ISA
+// (on_cpu_isa, isa.h).
 #include <omp.h>
 
 #include <algorithm>
@@ -40,7 +41,7 @@ constexpr int64_t kProductInStepMaxHidden = 256;
 // Whether the pass takes the step product: gated_product_in_step, and the
 // W_hhᵀ copy rule that serves it.
 bool tiles_take_product(at::ScalarType dtype, int64_t batch, int64_t hidden) {
-  return dtype == at::kFloat && has_avx512() && batch <= kProductInStepMaxBatch &&
+  return dtype == at::kFloat && has_tiles(cpu_isa()) && batch <= kProductInStepMaxBatch &&
          hidden <= kProductInStepMaxHidden;
 }
 
@@ -115,7 +116,7 @@ StepSlice step_slice(const StepSplit& split, int64_t batch, int64_t hidden) {
 }
 
 // Row b, units [j0, j1) of a forward step. kBlend: the row's mask is not 1, so
-// the carry blends in the reset state. Always inlined into the ISA wrappers below.
+// the carry blends in the reset state. Always inlined into on_cpu_isa's kernels.
 template <typename scalar_t, typename Cell, bool kBlend>
 __attribute__((always_inline)) inline void forward_row(const Cell cell, const ForwardStep& s,
                                                        int64_t b, int64_t j0, int64_t j1) {
@@ -239,30 +240,6 @@ __attribute__((always_inline)) inline void backward_block(const Cell cell,
   }
 }
 
-template <typename scalar_t, typename Cell>
-RNN_FUSED_AVX512 void forward_block_avx512(const Cell cell, const ForwardStep& s,
-                                           int64_t b0, int64_t b1, int64_t j0, int64_t j1) {
-  forward_block<scalar_t>(cell, s, b0, b1, j0, j1);
-}
-
-template <typename scalar_t, typename Cell>
-void forward_block_baseline(const Cell cell, const ForwardStep& s, int64_t b0, int64_t b1,
-                            int64_t j0, int64_t j1) {
-  forward_block<scalar_t>(cell, s, b0, b1, j0, j1);
-}
-
-template <typename scalar_t, typename Cell>
-RNN_FUSED_AVX512 void backward_block_avx512(const Cell cell, const BackwardStep& s,
-                                            int64_t b0, int64_t b1, int64_t j0, int64_t j1) {
-  backward_block<scalar_t>(cell, s, b0, b1, j0, j1);
-}
-
-template <typename scalar_t, typename Cell>
-void backward_block_baseline(const Cell cell, const BackwardStep& s, int64_t b0,
-                             int64_t b1, int64_t j0, int64_t j1) {
-  backward_block<scalar_t>(cell, s, b0, b1, j0, j1);
-}
-
 // A run of forward steps in one parallel region (a region per step cost about a
 // fifth of a GRU profile at B=16, H=128 in libgomp). Per step, each thread
 // computes h_gates[b, g·H + j] = h_prev[b] · W_hhᵀ[:, g·H + j] for its slice,
@@ -272,7 +249,7 @@ void backward_block_baseline(const Cell cell, const BackwardStep& s, int64_t b0,
 // crosses threads.
 template <typename Cell>
 void forward_run_with_product(const Cell cell, const ForwardStep& first, int64_t steps,
-                              ForwardStepAt step_at) {
+                              ForwardStepAt step_at, CpuIsa isa) {
   const int64_t B = first.batch, H = first.hidden, GH = Cell::kGates * H;
   const int64_t gate_panels = panel_columns(H) * H;
   const StepSplit split = step_split(B, H);
@@ -283,15 +260,17 @@ void forward_run_with_product(const Cell cell, const ForwardStep& first, int64_t
     for (int64_t k = 0; k < steps; ++k) {
       step_at(k, s);
       if (!x.empty()) {
-        for (int64_t g = 0; g < Cell::kGates; ++g) {
-          SmallGemm product{typed<float>(s.h_prev) + x.b0 * H,
-                            typed<float>(s.w_hh_t) + g * gate_panels + x.j0 * H,
-                            typed<float>(s.h_gates) + x.b0 * GH + g * H + x.j0,
-                            x.b1 - x.b0, H, x.j1 - x.j0, H, 0, GH};
-          product.panels = true;
-          small_gemm(product);
-        }
-        forward_block_avx512<float>(cell, s, x.b0, x.b1, x.j0, x.j1);
+        on_cpu_isa(isa, [&](auto isa_t) RNN_FUSED_ISA_KERNEL {
+          for (int64_t g = 0; g < Cell::kGates; ++g) {
+            SmallGemm product{typed<float>(s.h_prev) + x.b0 * H,
+                              typed<float>(s.w_hh_t) + g * gate_panels + x.j0 * H,
+                              typed<float>(s.h_gates) + x.b0 * GH + g * H + x.j0,
+                              x.b1 - x.b0, H, x.j1 - x.j0, H, 0, GH};
+            product.panels = true;
+            small_gemm<decltype(isa_t)>(product);
+          }
+          forward_block<float>(cell, s, x.b0, x.b1, x.j0, x.j1);
+        });
       }
       if (!split.by_rows) {
 #pragma omp barrier
@@ -309,7 +288,7 @@ void forward_run_with_product(const Cell cell, const ForwardStep& first, int64_t
 // needs no other barrier.
 template <typename Cell>
 void backward_run_with_product(const Cell cell, const BackwardStep& first, int64_t steps,
-                               BackwardStepAt step_at) {
+                               BackwardStepAt step_at, CpuIsa isa) {
   const int64_t B = first.batch, H = first.hidden, GH = Cell::kGates * H;
   const bool panels = first.w_hh_panels;
   const StepSplit split = step_split(B, H);
@@ -319,7 +298,11 @@ void backward_run_with_product(const Cell cell, const BackwardStep& first, int64
     const StepSlice x = step_slice(split, B, H);
     for (int64_t k = 0; k < steps; ++k) {
       step_at(k, s);
-      if (!x.empty()) backward_block_avx512<float>(cell, s, x.b0, x.b1, x.j0, x.j1);
+      if (!x.empty()) {
+        on_cpu_isa(isa, [&](auto) RNN_FUSED_ISA_KERNEL {
+          backward_block<float>(cell, s, x.b0, x.b1, x.j0, x.j1);
+        });
+      }
       if (!split.by_rows) {
 #pragma omp barrier
       }
@@ -332,7 +315,9 @@ void backward_run_with_product(const Cell cell, const BackwardStep& first, int64
                           typed<float>(s.grad_h_prev) + x.b0 * H + x.j0, x.b1 - x.b0, GH,
                           x.j1 - x.j0, GH, H, H};
         product.panels = panels;
-        small_gemm(product, /*accumulate=*/Cell::kSeparateHiddenGrad);
+        on_cpu_isa(isa, [&](auto isa_t) RNN_FUSED_ISA_KERNEL {
+          small_gemm<decltype(isa_t)>(product, /*accumulate=*/Cell::kSeparateHiddenGrad);
+        });
       }
     }
   }
@@ -401,7 +386,7 @@ struct CpuSteps {
     RECORD_FUNCTION(run_scope(/*backward=*/false, step_split(first.batch, first.hidden), false),
                     std::vector<c10::IValue>());
     dispatch_cell<CpuGateMath>(first.cell, [&](auto cell) {
-      forward_run_with_product(cell, first, steps, step_at);
+      forward_run_with_product(cell, first, steps, step_at, cpu_isa());
     });
   }
 
@@ -410,39 +395,33 @@ struct CpuSteps {
                               first.w_hh_panels),
                     std::vector<c10::IValue>());
     dispatch_cell<CpuGateMath>(first.cell, [&](auto cell) {
-      backward_run_with_product(cell, first, steps, step_at);
+      backward_run_with_product(cell, first, steps, step_at, cpu_isa());
     });
   }
 
   static void forward_step(const ForwardStep& s) {
-    const bool avx512 = has_avx512();
+    const CpuIsa isa = cpu_isa();
     AT_DISPATCH_FLOATING_TYPES(s.dtype, "rnn_fused::cpu_forward_step", [&] {
       dispatch_cell<CpuGateMath>(s.cell, [&](auto cell) {
-        using Cell = decltype(cell);
-        at::parallel_for(0, s.batch, step_row_grain(Cell::kGates, s.hidden),
+        at::parallel_for(0, s.batch, step_row_grain(decltype(cell)::kGates, s.hidden),
                          [&](int64_t b0, int64_t b1) {
-          if (avx512) {
-            forward_block_avx512<scalar_t, Cell>(cell, s, b0, b1, 0, s.hidden);
-          } else {
-            forward_block_baseline<scalar_t, Cell>(cell, s, b0, b1, 0, s.hidden);
-          }
+          on_cpu_isa(isa, [&](auto) RNN_FUSED_ISA_KERNEL {
+            forward_block<scalar_t>(cell, s, b0, b1, 0, s.hidden);
+          });
         });
       });
     });
   }
 
   static void backward_step(const BackwardStep& s) {
-    const bool avx512 = has_avx512();
+    const CpuIsa isa = cpu_isa();
     AT_DISPATCH_FLOATING_TYPES(s.dtype, "rnn_fused::cpu_backward_step", [&] {
       dispatch_cell<CpuGateMath>(s.cell, [&](auto cell) {
-        using Cell = decltype(cell);
-        at::parallel_for(0, s.batch, step_row_grain(Cell::kGates, s.hidden),
+        at::parallel_for(0, s.batch, step_row_grain(decltype(cell)::kGates, s.hidden),
                          [&](int64_t b0, int64_t b1) {
-          if (avx512) {
-            backward_block_avx512<scalar_t, Cell>(cell, s, b0, b1, 0, s.hidden);
-          } else {
-            backward_block_baseline<scalar_t, Cell>(cell, s, b0, b1, 0, s.hidden);
-          }
+          on_cpu_isa(isa, [&](auto) RNN_FUSED_ISA_KERNEL {
+            backward_block<scalar_t>(cell, s, b0, b1, 0, s.hidden);
+          });
         });
       });
     });
@@ -454,10 +433,10 @@ bool plan_per_step(const PlanQuery& query, std::array<int, 4>&, std::string* why
     const StepSizes sizes{query.cell, query.dtype, query.batch, query.hidden};
     *why = std::string("the per-step loop: per step one product with W_hh ") +
            (CpuSteps::forward_product_in_step(sizes, query.steps)
-                ? "in AVX-512 register tiles inside the pass (float32, B <= 64, H <= 256, "
+                ? "in register tiles inside the pass (float32, B <= 64, H <= 256, "
                   "T >= G·H²/16384 from B = 8 and T = 8 on, else G·H²/2048)"
                 : "through BLAS") +
-           " and one fused pointwise pass " + (has_avx512() ? "in AVX-512" : "in baseline vectors");
+           " and one fused pointwise pass, compiled for " + isa_name(cpu_isa());
   }
   return true;
 }

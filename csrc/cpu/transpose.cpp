@@ -1,11 +1,4 @@
-// GCC 12's AVX-512 unpack intrinsics start from a self-initialized vector, which
-// -Wuninitialized reports at every call (GCC bug 105593). Set before the first
-// include, since the headers may come in through ATen.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-
 #include "transpose.h"
-
-#include <immintrin.h>
 
 #include <algorithm>
 #include <type_traits>
@@ -17,6 +10,7 @@
 #include <ATen/ops/from_blob.h>
 
 #include "isa.h"
+#include "simd.h"
 
 namespace rnn_fused {
 namespace {
@@ -24,7 +18,6 @@ namespace {
 // 4 MB: W_hhᵀ of an LSTM up to H = 512. Larger ones take a fresh tensor, whose
 // page faults are small beside the products of such a layer.
 constexpr int64_t kThreadBufferBytes = int64_t(4) << 20;
-constexpr int64_t kBlock = 16;
 
 // 64-byte aligned storage, for whole-line stores and the register tiles' loads.
 struct alignas(64) Line {
@@ -39,43 +32,30 @@ void transpose_scalar(const scalar_t* w, scalar_t* t, int64_t rows, int64_t cols
   }
 }
 
-// One 16×16 block in registers: pairs, then quads, then 128-bit lanes twice.
-RNN_FUSED_AVX512 inline void transpose_block16(const float* w, float* t, int64_t rows,
-                                               int64_t cols) {
-  __m512 r[16], a[16];
-  for (int k = 0; k < 16; ++k) r[k] = _mm512_loadu_ps(w + k * cols);
-  for (int k = 0; k < 16; k += 2) {
-    a[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
-    a[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
-  }
-  for (int k = 0; k < 16; k += 4) {
-    const __m512d p = _mm512_castps_pd(a[k]), q = _mm512_castps_pd(a[k + 2]);
-    const __m512d u = _mm512_castps_pd(a[k + 1]), v = _mm512_castps_pd(a[k + 3]);
-    r[k] = _mm512_castpd_ps(_mm512_unpacklo_pd(p, q));
-    r[k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(p, q));
-    r[k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(u, v));
-    r[k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(u, v));
-  }
-  for (int k = 0; k < 16; k += 8) {
-    for (int q = 0; q < 4; ++q) {
-      a[k + q] = _mm512_shuffle_f32x4(r[k + q], r[k + q + 4], 0x88);
-      a[k + q + 4] = _mm512_shuffle_f32x4(r[k + q], r[k + q + 4], 0xdd);
-    }
-  }
-  for (int q = 0; q < 8; ++q) {
-    _mm512_storeu_ps(t + q * rows, _mm512_shuffle_f32x4(a[q], a[q + 8], 0x88));
-    _mm512_storeu_ps(t + (q + 8) * rows, _mm512_shuffle_f32x4(a[q], a[q + 8], 0xdd));
-  }
+// One L×L block (L = the ISA's float lanes) in registers: w's rows lie ldw
+// apart, t's ldt.
+template <typename IsaT>
+RNN_FUSED_ISA_KERNEL inline void transpose_block(const float* w, int64_t ldw, float* t,
+                                                 int64_t ldt) {
+  constexpr int kLanes = IsaT::kFloatLanes;
+  FloatVec<kLanes> r[kLanes];
+#pragma GCC unroll 16
+  for (int k = 0; k < kLanes; ++k) r[k] = FloatVec<kLanes>::load(w + k * ldw);
+  transpose_in_registers(r);
+#pragma GCC unroll 16
+  for (int k = 0; k < kLanes; ++k) r[k].store(t + k * ldt);
 }
 
-// Rows [i0, i1) of w, whole 16×16 blocks; column blocks outermost, so that the
+// Rows [i0, i1) of w, whole L×L blocks; column blocks outermost, so that the
 // rows written stay sequential.
-RNN_FUSED_AVX512 void transpose_rows_avx512(const float* w, float* t, int64_t rows,
-                                            int64_t cols, int64_t i0, int64_t i1) {
+template <typename IsaT>
+RNN_FUSED_ISA_KERNEL inline void transpose_rows(const float* w, float* t, int64_t rows,
+                                                int64_t cols, int64_t i0, int64_t i1) {
+  constexpr int64_t kBlock = IsaT::kFloatLanes;
   const int64_t full_cols = cols / kBlock * kBlock;
   for (int64_t j = 0; j < full_cols; j += kBlock) {
     for (int64_t i = i0; i + kBlock <= i1; i += kBlock) {
-      transpose_block16(w + i * cols + j, t + j * rows + i, rows, cols);
+      transpose_block<IsaT>(w + i * cols + j, cols, t + j * rows + i, rows);
     }
   }
   transpose_scalar(w, t, rows, cols, i0 + (i1 - i0) / kBlock * kBlock, i1, 0, cols);
@@ -84,16 +64,22 @@ RNN_FUSED_AVX512 void transpose_rows_avx512(const float* w, float* t, int64_t ro
 
 template <typename scalar_t>
 void transpose_into(const scalar_t* w, scalar_t* t, int64_t rows, int64_t cols) {
-  const int64_t row_blocks = (rows + kBlock - 1) / kBlock;
+  // Row blocks of 16, a whole number of every ISA's blocks.
+  constexpr int64_t kRowBlock = 16;
+  const int64_t row_blocks = (rows + kRowBlock - 1) / kRowBlock;
   // A task of at least 16K elements: below that a thread's start costs more.
   const int64_t grain =
-      std::max<int64_t>(1, (int64_t(1) << 14) / (kBlock * std::max<int64_t>(1, cols)));
+      std::max<int64_t>(1, (int64_t(1) << 14) / (kRowBlock * std::max<int64_t>(1, cols)));
+  const CpuIsa isa = cpu_isa();
   at::parallel_for(0, row_blocks, grain, [&](int64_t b0, int64_t b1) {
-    const int64_t i0 = b0 * kBlock, i1 = std::min(rows, b1 * kBlock);
+    const int64_t i0 = b0 * kRowBlock, i1 = std::min(rows, b1 * kRowBlock);
     if constexpr (std::is_same_v<scalar_t, float>) {
-      if (has_avx512()) return transpose_rows_avx512(w, t, rows, cols, i0, i1);
+      on_cpu_isa(isa, [&](auto isa_t) RNN_FUSED_ISA_KERNEL {
+        transpose_rows<decltype(isa_t)>(w, t, rows, cols, i0, i1);
+      });
+    } else {
+      transpose_scalar(w, t, rows, cols, i0, i1, 0, cols);
     }
-    transpose_scalar(w, t, rows, cols, i0, i1, 0, cols);
   });
 }
 
@@ -109,12 +95,16 @@ void pack_panel_scalar(const float* m, int64_t si, int64_t sj, int64_t k, int64_
 }
 
 // The same for a whole panel of a matrix whose columns are contiguous (m = Wᵀ
-// of a row-major W, si = 1): 16×16 blocks transposed in registers.
-RNN_FUSED_AVX512 void pack_panel_avx512(const float* m, int64_t sj, int64_t k, int64_t c0,
-                                        float* panel) {
+// of a row-major W, si = 1): L×L blocks transposed in registers.
+template <typename IsaT>
+RNN_FUSED_ISA_KERNEL inline void pack_panel_in_blocks(const float* m, int64_t sj, int64_t k,
+                                                      int64_t c0, float* panel) {
+  constexpr int64_t kBlock = IsaT::kFloatLanes;
   const int64_t full = k / kBlock * kBlock;
   for (int64_t i = 0; i < full; i += kBlock) {
-    transpose_block16(m + c0 * sj + i, panel + i * kPanelWidth, kPanelWidth, sj);
+    for (int64_t l = 0; l < kPanelWidth; l += kBlock) {
+      transpose_block<IsaT>(m + (c0 + l) * sj + i, sj, panel + i * kPanelWidth + l, kPanelWidth);
+    }
   }
   pack_panel_scalar(m + full, 1, sj, k - full, c0, kPanelWidth, panel + full * kPanelWidth);
 }
@@ -139,7 +129,7 @@ at::Tensor pack_panels_into_thread_buffer(const at::Tensor& m, int64_t groups) {
   const float* source = m.data_ptr<float>();
   float* target = packed.data_ptr<float>();
   const int64_t si = m.stride(0), sj = m.stride(1);
-  const bool blocks = si == 1 && has_avx512();
+  const CpuIsa isa = cpu_isa();
   // A task of at least 16K elements, as in transpose_into.
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / (kPanelWidth * k));
   at::parallel_for(0, groups * panels_per_group, grain, [&](int64_t q0, int64_t q1) {
@@ -148,8 +138,10 @@ at::Tensor pack_panels_into_thread_buffer(const at::Tensor& m, int64_t groups) {
       const int64_t c0 = (q / panels_per_group) * group_cols + first;
       const int64_t width = std::min(kPanelWidth, group_cols - first);
       float* panel = target + q * k * kPanelWidth;
-      if (blocks && width == kPanelWidth) {
-        pack_panel_avx512(source, sj, k, c0, panel);
+      if (si == 1 && width == kPanelWidth) {
+        on_cpu_isa(isa, [&](auto isa_t) RNN_FUSED_ISA_KERNEL {
+          pack_panel_in_blocks<decltype(isa_t)>(source, sj, k, c0, panel);
+        });
       } else if (sj == 1 && width == kPanelWidth) {
         // Rows of 16 contiguous columns (the backward's W_hh).
         for (int64_t i = 0; i < k; ++i) {

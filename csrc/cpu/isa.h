@@ -3,7 +3,7 @@
 // x86-64, NEON on aarch64). A hot loop is written once, as an `omp simd` loop
 // or over FloatVec (simd.h), and on_cpu_isa compiles it once per ISA inside a
 // function that carries that ISA's target attribute. The x86 twins exist on x86
-// only; everything outside this header and simd.h is ISA-neutral.
+// only; everything outside this header is ISA-neutral.
 #pragma once
 
 namespace rnn_fused {

@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 PY=${1:-.venv/bin/python}
 CXX=aarch64-linux-gnu-g++
 if ! command -v "$CXX" > /dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++-aarch64-linux-gnu > /dev/null
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++-aarch64-linux-gnu > /dev/null
 fi
 read -r TORCH_INCLUDE PY_INCLUDE < <("$PY" -c '
 import sysconfig, torch.utils.cpp_extension as e
@@ -24,4 +25,5 @@ FLAGS=(-std=c++20 -O0 -g0 -fopenmp -fno-trapping-math -Wno-psabi -fPIC -Werror=a
 export CXX OUT
 find csrc -name '*.cpp' -not -path 'csrc/cuda/*' | sort | xargs -P "$(nproc)" -I{} \
   bash -c 'echo "aarch64: {}"; $CXX "$@" -c {} -o "$OUT/$(echo {} | tr / _).o"' _ "${FLAGS[@]}"
-echo "aarch64: $(find csrc -name '*.cpp' -not -path 'csrc/cuda/*' | wc -l) sources compiled with $($CXX --version | head -1)"
+COUNT=$(find csrc -name '*.cpp' -not -path 'csrc/cuda/*' | wc -l)
+echo "aarch64: $COUNT sources compiled with $($CXX --version | head -1)"

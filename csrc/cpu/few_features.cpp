@@ -45,7 +45,9 @@ RNN_FUSED_ISA_KERNEL inline void project_rows(const float* __restrict__ x,
     for (int64_t j = 0; j < n; j += kLanes) {
       V acc = bias != nullptr ? V::load_first(bias + j, n - j) : V::zero();
 #pragma GCC unroll 16
-      for (int k = 0; k < kD; ++k) acc = acc.fma(features[k], V::load_first(w_t + k * n + j, n - j));
+      for (int k = 0; k < kD; ++k) {
+        acc = acc.fma(features[k], V::load_first(w_t + k * n + j, n - j));
+      }
       acc.store_first(out + r * n + j, n - j);
     }
   }

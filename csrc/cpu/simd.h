@@ -37,8 +37,10 @@ struct FloatVec {
   // The lanes of the low (kHigh false) or high halves of a and b, interleaved:
   // a0 b0 a1 b1 ... (GCC from 12 and Clang have __builtin_shufflevector).
   template <bool kHigh, int... I>
-  static RNN_FUSED_ISA_KERNEL FloatVec zip(FloatVec a, FloatVec b, std::integer_sequence<int, I...>) {
-    return {__builtin_shufflevector(a.raw, b.raw, ((kHigh ? kLanes / 2 : 0) + I / 2 + I % 2 * kLanes)...)};
+  static RNN_FUSED_ISA_KERNEL FloatVec zip(FloatVec a, FloatVec b,
+                                           std::integer_sequence<int, I...>) {
+    constexpr int kFirst = kHigh ? kLanes / 2 : 0;
+    return {__builtin_shufflevector(a.raw, b.raw, (kFirst + I / 2 + I % 2 * kLanes)...)};
   }
 
   // Lanes [0, count) of p, zeros past them; count may lie outside [0, kLanes].

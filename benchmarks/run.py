@@ -43,6 +43,11 @@ def cpu_isas() -> dict:
                 mkl_cap=os.environ.get("MKL_ENABLE_INSTRUCTIONS", "none (its best)"))
 
 
+def isa_words(env) -> str:
+    """The ISA each side ran (cpu_isas), in words."""
+    return ", ".join(f"{k} {v}" for k, v in env["cpu_isas"].items())
+
+
 def environment(device: str, dtype: torch.dtype, args) -> dict:
     return dict(date=str(datetime.date.today()), commit=commit(), device=device,
                 device_name=device_name(device), cpu_isas=cpu_isas(),
@@ -74,7 +79,7 @@ def markdown(env, rows) -> str:
     lines = [f"# rnn_fused benchmark, {env['date']}", "",
              f"- commit {env['commit']}",
              f"- device: {env['device']} ({env['device_name']}), CPU threads {env['cpu_threads']}",
-             "- CPU ISAs: " + ", ".join(f"{k} {v}" for k, v in env["cpu_isas"].items()),
+             f"- CPU ISAs: {isa_words(env)}",
              f"- torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}",
              f"- dtype {env['dtype']}, tanh, 1 layer, batch_first; TF32 matmul/cuDNN "
              f"{env['tf32_matmul']}/{env['tf32_cudnn']}",
@@ -132,8 +137,7 @@ def summary(env, rows, short_rows, cells, device, dtype) -> list:
     points' speedups) against the torch.nn module and against the per-step loop
     RL code runs, and the path its plain case took."""
     lines = [f"## summary: {env['device_name']}, {env['dtype']}, torch {env['torch']}, "
-             f"{env['cpu_threads']} CPU threads, CPU ISAs "
-             + ", ".join(f"{k} {v}" for k, v in env["cpu_isas"].items())]
+             f"{env['cpu_threads']} CPU threads, CPU ISAs {isa_words(env)}"]
     for cell in cells:
         mine = [r for r in rows if cell in r["scenario"].split()]
         against_nn = [r["speedup"]["forward+backward"] for r in mine
@@ -189,7 +193,7 @@ def main():
     print(f"device: {device} ({env['device_name']}), torch {env['torch']}, CUDA {env['cuda']}, "
           f"cuDNN {env['cudnn']}, CPU threads {env['cpu_threads']}, dtype {args.dtype}, "
           f"TF32 matmul/cuDNN {env['tf32_matmul']}/{env['tf32_cudnn']}, CPU ISAs "
-          + ", ".join(f"{k} {v}" for k, v in env["cpu_isas"].items()), flush=True)
+          f"{isa_words(env)}", flush=True)
 
     rows = []
     factories = ([] if args.only == "short" else

@@ -22,10 +22,10 @@ namespace {
 
 constexpr int64_t kMaxFeatures = 16;
 
-// The features a kernel takes on the ISA: on AVX2's 16 registers, kD + 1
-// accumulators, a row of gradients and a broadcast fit up to 13.
+// The features a kernel takes on the ISA: kD + 1 accumulators, a row of
+// gradients and a broadcast in its vector registers (13 on AVX2's 16).
 int64_t max_features(CpuIsa isa) {
-  return isa == CpuIsa::kAvx2 ? 13 : kMaxFeatures;
+  return std::min<int64_t>(kMaxFeatures, vector_registers(isa) - 3);
 }
 
 // Rows [r0, r1) of out = x · w_t (+ bias), w_t [kD, n]: each row's features

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <iterator>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 #include <vector>
 

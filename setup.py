@@ -79,7 +79,11 @@ sources = [s for s in sources_under("csrc/**/*.cpp") if s not in cuda_sources]
 # -Wno-psabi: GCC notes at every AVX vector passed by value in a baseline
 # function that the ABI differs under AVX; those functions are always inlined
 # into one of the ISA's own (csrc/cpu/isa.h).
-compile_args = {"cxx": ["-O3", "-g0", "-fopenmp", "-fno-trapping-math", "-Wno-psabi"]}
+# An -O level in the user's CFLAGS replaces -O3 (CFLAGS=-O0 builds in a third of
+# the time, for checks that need a build but not its speed).
+user_opt = re.findall(r"(?:^|\s)(-O\S*)", os.environ.get("CFLAGS", ""))
+compile_args = {"cxx": [user_opt[-1] if user_opt else "-O3", "-g0", "-fopenmp",
+                        "-fno-trapping-math", "-Wno-psabi"]}
 include_dirs = []
 if use_cuda:
     # The longest units first, so that a parallel build does not end on one.

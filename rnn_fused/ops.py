@@ -5,7 +5,7 @@ time-major; its autograd and autocast kernels are C++ (csrc/ops/).
 `module_forward`, which the modules call, runs their layers through it. This
 module gives the layer op pair fake implementations, so that torch.compile and
 torch.export can trace them (module_forward decomposes into them), refuses a
-second backward of the gated cells, and wraps the `plan` and `backends`
+derivative of the backward op itself, and wraps the `plan` and `backends`
 queries and the CPU's ISA setting.
 """
 from typing import List, NamedTuple, Optional
@@ -118,17 +118,18 @@ def _(grad_output, grad_h_n, grad_c_n, grad_cells, input, weight_ih, weight_hh, 
 
 def _no_double_backward(ctx, *grads):
     raise NotImplementedError(
-        "rnn_fused: FusedGRU and FusedLSTM have no double backward (a gradient of their "
-        "gradients, e.g. create_graph=True for a gradient penalty); FusedRNN has one")
+        "rnn_fused::layer_backward, the fused backward, has no derivative of its own; the "
+        "modules' gradients of gradients (create_graph=True) take a differentiable formulation "
+        "(csrc/ops/double_backward.h)")
 
 
 def _no_context(ctx, inputs, output):
     pass
 
 
-# The forward's autograd (C++) calls the backward op below autograd, except when
-# autograd records the backward (create_graph=True): the Elman cells then take a
-# differentiable formulation, and a gradient of a gated cell's recorded backward
-# op raises a clear error instead of a failed product.
+# The forward's autograd (C++) calls the backward op below autograd, or, when
+# autograd records the backward (create_graph=True), a differentiable
+# formulation instead; the op called directly under autograd raises a clear
+# error rather than return gradients with no graph.
 torch.library.register_autograd("rnn_fused::layer_backward", _no_double_backward,
                                 setup_context=_no_context)

@@ -151,6 +151,38 @@ def layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h, 
                                              mask, reset_h, reset_c, cell, reverse, backend)[:4]
 
 
+def layer_args(device, cell, sizes, dtype=torch.float64, mask_kind="resets", bias=True,
+               requires_grad=True):
+    """The layer op's tensor arguments for `cell`, in schema order; sizes: (T, B, D, H)."""
+    steps, batch, features, hidden = sizes
+    gates, lstm = GATES.get(cell, 1), cell == "lstm"
+
+    def rand(*shape, scale=1.0):
+        values = torch.randn(*shape, device=device, dtype=dtype) * scale
+        return values.requires_grad_(requires_grad)
+    mask = make_mask(mask_kind, batch, steps, device)
+    mask = None if mask is None else mask.t().to(dtype)
+    return dict(
+        input=rand(steps, batch, features), weight_ih=rand(gates * hidden, features, scale=0.5),
+        weight_hh=rand(gates * hidden, hidden, scale=0.4),
+        bias_ih=rand(gates * hidden) if bias else None,
+        bias_hh=rand(gates * hidden) if bias else None, hx=rand(batch, hidden),
+        cx=rand(batch, hidden) if lstm else None, mask=mask,
+        reset_h=None if mask is None else rand(batch, hidden),
+        reset_c=None if mask is None or not lstm else rand(batch, hidden))
+
+
+def layer_outputs(args, cell, reverse=False, backend="auto"):
+    """h_t, h_n and, with a cell state, c_n and every c_t."""
+    out, h_n, c_n, cells = layer(**args, cell=cell, reverse=reverse, backend=backend)
+    return (out, h_n, c_n, cells) if cell == "lstm" else (out, h_n)
+
+
+def requiring(args):
+    """The names of the arguments that require grad."""
+    return [k for k, v in args.items() if isinstance(v, torch.Tensor) and v.requires_grad]
+
+
 def rnn_layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, mask, reset_state,
               nonlinearity, reverse, backend="auto"):
     """One Elman layer through the layer op: (output, h_n)."""

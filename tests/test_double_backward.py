@@ -1,120 +1,134 @@
 """Double backward: gradients of gradients (gradient penalties, Hessian-vector
-products, MAML), as nn.RNN supports them on the CPU. With create_graph=True the
-backward runs a differentiable formulation (csrc/ops/differentiable_backward.cpp)."""
+products, MAML), as torch.nn's modules support them on the CPU, for every cell.
+With create_graph=True the backward runs a differentiable formulation: the
+layer recomputed from each cell's own step in ATen ops (csrc/ops/double_backward.h)."""
 import pytest
 import torch
 
-from rnn_fused import FusedRNN, ops
-from rnn_fused.reference import layers_like
+from rnn_fused.reference import run_stack
 
-from helpers import MASK_KINDS, TOLERANCES, make_mask, report, rnn_layer, run_reference
+from helpers import (CELLS, KINDS, MASK_KINDS, TOLERANCES, as_hx, fused_module, layer_args,
+                     layer_outputs, make_mask, random_states, report, requiring)
 
 T, B, D, H = 3, 2, 2, 3
 
 
-def layer_inputs(device, mask_kind, bias=True):
-    def rand(*shape, scale=1.0):
-        return (torch.randn(*shape, device=device, dtype=torch.float64) * scale).requires_grad_()
-    mask = make_mask(mask_kind, B, T, device)
-    return dict(input=rand(T, B, D), weight_ih=rand(H, D, scale=0.6),
-                weight_hh=rand(H, H, scale=0.5), bias_ih=rand(H) if bias else None,
-                bias_hh=rand(H) if bias else None, hx=rand(B, H),
-                mask=None if mask is None else mask.t().to(torch.float64),
-                reset_state=rand(B, H))
-
-
-def gradgradcheck_layer(args, nonlinearity, reverse):
-    names = [k for k, v in args.items() if isinstance(v, torch.Tensor) and v.requires_grad]
+def gradgradcheck_layer(device, cell, mask_kind, reverse, bias=True):
+    args = layer_args(device, cell, (T, B, D, H), mask_kind=mask_kind, bias=bias)
+    names = requiring(args)
 
     def fn(*tensors):
-        call = dict(args, **dict(zip(names, tensors)))
-        if call["mask"] is None:
-            call["reset_state"] = None
-        return rnn_layer(**call, nonlinearity=nonlinearity, reverse=reverse)
+        return layer_outputs(dict(args, **dict(zip(names, tensors))), cell, reverse)
 
     assert torch.autograd.gradgradcheck(fn, [args[n] for n in names])
 
 
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("mask_kind", MASK_KINDS)
-@pytest.mark.parametrize("nonlinearity", ["tanh", "relu", "identity"])
-def test_op_gradgradcheck(device, nonlinearity, mask_kind, reverse):
-    gradgradcheck_layer(layer_inputs(device, mask_kind), nonlinearity, reverse)
+@pytest.mark.parametrize("cell", CELLS)
+def test_op_gradgradcheck(device, cell, mask_kind, reverse):
+    gradgradcheck_layer(device, cell, mask_kind, reverse)
 
 
 @pytest.mark.parametrize("mask_kind", ["none", "resets"])
-def test_op_gradgradcheck_without_bias(device, mask_kind):
-    gradgradcheck_layer(layer_inputs(device, mask_kind, bias=False), "tanh", False)
+@pytest.mark.parametrize("cell", KINDS)
+def test_op_gradgradcheck_without_bias(device, cell, mask_kind):
+    gradgradcheck_layer(device, cell, mask_kind, False, bias=False)
 
 
-@pytest.mark.parametrize("mask_kind", MASK_KINDS)
-@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
-def test_module_gradgradcheck_two_layers_bidirectional(device, nonlinearity, mask_kind):
-    fused = FusedRNN(D, H, num_layers=2, nonlinearity=nonlinearity, bidirectional=True,
-                     device=device, dtype=torch.float64)
+def module_inputs(device, cell, steps, layers_dirs=4):
+    x = torch.randn(steps, B, D, device=device, dtype=torch.float64, requires_grad=True)
+    states = random_states(cell, (layers_dirs, B, H), device)
+    resets = random_states(cell, (layers_dirs, B, H), device)
+    for t in (*states, *resets):
+        t.requires_grad_()
+    return x, states, resets
+
+
+@pytest.mark.parametrize("cell", KINDS)
+def test_module_gradgradcheck_two_layers_bidirectional(device, cell):
+    """How the layers and directions chain, with resets (the op's own test above
+    covers every mask kind)."""
+    fused = fused_module(cell, D, H, num_layers=2, bidirectional=True, device=device,
+                         dtype=torch.float64)
     params = dict(fused.named_parameters())
-    x = torch.randn(T, B, D, device=device, dtype=torch.float64, requires_grad=True)
-    h0 = torch.randn(4, B, H, device=device, dtype=torch.float64, requires_grad=True)
-    reset = torch.randn(4, B, H, device=device, dtype=torch.float64, requires_grad=True)
-    mask = make_mask(mask_kind, B, T, device)
-    mask = None if mask is None else mask.t()
+    x, states, resets = module_inputs(device, cell, T)
+    count = len(states)
+    mask = make_mask("resets", B, T, device).t()
 
-    def fn(x, h0, reset, *weights):
-        return torch.func.functional_call(fused, dict(zip(params, weights)), (x, h0),
-                                          dict(mask=mask, reset_state=reset))
+    def fn(x, *rest):
+        states, resets, weights = rest[:count], rest[count:2 * count], rest[2 * count:]
+        out, final = torch.func.functional_call(
+            fused, dict(zip(params, weights)), (x, as_hx(states)),
+            dict(mask=mask, reset_state=as_hx(resets)))
+        return (out, *(final if count == 2 else (final,)))
 
-    assert torch.autograd.gradgradcheck(fn, (x, h0, reset, *params.values()))
+    assert torch.autograd.gradgradcheck(fn, (x, *states, *resets, *params.values()))
 
 
 @pytest.mark.parametrize("mask_kind", ["none", "resets", "blend"])
-def test_create_graph_first_order_gradients_equal_the_fused_kernels(device, mask_kind):
+@pytest.mark.parametrize("cell", KINDS)
+def test_create_graph_first_order_gradients_equal_the_fused_kernels(device, cell, mask_kind):
     """gradgradcheck differentiates the create_graph backward, so it cannot see a
     wrong first-order formula there: compare it with the fused kernels' gradients,
-    for every input, with h_n in the loss."""
-    fused = FusedRNN(D, H, num_layers=2, bidirectional=True, device=device,
-                     dtype=torch.float64)
-    x, h0, reset = (torch.randn(*shape, device=device, dtype=torch.float64, requires_grad=True)
-                    for shape in ((7, B, D), (4, B, H), (4, B, H)))
+    for every input, with the final states in the loss."""
+    fused = fused_module(cell, D, H, num_layers=2, bidirectional=True, device=device,
+                         dtype=torch.float64)
+    x, states, resets = module_inputs(device, cell, 7)
     mask = make_mask(mask_kind, B, 7, device)
     mask = None if mask is None else mask.t()
-    inputs = [x, h0, reset, *fused.parameters()]
+    inputs = [x, *states, *resets, *fused.parameters()]
 
     def loss():
-        out, h_n = fused(x, h0, mask=mask, reset_state=reset)
-        return (out.square() * torch.arange(7, device=device).view(7, 1, 1)).sum() + h_n.sum()
+        out, final = fused(x, as_hx(states), mask=mask, reset_state=as_hx(resets))
+        finals = final if len(states) == 2 else (final,)
+        weights = torch.arange(7, device=device).view(7, 1, 1)
+        return (out.square() * weights).sum() + sum(f.sum() for f in finals)
     graphed = torch.autograd.grad(loss(), inputs, create_graph=True, allow_unused=True)
     fused_kernels = torch.autograd.grad(loss(), inputs, allow_unused=True)
     for k, (a, b) in enumerate(zip(graphed, fused_kernels)):
-        if b is None:  # the reset state without a mask
-            assert a is None and mask is None and k == 2
+        if b is None:  # the reset states without a mask
+            assert a is None and mask is None and any(inputs[k] is r for r in resets)
             continue
         assert a.requires_grad
         report(f"gradient {k}", a, b, **TOLERANCES[torch.float64])
 
 
 @pytest.mark.parametrize("mask_kind", ["none", "resets", "blend"])
-def test_gradient_penalty_matches_the_reference_layer(device, mask_kind):
+@pytest.mark.parametrize("cell", KINDS)
+def test_gradient_penalty_matches_the_reference_stack(device, cell, mask_kind):
     """A WGAN-style penalty, ‖∂L/∂x‖², differentiated again: every parameter's
-    gradient matches autograd through the step-by-step reference layer."""
-    fused = FusedRNN(D, H, num_layers=2, bidirectional=True, batch_first=True, device=device,
-                     dtype=torch.float64)
-    layers = layers_like(fused)
-    x = torch.randn(B, 6, D, device=device, dtype=torch.float64)
-    h0 = torch.randn(4, B, H, device=device, dtype=torch.float64)
+    gradient matches autograd through the step-by-step reference stack."""
+    fused = fused_module(cell, D, H, num_layers=2, bidirectional=True, device=device,
+                         dtype=torch.float64)
+    x = torch.randn(6, B, D, device=device, dtype=torch.float64)
+    states = random_states(cell, (4, B, H), device)
     mask = make_mask(mask_kind, B, 6, device)
+    mask = None if mask is None else mask.t().to(torch.float64)
 
     def penalty(out, x):
         (grad_x,) = torch.autograd.grad(out.tanh().sum(), x, create_graph=True)
         return grad_x.square().sum()
 
     x_fused = x.clone().requires_grad_()
-    penalty(fused(x_fused, h0, mask=mask)[0], x_fused).backward()
+    penalty(fused(x_fused, as_hx(states), mask=mask)[0], x_fused).backward()
+    fused_grads = [p.grad.clone() for p in fused.parameters()]
+    fused.zero_grad()
     x_ref = x.clone().requires_grad_()
-    reference_mask = torch.ones(B, 6, device=device) if mask is None else mask
-    penalty(run_reference(layers, x_ref, reference_mask.to(torch.float64), h0, h0)[0],
-            x_ref).backward()
-    reference_params = [p for layer in layers for cell in (layer.forward_cell, layer.reverse_cell)
-                        for p in (cell.input_linear.weight, cell.recurrent_linear.weight,
-                                  cell.input_linear.bias, cell.recurrent_linear.bias)]
-    for (name, p), q in zip(fused.named_parameters(), reference_params):
-        report(f"penalty grad {name}", p.grad, q.grad, **TOLERANCES[torch.float64])
+    penalty(run_stack(cell, fused, x_ref, states, mask)[0], x_ref).backward()
+    for (name, p), expected in zip(fused.named_parameters(), fused_grads):
+        report(f"penalty grad {name}", expected, p.grad, **TOLERANCES[torch.float64])
+
+
+def test_the_fused_backward_op_itself_has_no_derivative():
+    """Called directly under autograd, the backward op raises rather than return
+    gradients with no graph."""
+    args = layer_args("cpu", "gru", (T, B, D, H))
+    out, _, _, cells, saved = torch.ops.rnn_fused.layer_forward(
+        *args.values(), "gru", False, "auto")
+    grads = torch.ops.rnn_fused.layer_backward(
+        torch.ones_like(out), None, None, None, args["input"], args["weight_ih"],
+        args["weight_hh"], args["hx"], None, args["mask"], args["reset_h"], None, out, cells,
+        saved, "gru", False, True, [True, True, True])
+    with pytest.raises(NotImplementedError, match="has no derivative of its own"):
+        grads[0].sum().backward()

@@ -535,16 +535,6 @@ def test_lstm_reset_state_must_be_a_pair():
                reset_state=(torch.zeros(1, B, H), torch.zeros(1, B, H + 1)))
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_double_backward_is_a_clear_error(cell):
-    """The Elman cells have a double backward (test_double_backward.py)."""
-    module = fused_module(cell, D, H, dtype=torch.float64)
-    x = torch.randn(T, B, D, dtype=torch.float64, requires_grad=True)
-    (grad,) = torch.autograd.grad(module(x)[0].sum(), x, create_graph=True)
-    with pytest.raises(NotImplementedError, match="no double backward"):
-        grad.sum().backward()
-
-
 @pytest.mark.parametrize("cell", KINDS)
 def test_autocast(device, cell):
     """Under autocast each layer computes in the autocast dtype on CUDA and in

@@ -9,37 +9,15 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import rnn_fused
 from rnn_fused import FusedGRU, FusedLSTM, FusedRNN
 
-from helpers import CELLS, GATES, KINDS, MASK_KINDS, layer, make_mask
+import helpers
+from helpers import CELLS, GATES, KINDS, MASK_KINDS, layer, make_mask, requiring
+from helpers import layer_outputs as outputs
 
 T, B, D, H = 5, 3, 4, 6
 
 
-def layer_args(device, cell, dtype=torch.float64, mask_kind="resets", bias=True,
-               requires_grad=True):
-    """The op's tensor arguments for `cell`, in schema order."""
-    gates, lstm = GATES.get(cell, 1), cell == "lstm"
-
-    def rand(*shape, scale=1.0):
-        values = torch.randn(*shape, device=device, dtype=dtype) * scale
-        return values.requires_grad_(requires_grad)
-    mask = make_mask(mask_kind, B, T, device)
-    mask = None if mask is None else mask.t().to(dtype)
-    return dict(
-        input=rand(T, B, D), weight_ih=rand(gates * H, D, scale=0.5),
-        weight_hh=rand(gates * H, H, scale=0.4), bias_ih=rand(gates * H) if bias else None,
-        bias_hh=rand(gates * H) if bias else None, hx=rand(B, H), cx=rand(B, H) if lstm else None,
-        mask=mask, reset_h=None if mask is None else rand(B, H),
-        reset_c=None if mask is None or not lstm else rand(B, H))
-
-
-def outputs(args, cell, reverse=False, backend="auto"):
-    """h_t, h_n and, with a cell state, c_n and every c_t."""
-    out, h_n, c_n, cells = layer(**args, cell=cell, reverse=reverse, backend=backend)
-    return (out, h_n, c_n, cells) if cell == "lstm" else (out, h_n)
-
-
-def requiring(args):
-    return [k for k, v in args.items() if isinstance(v, torch.Tensor) and v.requires_grad]
+def layer_args(device, cell, **options):
+    return helpers.layer_args(device, cell, (T, B, D, H), **options)
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -100,7 +78,7 @@ def test_op_gradcheck_with_a_single_reset(device, cell, reverse, value):
 @pytest.mark.parametrize("mask_kind", ["none", "resets"])
 @pytest.mark.parametrize("reverse", [False, True])
 def test_opcheck_forward(device, cell, dtype, mask_kind, reverse):
-    args = layer_args(device, cell, dtype, mask_kind)
+    args = layer_args(device, cell, dtype=dtype, mask_kind=mask_kind)
     torch.library.opcheck(torch.ops.rnn_fused.layer_forward.default,
                           (*args.values(), cell, reverse, "auto"))
 

@@ -2,9 +2,8 @@
 // Python (at T=1 a Python formula cost about 90 µs of a 250 µs
 // forward+backward): the forward runs the device kernel below autograd, and the
 // backward calls layer_backward. When autograd records the backward itself
-// (create_graph=True), the Elman cells take its differentiable formulation
-// (double_backward.h); the gated cells' recorded layer_backward raises at the
-// second backward (rnn_fused/ops.py).
+// (create_graph=True), a differentiable formulation (double_backward.h) instead:
+// the Elman cells' from the saved outputs, the others' by recomputation.
 #include <array>
 #include <string>
 #include <tuple>
@@ -52,7 +51,8 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
     ctx->mark_non_differentiable({saved});
     ctx->save_for_backward({input, weight_ih, weight_hh, hx, value_or_undefined(cx),
                             value_or_undefined(mask), value_or_undefined(reset_h),
-                            value_or_undefined(reset_c), output, cells, saved});
+                            value_or_undefined(reset_c), output, cells, saved,
+                            value_or_undefined(bias_ih), value_or_undefined(bias_hh)});
     ctx->saved_data["edges"] = argument_edges(
         {true, true, true, bias_ih.has_value(), bias_hh.has_value(), true, cx.has_value(),
          mask.has_value(), reset_h.has_value(), reset_c.has_value()});
@@ -70,37 +70,40 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
       return edges[argument] >= 0 && ctx->needs_input_grad(edges[argument]);
     };
     const std::string cell = ctx->saved_data["cell"].toStringRef();
-    const CellInfo& c = info(parse_cell(cell));
     const bool reverse = ctx->saved_data["reverse"].toBool();
-    const at::Tensor& output = s[8];
-    const at::Tensor grad_output =
-        grad_outputs[0].defined() ? grad_outputs[0] : at::zeros_like(output);
-    const OptionalTensor grad_h_n = defined_or_none(grad_outputs[1]);
-    // The input's and the weights' gradients are one large product each: only
-    // where wanted (the first layer's input rarely is).
-    const std::array<bool, 3> wanted = {needs(kInput), needs(kWeightIh), needs(kWeightHh)};
+    const Cell parsed = parse_cell(cell);
     LayerGradients grads;
-    if (at::GradMode::is_enabled() && c.elman) {
-      grads = differentiable_layer_backward(grad_output, grad_h_n, s[0], s[1], s[2], s[3],
-                                            defined_or_none(s[5]), defined_or_none(s[6]),
-                                            output, activation_of(parse_cell(cell)), reverse,
-                                            wanted, ctx->saved_data["has_bias"].toBool());
+    if (at::GradMode::is_enabled() && info(parsed).elman) {
+      grads = differentiable_elman_backward(
+          grad_outputs[0].defined() ? grad_outputs[0] : at::zeros_like(s[8]),
+          defined_or_none(grad_outputs[1]), s[0], s[1], s[2], s[3], defined_or_none(s[5]),
+          defined_or_none(s[6]), s[8], activation_of(parsed), reverse,
+          {needs(kInput), needs(kWeightIh), needs(kWeightHh)},
+          ctx->saved_data["has_bias"].toBool());
+    } else if (at::GradMode::is_enabled()) {
+      grads = differentiable_layer_backward(
+          LayerArguments{s[0], s[1], s[2], s[11], s[12], s[3], s[4], s[5], s[6], s[7]},
+          parsed, reverse,
+          {grad_outputs[0], grad_outputs[1], grad_outputs[2], grad_outputs[3]},
+          {needs(kInput), needs(kWeightIh), needs(kWeightHh), needs(kBiasIh), needs(kBiasHh),
+           needs(kHx), needs(kCx), needs(kResetH), needs(kResetC)});
     } else {
-      const auto call = [&] {
-        return layer_backward_op().call(
-            grad_output, grad_h_n, c.cell_state ? defined_or_none(grad_outputs[2]) : c10::nullopt,
-            c.cell_state ? defined_or_none(grad_outputs[3]) : c10::nullopt, s[0], s[1], s[2],
-            s[3], defined_or_none(s[4]), defined_or_none(s[5]), defined_or_none(s[6]),
-            defined_or_none(s[7]), output, s[9], s[10], cell, reverse,
-            ctx->saved_data["has_bias"].toBool(), wanted,
-            ctx->saved_data["backend"].toStringRef());
-      };
-      if (at::GradMode::is_enabled()) {
-        grads = call();  // recorded, so that a second backward reaches the clear error
-      } else {
-        const at::AutoDispatchBelowADInplaceOrView below_autograd;
-        grads = call();
-      }
+      const bool cell_state = info(parsed).cell_state;
+      const at::Tensor& output = s[8];
+      const at::Tensor grad_output =
+          grad_outputs[0].defined() ? grad_outputs[0] : at::zeros_like(output);
+      const at::AutoDispatchBelowADInplaceOrView below_autograd;
+      // The input's and the weights' gradients are one large product each: only
+      // where wanted (the first layer's input rarely is).
+      grads = layer_backward_op().call(
+          grad_output, defined_or_none(grad_outputs[1]),
+          cell_state ? defined_or_none(grad_outputs[2]) : c10::nullopt,
+          cell_state ? defined_or_none(grad_outputs[3]) : c10::nullopt, s[0], s[1], s[2], s[3],
+          defined_or_none(s[4]), defined_or_none(s[5]), defined_or_none(s[6]),
+          defined_or_none(s[7]), output, s[9], s[10], cell, reverse,
+          ctx->saved_data["has_bias"].toBool(),
+          {needs(kInput), needs(kWeightIh), needs(kWeightHh)},
+          ctx->saved_data["backend"].toStringRef());
     }
     const auto& [d_input, d_weight_ih, d_weight_hh, d_bias_ih, d_bias_hh, d_hx, d_cx, d_reset_h,
                  d_reset_c] = grads;

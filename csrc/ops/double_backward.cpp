@@ -4,91 +4,99 @@
 
 #include <ATen/TensorOperators.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/mm.h>
-#include <ATen/ops/ones_like.h>
+#include <ATen/ops/linear.h>
 #include <ATen/ops/stack.h>
-#include <ATen/ops/zeros_like.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include "tensor_value.h"
 
 namespace rnn_fused {
 namespace {
 
-at::Tensor activation_grad(Activation act, const at::Tensor& h) {
-  switch (act) {
-    case Activation::Tanh: return 1 - h * h;
-    case Activation::Relu: return (h > 0).to(h.scalar_type());
-    case Activation::Identity: return at::ones_like(h);
-  }
-  TORCH_CHECK(false, "rnn_fused: unhandled activation");
+struct RecomputedLayer {
+  at::Tensor output, h_n, c_n, cells;
+};
+
+// The layer's forward in ATen ops, one step at a time, with the kernels'
+// semantics: after step t the next step reads m_t·state_t + (1 − m_t)·reset.
+RecomputedLayer recomputed_forward(const LayerArguments& a, Cell cell, bool reverse) {
+  return dispatch_cell<TensorGateMath>(cell, [&](auto functor) {
+    using Functor = decltype(functor);
+    constexpr int G = Functor::kGates;
+    const int64_t T = a.input.size(0);
+    const OptionalTensor bias_ih = defined_or_none(a.bias_ih);
+    const OptionalTensor bias_hh = defined_or_none(a.bias_hh);
+    // The step templates take x + b_ih and h W_hhᵀ + b_hh gate by gate, and
+    // a GRU's b_hn apart, here inside the hidden side's product (so 0).
+    const std::vector<at::Tensor> projections = at::linear(a.input, a.weight_ih, bias_ih).unbind(0);
+    const std::vector<at::Tensor> masks =
+        a.mask.defined() ? a.mask.unsqueeze(-1).unbind(0) : std::vector<at::Tensor>();
+    std::vector<at::Tensor> output(T), cells(Functor::kHasCellState ? T : 0);
+    at::Tensor h = a.hx, c = a.cx, h_t, c_t;
+    for (int64_t s = 0; s < T; ++s) {
+      const int64_t t = reverse ? T - 1 - s : s;
+      const std::vector<at::Tensor> x_gates = projections[t].chunk(G, -1);
+      const std::vector<at::Tensor> h_gates = at::linear(h, a.weight_hh, bias_hh).chunk(G, -1);
+      TensorValue x[G], hidden[G], saved[4], c_new;
+      for (int g = 0; g < G; ++g) {
+        x[g] = x_gates[g];
+        hidden[g] = h_gates[g];
+      }
+      const TensorValue c_prev = c.defined() ? TensorValue(c) : TensorValue(0.0);
+      h_t = functor.template forward<TensorValue, TensorValue, TensorValue>(
+                       x, hidden, /*stride=*/1, TensorValue(0.0), TensorValue(h), c_prev, c_new,
+                       saved)
+                .tensor();
+      output[t] = h_t;
+      if (Functor::kHasCellState) cells[t] = c_t = c_new.tensor();
+      h = h_t;
+      c = c_t;
+      if (a.mask.defined()) {
+        const at::Tensor& m = masks[t];
+        h = a.reset_h + m * (h_t - a.reset_h);
+        if (Functor::kHasCellState) c = a.reset_c + m * (c_t - a.reset_c);
+      }
+    }
+    return RecomputedLayer{at::stack(output), h_t, c_t,
+                           Functor::kHasCellState ? at::stack(cells) : at::Tensor()};
+  });
 }
 
 }  // namespace
 
-LayerGradients differentiable_layer_backward(
-    const at::Tensor& grad_output, const OptionalTensor& grad_h_n, const at::Tensor& input,
-    const at::Tensor& weight_ih, const at::Tensor& weight_hh, const at::Tensor& hx,
-    const OptionalTensor& mask, const OptionalTensor& reset_state, const at::Tensor& output,
-    Activation act, bool reverse, std::array<bool, 3> wanted, bool has_bias) {
-  const int64_t T = output.size(0), B = output.size(1), H = output.size(2);
-  const int64_t D = input.size(2);
-  // [T, B, 1]: the mask applied after each step.
-  const at::Tensor m = mask.has_value() ? mask->unsqueeze(-1) : at::Tensor();
-  // Per-step slices through one unbind each: indexing step by step would make
-  // the double backward fill a [T, B, H] gradient for every step.
-  const std::vector<at::Tensor> grad_out_t = grad_output.unbind(0);
-  const std::vector<at::Tensor> phi_grad_t = activation_grad(act, output).unbind(0);
-  const std::vector<at::Tensor> m_t = m.defined() ? m.unbind(0) : std::vector<at::Tensor>();
-
-  // Backward through time in reverse processing order; dcarry is the gradient
-  // reaching the carry that step t handed on.
-  std::vector<at::Tensor> grad_pre(T);
-  at::Tensor dcarry, grad_reset_sum;
-  for (int64_t s = T - 1; s >= 0; --s) {
-    const int64_t t = reverse ? T - 1 - s : s;
-    at::Tensor dh = grad_out_t[t];
-    if (s == T - 1 && grad_h_n.has_value()) dh = dh + *grad_h_n;
-    if (dcarry.defined()) {
-      if (m.defined()) {
-        dh = dh + m_t[t] * dcarry;
-        const at::Tensor to_reset = (1 - m_t[t]) * dcarry;
-        grad_reset_sum = grad_reset_sum.defined() ? grad_reset_sum + to_reset : to_reset;
-      } else {
-        dh = dh + dcarry;
-      }
-    }
-    grad_pre[t] = dh * phi_grad_t[t];
-    if (s > 0) dcarry = at::mm(grad_pre[t], weight_hh);
-  }
-  const at::Tensor dpre = at::stack(grad_pre);
-  const at::Tensor dpre_2d = dpre.view({T * B, H});
-
-  at::Tensor grad_input, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh;
-  if (wanted[0]) grad_input = at::mm(dpre_2d, weight_ih).view({T, B, D});
-  if (wanted[1]) grad_weight_ih = at::mm(dpre_2d.t(), input.reshape({T * B, D}));
-  if (has_bias) {
-    grad_bias_ih = dpre_2d.sum(0);
-    grad_bias_hh = dpre_2d.sum(0);
-  }
-  const int64_t first = reverse ? T - 1 : 0;
-  const at::Tensor grad_hx = at::mm(dpre[first], weight_hh);
-  if (wanted[2]) {
-    grad_weight_hh = at::mm(dpre[first].t(), hx);
-    if (T > 1) {
-      // Step t's previous carry is at t − 1 (forward) or t + 1 (reverse).
-      const int64_t first_later = reverse ? 0 : 1, first_prev = reverse ? 1 : 0;
-      at::Tensor carries = output.narrow(0, first_prev, T - 1);
-      if (m.defined()) {
-        const at::Tensor kept = m.narrow(0, first_prev, T - 1);
-        carries = kept * carries + (1 - kept) * *reset_state;
-      }
-      grad_weight_hh = grad_weight_hh +
-                       at::mm(dpre.narrow(0, first_later, T - 1).reshape({(T - 1) * B, H}).t(),
-                              carries.reshape({(T - 1) * B, H}));
+LayerGradients differentiable_layer_backward(const LayerArguments& args, Cell cell,
+                                             bool reverse,
+                                             const std::array<at::Tensor, 4>& grad_outputs,
+                                             const std::array<bool, 9>& wanted) {
+  const RecomputedLayer layer = recomputed_forward(args, cell, reverse);
+  const at::Tensor recomputed[4] = {layer.output, layer.h_n, layer.c_n, layer.cells};
+  std::vector<at::Tensor> outputs, grads;
+  for (int k = 0; k < 4; ++k) {
+    if (grad_outputs[k].defined() && recomputed[k].defined()) {
+      outputs.push_back(recomputed[k]);
+      grads.push_back(grad_outputs[k]);
     }
   }
-  at::Tensor grad_reset;
-  if (m.defined()) grad_reset = grad_reset_sum.defined() ? grad_reset_sum : at::zeros_like(hx);
-  return {grad_input, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh, grad_hx,
-          at::Tensor(), grad_reset, at::Tensor()};
+  const at::Tensor arguments[9] = {args.input, args.weight_ih, args.weight_hh,
+                                   args.bias_ih, args.bias_hh, args.hx,
+                                   args.cx, args.reset_h, args.reset_c};
+  std::vector<at::Tensor> inputs;
+  std::vector<int> positions;
+  for (int k = 0; k < 9; ++k) {
+    if (wanted[k] && arguments[k].defined() && arguments[k].requires_grad()) {
+      inputs.push_back(arguments[k]);
+      positions.push_back(k);
+    }
+  }
+  std::array<at::Tensor, 9> result;
+  if (!outputs.empty() && !inputs.empty()) {
+    const std::vector<at::Tensor> found =
+        torch::autograd::grad(outputs, inputs, grads, /*retain_graph=*/true,
+                              /*create_graph=*/true, /*allow_unused=*/true);
+    for (size_t k = 0; k < found.size(); ++k) result[positions[k]] = found[k];
+  }
+  return {result[0], result[1], result[2], result[3], result[4],
+          result[5], result[6], result[7], result[8]};
 }
 
 }  // namespace rnn_fused

@@ -327,3 +327,10 @@ class FusedLSTM(FusedRecurrentBase, nn.LSTM):
     def to_lstm(self) -> nn.LSTM:
         """A torch.nn.LSTM with this module's configuration and a copy of its weights."""
         return self._as_torch(nn.LSTM)
+
+
+# Whole-model checkpoints load under torch.load's default weights_only=True. Safe
+# to allow: the classes hold only tensors and plain fields, their state is
+# restored by nn.Module's and nn.RNNBase's __setstate__, which call nothing the
+# file names, and every field a call reads is checked by the C++ op.
+torch.serialization.add_safe_globals([FusedRNN, FusedGRU, FusedLSTM])

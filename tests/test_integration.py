@@ -11,7 +11,7 @@ from torch import nn
 
 from rnn_fused import FusedRNN, fused_rnn, ops
 
-from helpers import report, rnn_layer
+from helpers import KINDS, fused_module, report, rnn_layer
 
 
 class Tagger(nn.Module):
@@ -119,6 +119,25 @@ def test_state_dict_save_load_deepcopy_and_to():
     double = copy.deepcopy(model).to(torch.float64)
     assert all(p.dtype == torch.float64 for p in double.parameters())
     report("float64 copy", double(x.double(), mask), expected.double(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", KINDS)
+def test_whole_module_checkpoints_load_with_weights_only(cell):
+    """torch.load's default (weights_only=True) takes our modules with nothing
+    allowlisted; a model around them needs its own classes allowed, as with any
+    checkpoint."""
+    module = fused_module(cell, 4, 6, num_layers=2, bidirectional=True, backend="per-step")
+    model = nn.Sequential(module)
+    x = torch.randn(3, 2, 4)
+    for saved, allowed in ((module, []), (model, [nn.Sequential])):
+        buffer = io.BytesIO()
+        torch.save(saved, buffer)
+        buffer.seek(0)
+        with torch.serialization.safe_globals(allowed):
+            loaded = torch.load(buffer)
+        restored = loaded if saved is module else loaded[0]
+        assert type(restored) is type(module) and restored.backend == "per-step"
+        assert torch.equal(restored(x)[0], module(x)[0])
 
 
 def test_functional_call_uses_the_given_parameters():

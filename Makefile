@@ -24,9 +24,10 @@ $(DEPS_STAMP):
 	$(PY) -m pip install "$(TORCH_SPEC)" numpy ninja setuptools wheel matplotlib tqdm
 	touch $@
 
+# expecttest: torch.testing._internal imports it (tests/test_torch_module_db.py).
 $(TEST_DEPS_STAMP): $(DEPS_STAMP)
 	$(PY) -m pip install pytest pytest-xdist sb3-contrib gymnasium onnx onnxscript onnxruntime \
-		build
+		build expecttest
 	touch $@
 
 $(BUILD_STAMP): $(DEPS_STAMP) $(SOURCES)

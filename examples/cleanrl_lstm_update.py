@@ -9,9 +9,10 @@ steps, calling the LSTM once per step on the state multiplied by (1 − done[t])
         h, lstm_state = lstm(h.unsqueeze(0), ((1 - d).view(1, -1, 1) * lstm_state[0],
                                               (1 - d).view(1, -1, 1) * lstm_state[1]))
 
-One FusedLSTM call does the same: done[t] resets both states before step t, so
-mask[t-1] = 1 − done[t] with reset_state=0, and the initial states are zeroed where
-done[0] is set (docs/semantics.md).
+One FusedLSTM call does the same, `rnn_fused.integrations.cleanrl.fused_get_states`:
+done[t] resets both states before step t, so mask[t-1] = 1 − done[t] with
+reset_state=0, and the initial states are zeroed where done[0] is set
+(docs/semantics.md, docs/integrations.md).
 
 The script builds one minibatch (the LSTM's input stands in for the CNN's
 features, with x requiring grad, as behind a CNN), checks that the loop and the
@@ -27,7 +28,8 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 
-from rnn_fused import FusedLSTM, best_device, episode_starts_to_mask
+from rnn_fused import FusedLSTM, best_device
+from rnn_fused.integrations.cleanrl import fused_get_states
 
 # ppo_atari_lstm.py: 8 environments, 128 steps, 4 minibatches (2 environments
 # each), a 512-feature CNN output into an LSTM of 128. Episodes end about every
@@ -47,14 +49,6 @@ def get_states_loop(lstm: nn.LSTM, hidden, lstm_state, done):
             ((1.0 - d).view(1, -1, 1) * lstm_state[0], (1.0 - d).view(1, -1, 1) * lstm_state[1]))
         new_hidden += [h]
     return torch.flatten(torch.cat(new_hidden), 0, 1), lstm_state
-
-
-def get_states_masked(lstm: FusedLSTM, hidden, lstm_state, done):
-    """The same in one call: done[t] becomes mask[t-1] = 0 with reset_state=0."""
-    first = (1.0 - done[0]).view(1, -1, 1)
-    out, lstm_state = lstm(hidden, (first * lstm_state[0], first * lstm_state[1]),
-                           mask=episode_starts_to_mask(done), reset_state=0.0)
-    return torch.flatten(out, 0, 1), lstm_state
 
 
 def get_states_ignoring_done(lstm: nn.LSTM, hidden, lstm_state, done):
@@ -93,7 +87,7 @@ def check_equal(loop_lstm, fused_lstm, hidden, state, done, dtype):
     weights = torch.randn(hidden.shape[0] * hidden.shape[1], loop_lstm.hidden_size,
                           device=hidden.device, dtype=dtype)
     values_loop, grads_loop = update(get_states_loop, loop_lstm, hidden, state, done, weights)
-    values_fused, grads_fused = update(get_states_masked, fused_lstm, hidden, state, done,
+    values_fused, grads_fused = update(fused_get_states, fused_lstm, hidden, state, done,
                                        weights)
     worst = 0.0
     for a, b in zip(values_loop + grads_loop, values_fused + grads_fused):
@@ -134,7 +128,7 @@ def main(argv=None):
     fused.load_state_dict(loop.state_dict())
     inputs = minibatch(sizes, device, torch.float32, generator)
     timers = {"per-step loop (nn.LSTM)": update_timer(get_states_loop, loop, *inputs),
-              "one masked FusedLSTM call": update_timer(get_states_masked, fused, *inputs),
+              "one masked FusedLSTM call": update_timer(fused_get_states, fused, *inputs),
               "one nn.LSTM call ignoring the dones (floor, not equal)":
                   update_timer(get_states_ignoring_done, loop, *inputs)}
     samples = {name: [] for name in timers}

@@ -10,10 +10,11 @@ requires no start at all. Three policies, none patching sb3's sources:
 - stock: sb3-contrib's policy as it is;
 - one-call nn.LSTM: the honest baseline, nn.LSTM called once per sequence on the
   initial states times (1 − episode_start[0]); exact for sb3's own batches only;
-- FusedLSTM: the LSTMs swapped for FusedLSTM with the same weights (and the
-  optimizer rebuilt over the new modules, as sb3 builds it), and one masked call
-  that is exact for resets anywhere: mask[t-1] = 1 − episode_start[t],
-  reset_state=0, the initial states zeroed where episode_start[0] is set.
+- FusedLSTM: `rnn_fused.integrations.sb3.FusedLstmPolicy`, the LSTMs swapped for
+  FusedLSTM with the same weights (and the optimizer rebuilt over the new modules,
+  as sb3 builds it), and one masked call that is exact for resets anywhere:
+  mask[t-1] = 1 − episode_start[t], reset_state=0, the initial states zeroed where
+  episode_start[0] is set.
 
 The task is CartPole with its velocities hidden (a partially observable task the
 policy must remember through). The full run trains each policy with the same seeds
@@ -35,7 +36,7 @@ from sb3_contrib import RecurrentPPO
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.env_util import make_vec_env
 
-from rnn_fused import FusedLSTM, episode_starts_to_mask
+from rnn_fused.integrations.sb3 import FusedLstmPolicy
 
 SEEDS = (0, 1)
 FULL = dict(envs=8, n_steps=128, batch_size=256, timesteps=40_000, hidden=64)
@@ -56,47 +57,25 @@ class HiddenVelocity(gym.ObservationWrapper):
         return observation[[0, 2]].astype(np.float32)
 
 
-def one_call(features, lstm_states, episode_starts, lstm, masked: bool):
-    """_process_sequence in one LSTM call. masked: FusedLSTM's mask-reset (exact
-    for starts anywhere); else only the first step's starts are applied."""
+def one_call(features, lstm_states, episode_starts, lstm):
+    """_process_sequence in one nn.LSTM call, applying only the first step's
+    starts: exact for sb3's own training batches only."""
     n_seq = lstm_states[0].shape[1]
     sequence = features.reshape((n_seq, -1, lstm.input_size)).swapaxes(0, 1)
     starts = episode_starts.reshape((n_seq, -1)).swapaxes(0, 1)
     first = (1.0 - starts[0]).view(1, n_seq, 1)
-    states = (first * lstm_states[0], first * lstm_states[1])
-    if masked:
-        output, states = lstm(sequence, states, mask=episode_starts_to_mask(starts),
-                              reset_state=0.0)
-    else:
-        output, states = lstm(sequence, states)
+    output, states = lstm(sequence, (first * lstm_states[0], first * lstm_states[1]))
     return torch.flatten(output.transpose(0, 1), start_dim=0, end_dim=1), states
 
 
 class OneCallLSTMPolicy(RecurrentActorCriticPolicy):
     @staticmethod
     def _process_sequence(features, lstm_states, episode_starts, lstm):
-        return one_call(features, lstm_states, episode_starts, lstm, masked=False)
-
-
-class FusedLSTMPolicy(RecurrentActorCriticPolicy):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for name in ("lstm_actor", "lstm_critic"):
-            lstm = getattr(self, name)
-            if lstm is not None:
-                setattr(self, name, FusedLSTM.from_lstm(lstm))
-        # sb3 built the optimizer over the modules it constructed: rebuild it.
-        learning_rate = self.optimizer.param_groups[0]["lr"]
-        self.optimizer = self.optimizer_class(self.parameters(), lr=learning_rate,
-                                              **self.optimizer_kwargs)
-
-    @staticmethod
-    def _process_sequence(features, lstm_states, episode_starts, lstm):
-        return one_call(features, lstm_states, episode_starts, lstm, masked=True)
+        return one_call(features, lstm_states, episode_starts, lstm)
 
 
 POLICIES = {"stock": RecurrentActorCriticPolicy, "one-call nn.LSTM": OneCallLSTMPolicy,
-            "FusedLSTM": FusedLSTMPolicy}
+            "FusedLSTM": FusedLstmPolicy}
 
 
 def make_model(policy, sizes, seed):

@@ -58,7 +58,7 @@ def test_sdist_carries_every_source_and_one_version(sdist):
     needed = {path.relative_to(ROOT).as_posix() for path in (ROOT / "csrc").rglob("*")
               if path.is_file()}
     needed |= {"setup.py", "pyproject.toml", "MANIFEST.in", "README.md"}
-    needed |= {path.relative_to(ROOT).as_posix() for path in (ROOT / "rnn_fused").glob("*.py")}
+    needed |= {path.relative_to(ROOT).as_posix() for path in (ROOT / "rnn_fused").rglob("*.py")}
     assert sorted(needed - members) == []
     # Nothing built in place (rnn_fused/_C*.so) and no tests cut off from their helpers.
     assert [name for name in members if name.endswith(".so") or name.startswith("tests/")] == []

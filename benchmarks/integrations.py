@@ -1,0 +1,127 @@
+"""Each RL integration against its library's own path, forward+backward, with
+and without episode starts inside the sequences: CleanRL's get_states loop
+against fused_get_states, and sb3-contrib's RecurrentActorCriticPolicy against
+FusedLstmPolicy (evaluate_actions on one training batch). Medians of
+torch.utils.benchmark's blocked_autorange, the rows of a case timed in turn,
+in rotating order; the range is over the repeats.
+
+Usage: python benchmarks/integrations.py [--repeats 5]
+"""
+import argparse
+import platform
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.utils.benchmark as benchmark
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from sb3_contrib.common.recurrent.type_aliases import RNNStates
+from torch import nn
+
+import rnn_fused
+from rnn_fused import FusedLSTM
+from rnn_fused.integrations.cleanrl import fused_get_states
+from rnn_fused.integrations.sb3 import FusedLstmPolicy
+
+START_PROBABILITY = 0.01
+
+
+def cleanrl_loop(lstm, hidden, state, done):
+    """ppo_atari_lstm.py's get_states loop, after the network."""
+    batch = state[0].shape[1]
+    hidden = hidden.reshape((-1, batch, lstm.input_size))
+    done = done.reshape((-1, batch))
+    new_hidden = []
+    for h, d in zip(hidden, done):
+        h, state = lstm(h.unsqueeze(0), ((1.0 - d).view(1, -1, 1) * state[0],
+                                         (1.0 - d).view(1, -1, 1) * state[1]))
+        new_hidden += [h]
+    return torch.flatten(torch.cat(new_hidden), 0, 1), state
+
+
+def starts_of(shape, inside, with_starts, generator):
+    """Episode starts at random, plus one at `inside` (a step inside a sequence),
+    or none at all."""
+    starts = (torch.rand(shape, generator=generator) < START_PROBABILITY).float()
+    if not with_starts:
+        return starts.zero_()
+    starts[inside] = 1.0
+    return starts
+
+
+def cleanrl_rows(with_starts, generator):
+    """ppo_atari_lstm.py's sizes: a minibatch of 2 environments × 128 steps, 512
+    CNN features into an LSTM of 128."""
+    steps, batch, features, hidden = 128, 2, 512, 128
+    lstm = nn.LSTM(features, hidden)
+    fused = FusedLSTM.from_lstm(lstm)
+    x = torch.randn(steps * batch, features, requires_grad=True)
+    state = tuple(torch.randn(1, batch, hidden) for _ in range(2))
+    done = starts_of((steps, batch), (steps // 2, 0), with_starts, generator).flatten()
+
+    def row(get_states, module):
+        def run():
+            out, (h, c) = get_states(module, x, state, done)
+            (out.sum() + h.sum() + c.sum()).backward()
+        return run
+    return {"CleanRL get_states loop": row(cleanrl_loop, lstm),
+            "fused_get_states": row(fused_get_states, fused)}
+
+
+def sb3_rows(with_starts, generator):
+    """RecurrentPPO's defaults on a vector observation: LSTM 256 for the actor and
+    the critic, one training batch of 8 sequences × 16 steps."""
+    n_seq, steps = 8, 16
+    obs_space = gym.spaces.Box(-1.0, 1.0, (8,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(4)
+    stock = RecurrentActorCriticPolicy(obs_space, action_space, lambda _: 3e-4)
+    fused = FusedLstmPolicy(obs_space, action_space, lambda _: 3e-4)
+    fused.load_state_dict(stock.state_dict())
+    observations = torch.randn(n_seq * steps, 8, generator=generator)
+    actions = torch.randint(0, 4, (n_seq * steps,), generator=generator)
+    # sb3 lays its sequences out one after another.
+    starts = starts_of((n_seq, steps), (0, steps // 2), with_starts, generator).flatten()
+    hidden = stock.lstm_actor.hidden_size
+    states = tuple(torch.randn(1, n_seq, hidden, generator=generator) for _ in range(2))
+    lstm_states = RNNStates(states, states)
+
+    def row(policy):
+        def run():
+            values, log_prob, entropy = policy.evaluate_actions(observations, actions,
+                                                                lstm_states, starts)
+            (values.sum() + log_prob.sum() + entropy.sum()).backward()
+        return run
+    return {"sb3-contrib RecurrentActorCriticPolicy": row(stock),
+            "FusedLstmPolicy": row(fused)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, rnn_fused {rnn_fused.__version__}, "
+          f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+          f"CPU ISA {rnn_fused.cpu_isa()}, float32; forward+backward, median ms, range over "
+          f"{args.repeats} repeats")
+    print("| library | episode starts inside | library's path | integration | speedup |")
+    print("|---|---|---|---|---|")
+    for library, rows_of in (("CleanRL", cleanrl_rows), ("sb3-contrib", sb3_rows)):
+        for with_starts in (True, False):
+            rows = rows_of(with_starts, generator)
+            times = {name: [] for name in rows}
+            names = list(rows)
+            for repeat in range(args.repeats):
+                for name in names[repeat % 2:] + names[:repeat % 2]:
+                    timer = benchmark.Timer("run()", globals={"run": rows[name]})
+                    times[name].append(timer.blocked_autorange(min_run_time=0.3).median * 1e3)
+            ours, theirs = times[names[1]], times[names[0]]
+            ratios = [t / o for t, o in zip(theirs, ours)]
+            print(f"| {library} | {'yes' if with_starts else 'no'} | "
+                  f"{min(theirs):.2f}–{max(theirs):.2f} | {min(ours):.2f}–{max(ours):.2f} | "
+                  f"{min(ratios):.2f}–{max(ratios):.2f}× |")
+
+
+if __name__ == "__main__":
+    main()

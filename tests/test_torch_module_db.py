@@ -7,7 +7,11 @@ import pytest
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
-from torch.testing._internal.common_modules import ModuleErrorEnum, module_db
+# Importing torch.testing._internal would freeze torch.backends' flags for the
+# whole process (its common_utils calls disable_global_flags()), and other tests
+# set them: torch's own context manager restores them after the import.
+with torch.backends.__allow_nonbracketed_mutation():
+    from torch.testing._internal.common_modules import ModuleErrorEnum, module_db
 
 from rnn_fused import FusedGRU, FusedLSTM, FusedRNN
 

@@ -36,7 +36,7 @@ LEARNING_RATE = 1e-3
 CLIP_NORM = 1.0
 # (steps T, training iterations): about 3.5 minutes in all on 2 CPU cores.
 FULL_SETTINGS = ((50, 2000), (200, 1000))
-QUICK_SETTINGS = ((50, 1200),)
+QUICK_SETTINGS = ((50, 1000),)
 EVAL_EVERY = 50
 # Final MSEs closer than this are within one run's noise (see the curves).
 TIE_MARGIN = 0.1

@@ -4,14 +4,16 @@
 # against the installed torch's headers, and fails on any error or on an
 # ignored attribute. Installs g++-aarch64-linux-gnu where it is missing (CI).
 # Usage: scripts/cross_compile_aarch64.sh [python]   (default .venv/bin/python)
+#        scripts/cross_compile_aarch64.sh --install-only
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${1:-.venv/bin/python}
 CXX=aarch64-linux-gnu-g++
 if ! command -v "$CXX" > /dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++-aarch64-linux-gnu > /dev/null
 fi
+[[ "${1:-}" == --install-only ]] && exit 0
+PY=${1:-.venv/bin/python}
 read -r TORCH_INCLUDE PY_INCLUDE < <("$PY" -c '
 import sysconfig, torch.utils.cpp_extension as e
 print(e.include_paths()[0], sysconfig.get_paths()["include"])')

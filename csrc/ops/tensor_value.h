@@ -5,6 +5,8 @@
 // a plain number where a cell writes a constant (T(1), a GRU's absent b_hn).
 #pragma once
 
+#include <utility>
+
 #include <ATen/TensorOperators.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/relu.h>
@@ -24,7 +26,6 @@ class TensorValue {
 
   bool is_tensor() const { return tensor_.defined(); }
   const at::Tensor& tensor() const { return tensor_; }
-  double number() const { return number_; }
 
   friend TensorValue operator+(const TensorValue& a, const TensorValue& b) {
     if (!a.is_tensor()) return b.is_tensor() ? TensorValue(b.tensor_ + a.number_)

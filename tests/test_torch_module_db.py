@@ -21,8 +21,8 @@ FUSED = {nn.RNN: FusedRNN, nn.GRU: FusedGRU, nn.LSTM: FusedLSTM}
 INFOS = [info for info in module_db if info.module_cls in FUSED]
 
 
-def module_inputs(info, training):
-    return info.module_inputs_func(info, device="cpu", dtype=torch.float64, requires_grad=True,
+def module_inputs(info, training, device="cpu"):
+    return info.module_inputs_func(info, device=device, dtype=torch.float64, requires_grad=True,
                                    training=training)
 
 
@@ -63,11 +63,11 @@ def fresh(value):
 
 
 @pytest.mark.parametrize("info, training, index", list(input_cases()))
-def test_torch_module_inputs_match_nn(info, training, index):
-    case = module_inputs(info, training)[index]
+def test_torch_module_inputs_match_nn(device, info, training, index):
+    case = module_inputs(info, training, device)[index]
     args, kwargs = case.constructor_input.args, case.constructor_input.kwargs
-    reference = info.module_cls(*args, **kwargs, dtype=torch.float64)
-    fused = FUSED[info.module_cls](*args, **kwargs, dtype=torch.float64)
+    reference = info.module_cls(*args, **kwargs, dtype=torch.float64, device=device)
+    fused = FUSED[info.module_cls](*args, **kwargs, dtype=torch.float64, device=device)
     fused.load_state_dict(reference.state_dict())
     reference.train(training)
     fused.train(training)
@@ -95,8 +95,8 @@ def error_cases():
 
 
 @pytest.mark.parametrize("info, index", list(error_cases()))
-def test_torch_error_inputs_raise_nn_errors(info, index):
-    error = info.module_error_inputs_func(info, device="cpu", dtype=torch.float32,
+def test_torch_error_inputs_raise_nn_errors(device, info, index):
+    error = info.module_error_inputs_func(info, device=device, dtype=torch.float32,
                                           requires_grad=False, training=True)[index]
     case = error.module_error_input
     args, kwargs = case.constructor_input.args, case.constructor_input.kwargs

@@ -182,13 +182,16 @@ def gru_step(x_t, state, w_ih, w_hh, b_ih=None, b_hh=None):
     return ((1 - z) * n + z * h,)
 
 
-def lstm_step(x_t, state, w_ih, w_hh, b_ih=None, b_hh=None):
-    """One LSTM step, PyTorch's equations: state = (h, c) [B, H]; returns (h', c')."""
+def lstm_step(x_t, state, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
+    """One LSTM step, PyTorch's equations: state = (h, c), h [B, P] and c [B, H];
+    returns (h', c'). With projections (w_hr [P, H]), h' = (o ⊙ tanh(c')) W_hrᵀ;
+    without, P = H and h' = o ⊙ tanh(c')."""
     h, c = state
     gates = nn.functional.linear(x_t, w_ih, b_ih) + nn.functional.linear(h, w_hh, b_hh)
     i, f, g, o = gates.chunk(4, dim=-1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c), c
+    h = torch.sigmoid(o) * torch.tanh(c)
+    return (h if w_hr is None else nn.functional.linear(h, w_hr)), c
 
 
 # Each cell's step, by the op's cell name (torch.nn's mode in lower case).
@@ -204,11 +207,12 @@ STEPS = {
 def run_stack(cell: str, module, input: torch.Tensor, states, mask=None, resets=None):
     """A stack of `cell` (a key of STEPS), one timestep at a time, from
     `module`'s weights (a FusedRNN, FusedGRU or FusedLSTM, or its torch.nn
-    twin): input [T, B, D]; states (h0,) or (h0, c0), each [L·dirs, B, H];
-    mask [T, B] or None; resets like states (default: states).
+    twin): input [T, B, D]; states (h0,) or (h0, c0), each [L·dirs, B, H] (h0
+    [L·dirs, B, P] for an LSTM with projections, proj_size P); mask [T, B] or
+    None; resets like states (default: states).
     After step t each direction carries mask_t·state_t + (1 − mask_t)·reset.
-    Returns (output [T, B, dirs·H], final states before reset, each [L·dirs, B, H]).
-    No dropout."""
+    Returns (output [T, B, dirs·H] (dirs·P), final states before reset, shaped
+    like states). No dropout."""
     step = STEPS[cell]
     steps, batch = input.shape[:2]
     mask = torch.ones(steps, batch, dtype=input.dtype, device=input.device) \
@@ -225,12 +229,14 @@ def run_stack(cell: str, module, input: torch.Tensor, states, mask=None, resets=
             weights = [getattr(module, name + suffix) for name in ("weight_ih", "weight_hh")]
             biases = [getattr(module, name + suffix) if module.bias else None
                       for name in ("bias_ih", "bias_hh")]
+            projection = {"w_hr": getattr(module, "weight_hr" + suffix)} \
+                if getattr(module, "proj_size", 0) > 0 else {}
             state = tuple(s[index] for s in states)
             reset = tuple(r[index] for r in resets)
             times = range(steps - 1, -1, -1) if direction else range(steps)
             out = [None] * steps
             for t in times:
-                new = step(layer_input[t], state, *weights, *biases)
+                new = step(layer_input[t], state, *weights, *biases, **projection)
                 out[t] = new[0]
                 last = new
                 m = mask[t].unsqueeze(-1)

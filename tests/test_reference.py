@@ -4,7 +4,8 @@ import torch
 from torch import nn
 
 from rnn_fused import FusedRNN
-from rnn_fused.reference import RNNLayer, SimpleRNNCell, get_rnn_last_state, layers_like
+from rnn_fused.reference import (RNNLayer, SimpleRNNCell, get_rnn_last_state, layers_like,
+                                 run_stack)
 from rnn_fused.utils import lengths_to_mask
 
 from helpers import report
@@ -80,6 +81,22 @@ def test_padding_equals_running_each_sequence_alone(pad_position, bidirectional,
         alone_seq, alone_last = layer(x[b:b + 1, real], initial_state=h0[b:b + 1])
         report(f"sequence {b}", sequence[b, real], alone_seq[0], **TOL)
         report(f"last state {b}", last[b], alone_last[0], **TOL)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_run_stack_matches_nn_lstm_with_projections(bidirectional):
+    """The stack reference with proj_size: h is W_hr's projection (P wide), c stays
+    H wide, and each layer above the first reads dirs·P features."""
+    lstm = nn.LSTM(3, 6, num_layers=2, proj_size=4, bidirectional=bidirectional, dtype=DT)
+    dirs = 2 if bidirectional else 1
+    x = torch.randn(7, 2, 3, dtype=DT)
+    states = (torch.randn(2 * dirs, 2, 4, dtype=DT), torch.randn(2 * dirs, 2, 6, dtype=DT))
+    out, (h_n, c_n) = lstm(x, states)
+    ref_out, (ref_h, ref_c) = run_stack("lstm", lstm, x, states)
+    assert ref_out.shape == (7, 2, 4 * dirs) and ref_c.shape == (2 * dirs, 2, 6)
+    report("output", ref_out, out, **TOL)
+    report("h_n", ref_h, h_n, **TOL)
+    report("c_n", ref_c, c_n, **TOL)
 
 
 def test_resets_restart_from_reset_state():

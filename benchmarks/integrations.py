@@ -20,23 +20,10 @@ from torch import nn
 
 import rnn_fused
 from rnn_fused import FusedLSTM
-from rnn_fused.integrations.cleanrl import fused_get_states
+from rnn_fused.integrations.cleanrl import fused_get_states, fused_get_states_ref
 from rnn_fused.integrations.sb3 import FusedLstmPolicy
 
 START_PROBABILITY = 0.01
-
-
-def cleanrl_loop(lstm, hidden, state, done):
-    """ppo_atari_lstm.py's get_states loop, after the network."""
-    batch = state[0].shape[1]
-    hidden = hidden.reshape((-1, batch, lstm.input_size))
-    done = done.reshape((-1, batch))
-    new_hidden = []
-    for h, d in zip(hidden, done):
-        h, state = lstm(h.unsqueeze(0), ((1.0 - d).view(1, -1, 1) * state[0],
-                                         (1.0 - d).view(1, -1, 1) * state[1]))
-        new_hidden += [h]
-    return torch.flatten(torch.cat(new_hidden), 0, 1), state
 
 
 def starts_of(shape, inside, with_starts, generator):
@@ -64,7 +51,7 @@ def cleanrl_rows(with_starts, generator):
             out, (h, c) = get_states(module, x, state, done)
             (out.sum() + h.sum() + c.sum()).backward()
         return run
-    return {"CleanRL get_states loop": row(cleanrl_loop, lstm),
+    return {"CleanRL get_states loop": row(fused_get_states_ref, lstm),
             "fused_get_states": row(fused_get_states, fused)}
 
 

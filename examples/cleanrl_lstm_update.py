@@ -29,7 +29,7 @@ from torch import nn
 from torch.utils import benchmark
 
 from rnn_fused import FusedLSTM, best_device
-from rnn_fused.integrations.cleanrl import fused_get_states
+from rnn_fused.integrations.cleanrl import fused_get_states, fused_get_states_ref
 
 # ppo_atari_lstm.py: 8 environments, 128 steps, 4 minibatches (2 environments
 # each), a 512-feature CNN output into an LSTM of 128. Episodes end about every
@@ -37,18 +37,6 @@ from rnn_fused.integrations.cleanrl import fused_get_states
 FULL_SIZES = dict(envs=8, steps=128, minibatches=4, features=512, hidden=128, repeats=15)
 QUICK_SIZES = dict(envs=4, steps=32, minibatches=2, features=64, hidden=32, repeats=3)
 DONE_PROBABILITY = 0.01
-
-
-def get_states_loop(lstm: nn.LSTM, hidden, lstm_state, done):
-    """CleanRL's loop (ppo_atari_lstm.py, get_states), verbatim in substance.
-    hidden [T, B, features], lstm_state ([1, B, H], [1, B, H]), done [T, B]."""
-    new_hidden = []
-    for h, d in zip(hidden, done):
-        h, lstm_state = lstm(
-            h.unsqueeze(0),
-            ((1.0 - d).view(1, -1, 1) * lstm_state[0], (1.0 - d).view(1, -1, 1) * lstm_state[1]))
-        new_hidden += [h]
-    return torch.flatten(torch.cat(new_hidden), 0, 1), lstm_state
 
 
 def get_states_ignoring_done(lstm: nn.LSTM, hidden, lstm_state, done):
@@ -86,7 +74,7 @@ def update(get_states, lstm, hidden, state, done, weights):
 def check_equal(loop_lstm, fused_lstm, hidden, state, done, dtype):
     weights = torch.randn(hidden.shape[0] * hidden.shape[1], loop_lstm.hidden_size,
                           device=hidden.device, dtype=dtype)
-    values_loop, grads_loop = update(get_states_loop, loop_lstm, hidden, state, done, weights)
+    values_loop, grads_loop = update(fused_get_states_ref, loop_lstm, hidden, state, done, weights)
     values_fused, grads_fused = update(fused_get_states, fused_lstm, hidden, state, done,
                                        weights)
     worst = 0.0
@@ -127,7 +115,7 @@ def main(argv=None):
     fused = FusedLSTM(sizes["features"], sizes["hidden"], device=device)
     fused.load_state_dict(loop.state_dict())
     inputs = minibatch(sizes, device, torch.float32, generator)
-    timers = {"per-step loop (nn.LSTM)": update_timer(get_states_loop, loop, *inputs),
+    timers = {"per-step loop (nn.LSTM)": update_timer(fused_get_states_ref, loop, *inputs),
               "one masked FusedLSTM call": update_timer(fused_get_states, fused, *inputs),
               "one nn.LSTM call ignoring the dones (floor, not equal)":
                   update_timer(get_states_ignoring_done, loop, *inputs)}

@@ -6,27 +6,12 @@ import torch
 from torch import nn
 
 from rnn_fused import FusedGRU, FusedLSTM
-from rnn_fused.integrations.cleanrl import fused_get_states
+from rnn_fused.integrations.cleanrl import fused_get_states, fused_get_states_ref
 from rnn_fused.integrations.episodes import run_with_episode_starts
 
 from helpers import TOLERANCES, report
 
 T, B, F, H = 9, 3, 5, 4
-
-
-def cleanrl_get_states(rnn, hidden, state, done):
-    """CleanRL's loop (ppo_atari_lstm.py's get_states after the network), for an
-    LSTM's (h, c) or a GRU's h."""
-    batch = (state[0] if isinstance(state, tuple) else state).shape[1]
-    hidden = hidden.reshape((-1, batch, rnn.input_size))
-    done = done.reshape((-1, batch))
-    new_hidden = []
-    for h, d in zip(hidden, done):
-        keep = (1.0 - d).view(1, -1, 1)
-        kept = tuple(keep * s for s in state) if isinstance(state, tuple) else keep * state
-        h, state = rnn(h.unsqueeze(0), kept)
-        new_hidden += [h]
-    return torch.flatten(torch.cat(new_hidden), 0, 1), state
 
 
 def random_done():
@@ -46,7 +31,7 @@ def test_fused_get_states_is_cleanrls_loop(cls, torch_cls):
     done = random_done()
     weights = torch.randn(T * B, H, dtype=torch.float64)
     results = []
-    for get_states, rnn in ((cleanrl_get_states, loop_rnn), (fused_get_states, fused)):
+    for get_states, rnn in ((fused_get_states_ref, loop_rnn), (fused_get_states, fused)):
         leaves = [hidden.clone().requires_grad_()] + [s.clone().requires_grad_() for s in state]
         states = tuple(leaves[1:]) if shapes == 2 else leaves[1]
         out, final = get_states(rnn, leaves[0], states, done)

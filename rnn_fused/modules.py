@@ -100,7 +100,8 @@ class FusedRecurrentBase:
         output, finals = torch.ops.rnn_fused.module_forward(
             input, self._current_weights(), list(states or ()), mask, list(resets), reset_value,
             CELL_OF_MODE[self.mode], self.num_layers, self.bidirectional, self.bias,
-            batch_first, self.dropout, self.training, self.backend, last_steps)
+            batch_first, self.dropout, self.training, self.backend, last_steps,
+            proj_size=self.proj_size)
         return output, self._result(finals)
 
     def forward(self, input: Union[torch.Tensor, PackedSequence], hx=None,
@@ -150,16 +151,18 @@ class FusedRecurrentBase:
         config = [module.input_size, module.hidden_size, module.num_layers]
         if torch_cls is nn.RNN:
             config.append(module.nonlinearity)
+        if torch_cls is nn.LSTM:
+            kwargs["proj_size"] = module.proj_size
         fused = cls(*config, module.bias, module.batch_first, module.dropout,
                     module.bidirectional, device=weight.device, dtype=weight.dtype, **kwargs)
         fused.load_state_dict(module.state_dict())
         return fused
 
-    def _as_torch(self, torch_cls, *config):
+    def _as_torch(self, torch_cls, *config, **kwargs):
         weight = self.weight_ih_l0
         module = torch_cls(self.input_size, self.hidden_size, self.num_layers, *config, self.bias,
                            self.batch_first, self.dropout, self.bidirectional,
-                           device=weight.device, dtype=weight.dtype)
+                           device=weight.device, dtype=weight.dtype, **kwargs)
         module.load_state_dict(self.state_dict())
         return module
 
@@ -295,16 +298,19 @@ class FusedGRU(FusedRecurrentBase, nn.GRU):
 
 
 class FusedLSTM(FusedRecurrentBase, nn.LSTM):
-    """LSTM with PyTorch's equations: an nn.LSTM (proj_size = 0 only).
+    """LSTM with PyTorch's equations: an nn.LSTM.
 
     nn.LSTM's constructor (validated by nn.LSTM itself), parameters,
     initialization and state_dict, plus the keyword `backend`, as FusedGRU's.
+    With proj_size = P > 0, h_t = W_hr (o_t ⊙ tanh(c_t)) as in nn.LSTM: h is
+    P wide and c is hidden_size wide. That case runs on the CPU only for now
+    (CUDA raises, naming the reason; rnn_fused.plan(..., proj_size=P) says so).
 
     forward(input, hx=None, mask=None, reset_state=None) -> (output, (h_n, c_n)).
     hx is (h_0, c_0). An LSTM carries and resets both states: after step t each
     direction carries mask_t·h_t + (1 − mask_t)·r_h and mask_t·c_t +
-    (1 − mask_t)·r_c into its next step, where reset_state = (r_h, r_c), each
-    shaped like h_0, or a number for both, and defaults to (h_0, c_0).
+    (1 − mask_t)·r_c into its next step, where reset_state = (r_h, r_c), shaped
+    like (h_0, c_0), or a number for both, and defaults to (h_0, c_0).
     """
 
     _name = "FusedLSTM"
@@ -312,21 +318,17 @@ class FusedLSTM(FusedRecurrentBase, nn.LSTM):
 
     def __init__(self, *args, backend: str = "auto", **kwargs):
         super().__init__(*args, **kwargs)
-        if self.proj_size > 0:
-            raise NotImplementedError(
-                "FusedLSTM: proj_size > 0 (an LSTM with projections) is not implemented; "
-                "use torch.nn.LSTM for it")
         self._init_backend(backend)
 
     @classmethod
     def from_lstm(cls, lstm: nn.LSTM, backend: str = "auto") -> "FusedLSTM":
-        """A FusedLSTM with the configuration and a copy of the weights of `lstm`
-        (proj_size = 0)."""
+        """A FusedLSTM with the configuration (proj_size included) and a copy of
+        the weights of `lstm`."""
         return cls._copy_of(lstm, nn.LSTM, backend=backend)
 
     def to_lstm(self) -> nn.LSTM:
         """A torch.nn.LSTM with this module's configuration and a copy of its weights."""
-        return self._as_torch(nn.LSTM)
+        return self._as_torch(nn.LSTM, proj_size=self.proj_size)
 
 
 # Whole-model checkpoints load under torch.load's default weights_only=True. Safe

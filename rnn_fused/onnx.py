@@ -6,8 +6,9 @@
 
 The table maps the layer op (one call per layer and direction) to ONNX:
 without a mask, to ONNX's own RNN, GRU or LSTM operator on the module's own
-weights, reordered to ONNX's gate order inside the graph; with a mask, to a Scan
-whose step applies the mask-reset of docs/semantics.md. docs/export.md says
+weights, reordered to ONNX's gate order inside the graph; with a mask, or for an
+LSTM with projections (which ONNX's LSTM lacks), to a Scan whose step applies
+the mask-reset of docs/semantics.md. docs/export.md says
 more. Importing this module needs onnxscript, as torch.onnx.export(dynamo=True)
 does; `import rnn_fused` alone never imports it.
 """
@@ -45,10 +46,10 @@ def custom_translation_table() -> Dict[torch._ops.OpOverload, object]:
 
 
 def _layer_forward(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h,
-                   reset_c, cell: str, reverse: bool, backend: str):
-    """rnn_fused::layer_forward -> (output [T, B, H], h_n [B, H], c_n [B, H],
+                   reset_c, cell: str, reverse: bool, backend: str, weight_hr=None):
+    """rnn_fused::layer_forward -> (output [T, B, P], h_n [B, P], c_n [B, H],
     cells [T, B, H], saved); c_n and cells are empty without a cell state, saved
-    for the Elman cells."""
+    for the Elman cells. P = H but for an LSTM's projection weight_hr [P, H]."""
     lstm = cell == "lstm"
     elman = cell.startswith("rnn_")
     states = (hx, cx) if lstm else (hx,)
@@ -56,7 +57,7 @@ def _layer_forward(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, 
     layer = (input, weight_ih, weight_hh, bias_ih, bias_hh)
     kind = "rnn" if elman else cell
     nonlinearity = cell[len("rnn_"):] if elman else "tanh"
-    if mask is None:
+    if mask is None and weight_hr is None:
         if elman:
             onnx_op, extra = op.RNN, _RNN_ACTIVATIONS[nonlinearity]
         else:
@@ -69,7 +70,7 @@ def _layer_forward(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, 
         finals = [op.Squeeze(f, [0]) for f in results[1:1 + len(states)]]
     else:
         output, cells, _ = _scan(kind, *layer, states, mask, resets, reverse,
-                                 nonlinearity=nonlinearity)
+                                 nonlinearity=nonlinearity, weight_hr=weight_hr)
         finals = [_last(output, reverse)] + ([_last(cells, reverse)] if lstm else [])
     empty = _constant([], input)
     if elman:
@@ -77,7 +78,8 @@ def _layer_forward(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, 
     # Every step's c and gates, which the kernels keep for the backward: a second
     # Scan, which the exporter's optimizer removes where nothing reads them (in
     # every graph of FusedGRU and FusedLSTM).
-    _, cells, saved = _scan(cell, *layer, states, mask, resets, reverse, by_products=True)
+    _, cells, saved = _scan(cell, *layer, states, mask, resets, reverse, by_products=True,
+                            weight_hr=weight_hr)
     if lstm:
         return output, finals[0], finals[1], cells, saved
     return output, finals[0], empty, empty, saved
@@ -120,16 +122,17 @@ def _constant(value, like):
 
 def _scan(cell: str, input, weight_ih, weight_hh, bias_ih, bias_hh, states: Sequence,
           mask, resets: Sequence, reverse: bool, nonlinearity: str = "tanh",
-          by_products: bool = False):
+          by_products: bool = False, weight_hr=None):
     """The layer as a Scan over time, each step as the kernels compute it.
 
     states and resets: (h,) or (h, c) [B, H]; mask [T, B] or None. After step t
     the carried state is where(m_t == 1, s_t, m_t·s_t + (1 − m_t)·r): the
     kernels' formula, under which a kept row never reads the reset state.
-    Returns (output [T, B, H], cells [T, B, H] (LSTM, else None), gates
-    [T, B, 4·H], the kernels' `saved` (by_products, else None)).
+    Returns (output [T, B, P], cells [T, B, H] (LSTM, else None), gates
+    [T, B, 4·H], the kernels' `saved` (by_products, else None)). An LSTM with
+    weight_hr [P, H] projects each step's h: h_t = (o_t ⊙ tanh(c_t)) W_hrᵀ.
 
-    The step reads W_hh and b_hh from the outer graph, except with by_products:
+    The step reads W_hh, b_hh and W_hr from the outer graph, except with by_products:
     that Scan carries them as states, because a removed Scan's body still counts
     as a use of what it reads, and the optimizer would keep those weights."""
     lstm = cell == "lstm"
@@ -141,19 +144,19 @@ def _scan(cell: str, input, weight_ih, weight_hh, bias_ih, bias_hh, states: Sequ
         m, one = op.Unsqueeze(mask, [-1]), _constant(1, input)
         # (1 − m_t)·r for every step, before the loop.
         scan_inputs += [m, op.Equal(m, one)] + [op.Mul(op.Sub(one, m), r) for r in resets]
-    weights = [weight_hh] + ([] if bias_hh is None else [bias_hh])
+    product = [weight_hh] + ([] if bias_hh is None else [bias_hh])
+    weights = product + ([] if weight_hr is None else [weight_hr])
 
     # The body's inputs: the carried states, then one step of each scan input.
     step = _Step(input.dtype)
     carried = [step.input(f"state{k}") for k in range(len(states))]
-    if by_products:
-        weights_in = [step.input(f"weight{k}") for k in range(len(weights))]
+    inner = [step.input(f"weight{k}") for k in range(len(weights))] if by_products else weights
     x_t = step.input("x_gates")
     if mask is not None:
         m_t, kept_t = step.input("mask"), step.input("kept", ir.DataType.BOOL)
         blends = [step.input(f"reset_blend{k}") for k in range(len(states))]
     h = carried[0]
-    h_gates = step("Gemm", h, *(weights_in if by_products else weights), transB=1)
+    h_gates = step("Gemm", h, *inner[:len(product)], transB=1)
     if cell == "rnn":
         h_new = step(_STEP_ACTIVATIONS[nonlinearity], step("Add", x_t, h_gates))
     elif cell == "gru":
@@ -169,6 +172,8 @@ def _scan(cell: str, input, weight_ih, weight_hh, bias_ih, bias_hh, states: Sequ
         i, f, g, o = step("Sigmoid", i), step("Sigmoid", f), step("Tanh", g), step("Sigmoid", o)
         c_new = step("Add", step("Mul", f, carried[1]), step("Mul", i, g))
         h_new = step("Mul", o, step("Tanh", c_new))
+        if weight_hr is not None:
+            h_new = step("Gemm", h_new, inner[-1], transB=1)
         gates = (i, f, g, o)
     new_states = [h_new, c_new] if lstm else [h_new]
     if mask is None:
@@ -178,7 +183,7 @@ def _scan(cell: str, input, weight_ih, weight_hh, bias_ih, bias_hh, states: Sequ
                    for s, b in zip(new_states, blends)]
     scan_outputs = list(new_states)
     if by_products:
-        carries += weights_in
+        carries += inner
         states = [*states, *weights]
         scan_outputs.append(step("Concat", *gates, axis=-1))
     per_step = step.scan(states, scan_inputs, carries, scan_outputs, reverse)[len(states):]

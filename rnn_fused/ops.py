@@ -57,15 +57,17 @@ class Plan(NamedTuple):
 
 
 def plan(batch: int, hidden_size: int, steps: int = 1, dtype: torch.dtype = torch.float32,
-         device="cpu", backend: str = "auto", cell: str = "rnn") -> Plan:
+         device="cpu", backend: str = "auto", cell: str = "rnn", proj_size: int = 0) -> Plan:
     """The kernel family that one layer and direction of a module takes for these
     sizes on `device` with `backend`, and why. cell: 'rnn' (FusedRNN, any
-    nonlinearity), 'gru', 'lstm', or the op's names. The kernels decide with the
-    same function, so this is what runs (RNN_FUSED_BACKEND included)."""
+    nonlinearity), 'gru', 'lstm', or the op's names; proj_size: an LSTM's. The
+    kernels decide with the same function, so this is what runs
+    (RNN_FUSED_BACKEND included)."""
     if cell not in _PLAN_CELLS:
         raise ValueError(f"Unknown cell {cell!r}. Select from " + ", ".join(map(repr, _PLAN_CELLS)))
     path, reason = torch.ops.rnn_fused.plan(steps, batch, hidden_size, dtype,
-                                            torch.device(device), backend, _PLAN_CELLS[cell])
+                                            torch.device(device), backend, _PLAN_CELLS[cell],
+                                            proj_size)
     return Plan(path or None, reason)
 
 
@@ -86,14 +88,17 @@ def _saved_shape(cell: str, steps, batch, hidden):
 
 @torch.library.register_fake("rnn_fused::layer_forward")
 def _(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h, reset_c, cell,
-      reverse, backend):
+      reverse, backend, weight_hr=None):
     torch._check(input.dim() == 3, lambda: "expected input of shape [T, B, input_size]")
     _check_devices(input, weight_ih=weight_ih, weight_hh=weight_hh, bias_ih=bias_ih,
-                   bias_hh=bias_hh, hx=hx, cx=cx, mask=mask, reset_h=reset_h, reset_c=reset_c)
+                   bias_hh=bias_hh, hx=hx, cx=cx, mask=mask, reset_h=reset_h, reset_c=reset_c,
+                   weight_hr=weight_hr)
     steps, batch = input.shape[:2]
-    hidden = weight_hh.shape[1]
+    # h is P wide where weight_hr [P, H] projects it; c and the gates stay H wide.
+    width = weight_hh.shape[1]
+    hidden = width if weight_hr is None else weight_hr.shape[1]
     lstm = cell == "lstm"
-    return (input.new_empty((steps, batch, hidden)), input.new_empty((batch, hidden)),
+    return (input.new_empty((steps, batch, width)), input.new_empty((batch, width)),
             input.new_empty((batch, hidden) if lstm else (0,)),
             input.new_empty((steps, batch, hidden) if lstm else (0,)),
             input.new_empty(_saved_shape(cell, steps, batch, hidden)))
@@ -102,17 +107,18 @@ def _(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h, rese
 @torch.library.register_fake("rnn_fused::layer_backward")
 def _(grad_output, grad_h_n, grad_c_n, grad_cells, input, weight_ih, weight_hh, hx, cx, mask,
       reset_h, reset_c, output, cells, saved, cell, reverse, has_bias, output_mask,
-      backend="auto"):
+      backend="auto", weight_hr=None):
     _check_devices(input, grad_output=grad_output, weight_ih=weight_ih, weight_hh=weight_hh,
-                   hx=hx, cx=cx, output=output)
+                   hx=hx, cx=cx, output=output, weight_hr=weight_hr)
     lstm = cell == "lstm"
     masked = mask is not None
     products = (input.shape, weight_ih.shape, weight_hh.shape)
     bias = weight_hh.shape[:1] if has_bias else (0,)
+    c_shape = cx.shape if lstm else (0,)
     # The kernels return contiguous gradients whatever the inputs' strides.
     shapes = tuple(shape if wanted else (0,) for shape, wanted in zip(products, output_mask)) + (
-        bias, bias, hx.shape, hx.shape if lstm else (0,), hx.shape if masked else (0,),
-        hx.shape if masked and lstm else (0,))
+        bias, bias, hx.shape, c_shape, hx.shape if masked else (0,),
+        c_shape if masked else (0,), weight_hr.shape if weight_hr is not None else (0,))
     return tuple(input.new_empty(shape) for shape in shapes)
 
 

@@ -145,17 +145,20 @@ def profiled_names(fn):
 
 
 def layer(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h, reset_c, cell,
-          reverse, backend="auto"):
+          reverse, backend="auto", weight_hr=None):
     """One layer of `cell` through the layer op: (output, h_n, c_n, cells)."""
     return torch.ops.rnn_fused.layer_forward(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx,
-                                             mask, reset_h, reset_c, cell, reverse, backend)[:4]
+                                             mask, reset_h, reset_c, cell, reverse, backend,
+                                             weight_hr)[:4]
 
 
 def layer_args(device, cell, sizes, dtype=torch.float64, mask_kind="resets", bias=True,
-               requires_grad=True):
-    """The layer op's tensor arguments for `cell`, in schema order; sizes: (T, B, D, H)."""
+               requires_grad=True, proj_size=0):
+    """The layer op's tensor arguments for `cell`, in schema order; sizes: (T, B, D, H).
+    proj_size > 0 (LSTM): h is that wide, through weight_hr [P, H] (last)."""
     steps, batch, features, hidden = sizes
     gates, lstm = GATES.get(cell, 1), cell == "lstm"
+    width = proj_size or hidden
 
     def rand(*shape, scale=1.0):
         values = torch.randn(*shape, device=device, dtype=dtype) * scale
@@ -164,12 +167,13 @@ def layer_args(device, cell, sizes, dtype=torch.float64, mask_kind="resets", bia
     mask = None if mask is None else mask.t().to(dtype)
     return dict(
         input=rand(steps, batch, features), weight_ih=rand(gates * hidden, features, scale=0.5),
-        weight_hh=rand(gates * hidden, hidden, scale=0.4),
+        weight_hh=rand(gates * hidden, width, scale=0.4),
         bias_ih=rand(gates * hidden) if bias else None,
-        bias_hh=rand(gates * hidden) if bias else None, hx=rand(batch, hidden),
+        bias_hh=rand(gates * hidden) if bias else None, hx=rand(batch, width),
         cx=rand(batch, hidden) if lstm else None, mask=mask,
-        reset_h=None if mask is None else rand(batch, hidden),
-        reset_c=None if mask is None or not lstm else rand(batch, hidden))
+        reset_h=None if mask is None else rand(batch, width),
+        reset_c=None if mask is None or not lstm else rand(batch, hidden),
+        **(dict(weight_hr=rand(proj_size, hidden, scale=0.5)) if proj_size else {}))
 
 
 def layer_outputs(args, cell, reverse=False, backend="auto"):

@@ -476,11 +476,6 @@ def test_functional_unbatched_takes_states_shaped_like_unbatched_hx(device):
     assert torch.equal(out, out1[:, 0]) and torch.equal(h_n, h_n1[0])
 
 
-def test_lstm_projections_are_not_implemented():
-    with pytest.raises(NotImplementedError, match="proj_size > 0"):
-        FusedLSTM(D, H, proj_size=2)
-
-
 @pytest.mark.parametrize("cell", KINDS)
 def test_unknown_backends(cell):
     with pytest.raises(ValueError, match="Unknown backend 'fast'. Select from 'auto'"):

@@ -29,14 +29,9 @@ def module_inputs(info, training, device="cpu"):
 def input_cases():
     for info in INFOS:
         for training in (True, False):
-            for index, case in enumerate(module_inputs(info, training)):
-                marks = []
-                if case.constructor_input.kwargs.get("proj_size", 0) > 0:
-                    marks.append(pytest.mark.xfail(
-                        raises=NotImplementedError, strict=True,
-                        reason="FusedLSTM has no proj_size yet (issue 30)"))
+            for index, _ in enumerate(module_inputs(info, training)):
                 mode = "train" if training else "eval"
-                yield pytest.param(info, training, index, marks=marks,
+                yield pytest.param(info, training, index,
                                    id=f"{info.module_cls.__name__}-{mode}-{index}")
 
 

@@ -29,6 +29,9 @@ struct Family {
   // The profiler's names of the forward and the backward.
   const char* forward_scope;
   const char* backward_scope;
+  // Whether it runs an LSTM that projects h (proj_size); plan() is not asked
+  // otherwise.
+  bool projects = false;
 };
 
 void register_family(const Family& family);

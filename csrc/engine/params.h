@@ -18,7 +18,10 @@ namespace rnn_fused {
 struct LayerSizes {
   Cell cell;
   int64_t steps, batch, input_size, hidden;
+  // h's width P: the LSTM's proj_size where it projects h, else hidden.
+  int64_t output_size;
   int64_t gates() const { return info(cell).gates; }
+  bool projects() const { return output_size != hidden; }
 };
 
 struct LayerParams : LayerSizes {
@@ -26,12 +29,14 @@ struct LayerParams : LayerSizes {
   Plan plan;
   at::Tensor input;      // [T·B, D]
   at::Tensor weight_ih;  // [G·H, D]
-  at::Tensor w_hh;       // [G·H, H]
-  at::Tensor hx, cx;     // [B, H]; cx with a cell state only
+  at::Tensor w_hh;       // [G·H, P]
+  // [P, H] where the LSTM projects h: h_t = W_hr (o_t ⊙ tanh(c_t)); else undefined.
+  at::Tensor weight_hr;
+  at::Tensor hx, cx;     // [B, P] and [B, H]; cx with a cell state only
   // [T, B] or undefined: after step t the next step receives
   // mask[t]·state_t + (1 − mask[t])·reset.
   at::Tensor mask;
-  at::Tensor reset_h, reset_c;  // [B, H], with a mask
+  at::Tensor reset_h, reset_c;  // [B, P] and [B, H], with a mask
 };
 
 // The forward's bias terms: x_bias [G·H] rides with the input projection (both
@@ -41,8 +46,8 @@ struct ForwardParams : LayerParams {
   at::Tensor x_bias, h_bias;
 };
 
-// What a forward leaves for the caller and the backward: h_t and (with a cell
-// state) c_t for every step [T, B, H], and the cell's saved values
+// What a forward leaves for the caller and the backward: h_t [T, B, P] and
+// (with a cell state) c_t [T, B, H] for every step, and the cell's saved values
 // [T, B, saved·H] (empty where the cell saves nothing).
 struct ForwardResult {
   at::Tensor output, cells, saved;
@@ -50,9 +55,9 @@ struct ForwardResult {
 
 struct BackwardParams : LayerParams {
   at::Tensor output, cells, saved;  // the forward's
-  at::Tensor grad_output;           // [T, B, H]
-  // [B, H] or undefined: where given, the whole gradient of the last processed
-  // h_t and c_t (the output's there plus h_n's; c_n's plus c_t's own).
+  at::Tensor grad_output;           // [T, B, P]
+  // [B, P] and [B, H] or undefined: where given, the whole gradient of the last
+  // processed h_t and c_t (the output's there plus h_n's; c_n's plus c_t's own).
   at::Tensor grad_last_h, grad_last_c;
   at::Tensor grad_cells;  // [T, B, H] or undefined: c_t's own gradients
   bool has_bias;
@@ -64,7 +69,7 @@ struct BackwardParams : LayerParams {
 // The gradients: undefined where wanted leaves them out, the cell has no such
 // state or there is no mask. The reset states' are in the accumulation type.
 struct Gradients {
-  at::Tensor input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, reset_h, reset_c;
+  at::Tensor input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, reset_h, reset_c, weight_hr;
 };
 
 }  // namespace rnn_fused

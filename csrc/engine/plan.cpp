@@ -60,8 +60,9 @@ const char* device_name(c10::DeviceType device) {
 // would run on `device`, and why.
 std::tuple<std::string, std::string> plan_op(int64_t steps, int64_t batch, int64_t hidden,
                                              at::ScalarType dtype, at::Device device,
-                                             c10::string_view backend, c10::string_view cell) {
-  const PlanQuery query{parse_cell(cell), steps, batch, hidden, dtype, backend};
+                                             c10::string_view backend, c10::string_view cell,
+                                             int64_t proj_size) {
+  const PlanQuery query{parse_cell(cell), steps, batch, hidden, dtype, backend, proj_size > 0};
   std::string why;
   // The families ask the device what fits.
   const c10::OptionalDeviceGuard guard(device.is_cuda() ? c10::optional<at::Device>(device)
@@ -85,11 +86,22 @@ Plan plan_layer(const PlanQuery& request, c10::DeviceType device, std::string* w
   }
   TORCH_CHECK_VALUE(!mine.empty(), "rnn_fused: no kernels for ", c10::DeviceTypeName(device),
                     " in this build");
+  // A family that cannot project declines an LSTM that does, with one reason.
+  const auto plans = [&](const Family* family, Plan& plan, std::string* reason) {
+    if (query.projects && !family->projects) {
+      if (reason != nullptr) {
+        *reason = "it does not run an LSTM with proj_size > 0 (only the CPU's per-step loop "
+                  "does, until CUDA's has run one on a GPU)";
+      }
+      return false;
+    }
+    return family->plan(query, plan.config, reason);
+  };
   Plan plan;
   if (!query.is_auto()) {
     for (const Family* family : mine) {
       if (query.backend != family->name) continue;
-      if (family->plan(query, plan.config, why)) plan.family = family;
+      if (plans(family, plan, why)) plan.family = family;
       return plan;
     }
     if (why != nullptr) {
@@ -106,7 +118,7 @@ Plan plan_layer(const PlanQuery& request, c10::DeviceType device, std::string* w
   std::string declined;
   for (const Family* family : mine) {
     std::string reason;
-    if (family->plan(query, plan.config, why != nullptr ? &reason : nullptr)) {
+    if (plans(family, plan, why != nullptr ? &reason : nullptr)) {
       plan.family = family;
       if (why != nullptr) *why = reason + declined;
       return plan;

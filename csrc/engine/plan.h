@@ -41,6 +41,8 @@ struct PlanQuery {
   at::ScalarType dtype;
   // 'auto' or a family's name; RNN_FUSED_BACKEND has already replaced 'auto'.
   std::string_view backend;
+  // An LSTM that projects h (proj_size): only families that say so run it.
+  bool projects = false;
   bool is_auto() const { return backend == "auto"; }
 };
 

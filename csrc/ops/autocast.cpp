@@ -19,18 +19,18 @@ LayerOutputs layer_forward_autocast(const at::Tensor& input, const at::Tensor& w
                                     const OptionalTensor& cx, const OptionalTensor& mask,
                                     const OptionalTensor& reset_h, const OptionalTensor& reset_c,
                                     c10::string_view cell, bool reverse,
-                                    c10::string_view backend) {
+                                    c10::string_view backend, const OptionalTensor& weight_hr) {
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   if (input.scalar_type() == at::kDouble) {
     return layer_forward_op().call(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask,
-                                   reset_h, reset_c, cell, reverse, backend);
+                                   reset_h, reset_c, cell, reverse, backend, weight_hr);
   }
   const at::ScalarType dtype =
       kDevice == c10::DeviceType::CUDA ? at::autocast::get_autocast_dtype(kDevice) : at::kFloat;
   const auto cast = [&](const auto& t) { return at::autocast::cached_cast(dtype, t, kDevice); };
   return layer_forward_op().call(cast(input), cast(weight_ih), cast(weight_hh), cast(bias_ih),
                                  cast(bias_hh), cast(hx), cast(cx), cast(mask), cast(reset_h),
-                                 cast(reset_c), cell, reverse, backend);
+                                 cast(reset_c), cell, reverse, backend, cast(weight_hr));
 }
 
 }  // namespace

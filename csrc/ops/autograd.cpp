@@ -26,7 +26,7 @@ using torch::autograd::variable_list;
 // Forward arguments, in schema order; backward returns one gradient per argument.
 enum Argument {
   kInput, kWeightIh, kWeightHh, kBiasIh, kBiasHh, kHx, kCx, kMask, kResetH, kResetC,
-  kCell, kReverse, kBackend, kArguments
+  kCell, kReverse, kBackend, kWeightHr, kArguments
 };
 
 class LayerFunction : public torch::autograd::Function<LayerFunction> {
@@ -37,13 +37,14 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
                                const at::Tensor& hx, const OptionalTensor& cx,
                                const OptionalTensor& mask, const OptionalTensor& reset_h,
                                const OptionalTensor& reset_c, c10::string_view cell,
-                               bool reverse, c10::string_view backend) {
+                               bool reverse, c10::string_view backend,
+                               const OptionalTensor& weight_hr) {
     at::Tensor output, h_n, c_n, cells, saved;
     {
       const at::AutoDispatchBelowADInplaceOrView below_autograd;
       std::tie(output, h_n, c_n, cells, saved) =
           layer_forward_op().call(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask,
-                                  reset_h, reset_c, cell, reverse, backend);
+                                  reset_h, reset_c, cell, reverse, backend, weight_hr);
     }
     // Unused outputs get no zero-filled gradients: the backward op takes the
     // states' gradients as optional, and zeros for the output only when it must.
@@ -52,10 +53,13 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
     ctx->save_for_backward({input, weight_ih, weight_hh, hx, value_or_undefined(cx),
                             value_or_undefined(mask), value_or_undefined(reset_h),
                             value_or_undefined(reset_c), output, cells, saved,
-                            value_or_undefined(bias_ih), value_or_undefined(bias_hh)});
+                            value_or_undefined(bias_ih), value_or_undefined(bias_hh),
+                            value_or_undefined(weight_hr)});
+    // The arguments after reset_c up to weight_hr are not tensors.
     ctx->saved_data["edges"] = argument_edges(
         {true, true, true, bias_ih.has_value(), bias_hh.has_value(), true, cx.has_value(),
-         mask.has_value(), reset_h.has_value(), reset_c.has_value()});
+         mask.has_value(), reset_h.has_value(), reset_c.has_value(), false, false, false,
+         weight_hr.has_value()});
     ctx->saved_data["cell"] = std::string(cell);
     ctx->saved_data["reverse"] = reverse;
     ctx->saved_data["has_bias"] = bias_ih.has_value();
@@ -82,11 +86,11 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
           ctx->saved_data["has_bias"].toBool());
     } else if (at::GradMode::is_enabled()) {
       grads = differentiable_layer_backward(
-          LayerArguments{s[0], s[1], s[2], s[11], s[12], s[3], s[4], s[5], s[6], s[7]},
+          LayerArguments{s[0], s[1], s[2], s[11], s[12], s[3], s[4], s[5], s[6], s[7], s[13]},
           parsed, reverse,
           {grad_outputs[0], grad_outputs[1], grad_outputs[2], grad_outputs[3]},
           {needs(kInput), needs(kWeightIh), needs(kWeightHh), needs(kBiasIh), needs(kBiasHh),
-           needs(kHx), needs(kCx), needs(kResetH), needs(kResetC)});
+           needs(kHx), needs(kCx), needs(kResetH), needs(kResetC), needs(kWeightHr)});
     } else {
       const bool cell_state = info(parsed).cell_state;
       const at::Tensor& output = s[8];
@@ -103,10 +107,10 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
           defined_or_none(s[7]), output, s[9], s[10], cell, reverse,
           ctx->saved_data["has_bias"].toBool(),
           {needs(kInput), needs(kWeightIh), needs(kWeightHh)},
-          ctx->saved_data["backend"].toStringRef());
+          ctx->saved_data["backend"].toStringRef(), defined_or_none(s[13]));
     }
     const auto& [d_input, d_weight_ih, d_weight_hh, d_bias_ih, d_bias_hh, d_hx, d_cx, d_reset_h,
-                 d_reset_c] = grads;
+                 d_reset_c, d_weight_hr] = grads;
     variable_list result(kArguments);
     const auto keep = [&](Argument argument, const at::Tensor& grad) {
       if (needs(argument)) result[argument] = grad;
@@ -120,6 +124,7 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
     keep(kCx, d_cx);
     keep(kResetH, d_reset_h);
     keep(kResetC, d_reset_c);
+    keep(kWeightHr, d_weight_hr);
     return result;
   }
 };
@@ -130,17 +135,18 @@ LayerOutputs layer_forward_autograd(const at::Tensor& input, const at::Tensor& w
                                     const OptionalTensor& cx, const OptionalTensor& mask,
                                     const OptionalTensor& reset_h, const OptionalTensor& reset_c,
                                     c10::string_view cell, bool reverse,
-                                    c10::string_view backend) {
+                                    c10::string_view backend, const OptionalTensor& weight_hr) {
   // RL code acts one step at a time under no_grad, where the node's saved
   // tensors would be most of the cost.
-  if (!records_graph(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, reset_h, reset_c)) {
+  if (!records_graph(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, reset_h, reset_c,
+                     weight_hr)) {
     const at::AutoDispatchBelowADInplaceOrView below_autograd;
     return layer_forward_op().call(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask,
-                                   reset_h, reset_c, cell, reverse, backend);
+                                   reset_h, reset_c, cell, reverse, backend, weight_hr);
   }
   const variable_list outputs =
       LayerFunction::apply(input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h,
-                           reset_c, cell, reverse, backend);
+                           reset_c, cell, reverse, backend, weight_hr);
   return {outputs[0], outputs[1], outputs[2], outputs[3], outputs[4]};
 }
 

@@ -36,7 +36,8 @@ LayerSizes check_layer_inputs(Cell cell, const at::Tensor& input, const at::Tens
                               const at::Tensor& weight_hh, const OptionalTensor& bias_ih,
                               const OptionalTensor& bias_hh, const at::Tensor& hx,
                               const OptionalTensor& cx, const OptionalTensor& mask,
-                              const OptionalTensor& reset_h, const OptionalTensor& reset_c) {
+                              const OptionalTensor& reset_h, const OptionalTensor& reset_c,
+                              const OptionalTensor& weight_hr) {
   TORCH_CHECK_VALUE(input.dim() == 3,
                     "rnn_fused: expected input of shape [T, B, input_size], got ",
                     shape_str(input.sizes()));
@@ -52,14 +53,28 @@ LayerSizes check_layer_inputs(Cell cell, const at::Tensor& input, const at::Tens
   }
   const CellInfo& c = info(cell);
   const char* rows = c.gates == 1 ? "H" : c.gates == 3 ? "3·H" : "4·H";
+  const char* columns = weight_hr.has_value() ? "P" : "H";
   TORCH_CHECK_VALUE(weight_hh.dim() == 2, "rnn_fused: expected weight_hh of shape [", rows,
-                    ", H], got ", shape_str(weight_hh.sizes()));
-  const LayerSizes n{cell, input.size(0), input.size(1), input.size(2),
-                     weight_hh.size(0) / c.gates};
+                    ", ", columns, "], got ", shape_str(weight_hh.sizes()));
+  const int64_t hidden = weight_hh.size(0) / c.gates;
+  TORCH_CHECK_VALUE(!weight_hr.has_value() || cell == Cell::Lstm,
+                    "rnn_fused: only the lstm cell projects h: weight_hr must be None for the ",
+                    c.name, " cell");
+  TORCH_CHECK_VALUE(!weight_hr.has_value() || weight_hr->dim() == 2,
+                    "rnn_fused: expected weight_hr of shape [P, H], got ",
+                    shape_str(weight_hr->sizes()));
+  const LayerSizes n{cell, input.size(0), input.size(1), input.size(2), hidden,
+                     weight_hr.has_value() ? weight_hr->size(0) : hidden};
   TORCH_CHECK(n.steps >= 1, "rnn_fused: expected sequence length to be larger than 0, got input "
               "of shape ", shape_str(input.sizes()));
   const int64_t gate_rows = c.gates * n.hidden;
-  check_like_input(weight_hh, "weight_hh", input, {gate_rows, n.hidden});
+  check_like_input(weight_hh, "weight_hh", input, {gate_rows, n.output_size});
+  if (weight_hr.has_value()) {
+    check_like_input(*weight_hr, "weight_hr", input, {n.output_size, n.hidden});
+    TORCH_CHECK_VALUE(n.output_size > 0 && n.output_size < n.hidden,
+                      "rnn_fused: weight_hr [P, H] must project to 0 < P < H (nn.LSTM's "
+                      "proj_size), got ", shape_str(weight_hr->sizes()));
+  }
   check_like_input(weight_ih, "weight_ih", input, {gate_rows, n.input_size});
   TORCH_CHECK_VALUE(bias_ih.has_value() == bias_hh.has_value(),
                     "rnn_fused: bias_ih and bias_hh must be given together");
@@ -67,7 +82,7 @@ LayerSizes check_layer_inputs(Cell cell, const at::Tensor& input, const at::Tens
     check_like_input(*bias_ih, "bias_ih", input, {gate_rows});
     check_like_input(*bias_hh, "bias_hh", input, {gate_rows});
   }
-  check_like_input(hx, "hx", input, {n.batch, n.hidden});
+  check_like_input(hx, "hx", input, {n.batch, n.output_size});
   if (c.cell_state) {
     TORCH_CHECK_VALUE(cx.has_value(), "rnn_fused: the ", c.name,
                       " cell needs cx of shape [B, H]");
@@ -84,7 +99,9 @@ LayerSizes check_layer_inputs(Cell cell, const at::Tensor& input, const at::Tens
     TORCH_CHECK_VALUE(reset_h.has_value(),
                       "rnn_fused: a mask needs a reset state of shape [B, H]");
   }
-  if (reset_h.has_value()) check_like_input(*reset_h, "reset_h", input, {n.batch, n.hidden});
+  if (reset_h.has_value()) {
+    check_like_input(*reset_h, "reset_h", input, {n.batch, n.output_size});
+  }
   if (reset_c.has_value()) check_like_input(*reset_c, "reset_c", input, {n.batch, n.hidden});
   return n;
 }

@@ -47,6 +47,7 @@ RecomputedLayer recomputed_forward(const LayerArguments& a, Cell cell, bool reve
                        x, hidden, /*stride=*/1, TensorValue(0.0), TensorValue(h), c_prev, c_new,
                        saved)
                 .tensor();
+      if (a.weight_hr.defined()) h_t = at::linear(h_t, a.weight_hr);
       output[t] = h_t;
       if (Functor::kHasCellState) cells[t] = c_t = c_new.tensor();
       h = h_t;
@@ -67,7 +68,7 @@ RecomputedLayer recomputed_forward(const LayerArguments& a, Cell cell, bool reve
 LayerGradients differentiable_layer_backward(const LayerArguments& args, Cell cell,
                                              bool reverse,
                                              const std::array<at::Tensor, 4>& grad_outputs,
-                                             const std::array<bool, 9>& wanted) {
+                                             const std::array<bool, 10>& wanted) {
   const RecomputedLayer layer = recomputed_forward(args, cell, reverse);
   const at::Tensor recomputed[4] = {layer.output, layer.h_n, layer.c_n, layer.cells};
   std::vector<at::Tensor> outputs, grads;
@@ -77,18 +78,18 @@ LayerGradients differentiable_layer_backward(const LayerArguments& args, Cell ce
       grads.push_back(grad_outputs[k]);
     }
   }
-  const at::Tensor arguments[9] = {args.input, args.weight_ih, args.weight_hh,
-                                   args.bias_ih, args.bias_hh, args.hx,
-                                   args.cx, args.reset_h, args.reset_c};
+  const at::Tensor arguments[10] = {args.input,   args.weight_ih, args.weight_hh, args.bias_ih,
+                                    args.bias_hh, args.hx,        args.cx,        args.reset_h,
+                                    args.reset_c, args.weight_hr};
   std::vector<at::Tensor> inputs;
   std::vector<int> positions;
-  for (int k = 0; k < 9; ++k) {
+  for (int k = 0; k < 10; ++k) {
     if (wanted[k] && arguments[k].defined() && arguments[k].requires_grad()) {
       inputs.push_back(arguments[k]);
       positions.push_back(k);
     }
   }
-  std::array<at::Tensor, 9> result;
+  std::array<at::Tensor, 10> result;
   if (!outputs.empty() && !inputs.empty()) {
     const std::vector<at::Tensor> found =
         torch::autograd::grad(outputs, inputs, grads, /*retain_graph=*/true,
@@ -96,7 +97,7 @@ LayerGradients differentiable_layer_backward(const LayerArguments& args, Cell ce
     for (size_t k = 0; k < found.size(); ++k) result[positions[k]] = found[k];
   }
   return {result[0], result[1], result[2], result[3], result[4],
-          result[5], result[6], result[7], result[8]};
+          result[5], result[6], result[7], result[8], result[9]};
 }
 
 }  // namespace rnn_fused

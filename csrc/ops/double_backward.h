@@ -16,7 +16,8 @@ namespace rnn_fused {
 // A layer call's tensor arguments, as the forward took them (undefined where
 // absent).
 struct LayerArguments {
-  at::Tensor input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h, reset_c;
+  at::Tensor input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx, mask, reset_h, reset_c,
+      weight_hr;
 };
 
 // Any cell: the layer's forward recomputed one step at a time from the cell's
@@ -24,12 +25,12 @@ struct LayerArguments {
 // create_graph.
 // The gradients of the forward's output, h_n, c_n and cells (undefined where
 // none reached them); `wanted`: input, weight_ih, weight_hh, bias_ih, bias_hh,
-// hx, cx, reset_h, reset_c, in LayerGradients' order. Returns those gradients,
+// hx, cx, reset_h, reset_c, weight_hr, in LayerGradients' order. Returns those gradients,
 // undefined where not wanted or where the argument does not reach the outputs.
 LayerGradients differentiable_layer_backward(const LayerArguments& args, Cell cell,
                                              bool reverse,
                                              const std::array<at::Tensor, 4>& grad_outputs,
-                                             const std::array<bool, 9>& wanted);
+                                             const std::array<bool, 10>& wanted);
 
 // The Elman cells' gradients from the saved outputs alone (φ' is a function of
 // h_t), about five ops a step and no second forward: 3.5x faster than the

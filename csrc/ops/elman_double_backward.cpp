@@ -89,7 +89,7 @@ LayerGradients differentiable_elman_backward(
   at::Tensor grad_reset;
   if (m.defined()) grad_reset = grad_reset_sum.defined() ? grad_reset_sum : at::zeros_like(hx);
   return {grad_input, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh, grad_hx,
-          at::Tensor(), grad_reset, at::Tensor()};
+          at::Tensor(), grad_reset, at::Tensor(), at::Tensor()};
 }
 
 }  // namespace rnn_fused

@@ -30,16 +30,17 @@ at::Tensor contiguous_or_undefined(const OptionalTensor& t) {
 void set_layer(LayerParams& p, const LayerSizes& n, const at::Tensor& input,
                const at::Tensor& weight_ih, const at::Tensor& weight_hh, const at::Tensor& hx,
                const OptionalTensor& cx, const OptionalTensor& mask,
-               const OptionalTensor& reset_h, const OptionalTensor& reset_c, bool reverse,
-               c10::string_view backend) {
+               const OptionalTensor& reset_h, const OptionalTensor& reset_c,
+               const OptionalTensor& weight_hr, bool reverse, c10::string_view backend) {
   static_cast<LayerSizes&>(p) = n;
   p.reverse = reverse;
-  p.plan = runnable_plan(
-      PlanQuery{n.cell, n.steps, n.batch, n.hidden, input.scalar_type(), backend},
-      input.device().type());
+  p.plan = runnable_plan(PlanQuery{n.cell, n.steps, n.batch, n.hidden, input.scalar_type(),
+                                   backend, n.projects()},
+                         input.device().type());
   p.input = input.contiguous().view({n.steps * n.batch, n.input_size});
   p.weight_ih = weight_ih;
   p.w_hh = weight_hh.contiguous();
+  p.weight_hr = contiguous_or_undefined(weight_hr);
   p.hx = hx.contiguous();
   p.cx = contiguous_or_undefined(cx);
   p.mask = contiguous_or_undefined(mask);
@@ -56,16 +57,18 @@ LayerOutputs layer_forward(const at::Tensor& input, const at::Tensor& weight_ih,
                            const OptionalTensor& bias_hh, const at::Tensor& hx,
                            const OptionalTensor& cx, const OptionalTensor& mask,
                            const OptionalTensor& reset_h, const OptionalTensor& reset_c,
-                           c10::string_view cell_name, bool reverse, c10::string_view backend) {
+                           c10::string_view cell_name, bool reverse, c10::string_view backend,
+                           const OptionalTensor& weight_hr) {
   const Cell cell = parse_cell(cell_name);
   const LayerSizes n = check_layer_inputs(cell, input, weight_ih, weight_hh, bias_ih, bias_hh,
-                                          hx, cx, mask, reset_h, reset_c);
+                                          hx, cx, mask, reset_h, reset_c, weight_hr);
   // The families ask the input's GPU what fits; the ops pick their own
   // precision, and autocast must not recast the products inside.
   const c10::DeviceGuard device_guard(input.device());
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   ForwardParams p;
-  set_layer(p, n, input, weight_ih, weight_hh, hx, cx, mask, reset_h, reset_c, reverse, backend);
+  set_layer(p, n, input, weight_ih, weight_hh, hx, cx, mask, reset_h, reset_c, weight_hr, reverse,
+            backend);
   // The biases ride with the input projection, so the loops add one term;
   // except the GRU's b_hn, which r multiplies.
   if (bias_ih.has_value()) {
@@ -98,17 +101,17 @@ LayerGradients layer_backward(const at::Tensor& grad_output, const OptionalTenso
                               const at::Tensor& output, const at::Tensor& cells,
                               const at::Tensor& saved, c10::string_view cell_name, bool reverse,
                               bool has_bias, std::array<bool, 3> output_mask,
-                              c10::string_view backend) {
+                              c10::string_view backend, const OptionalTensor& weight_hr) {
   const Cell cell = parse_cell(cell_name);
   const CellInfo& c = info(cell);
   const LayerSizes n = check_layer_inputs(cell, input, weight_ih, weight_hh, c10::nullopt,
-                                          c10::nullopt, hx, cx, mask, reset_h, reset_c);
-  const int64_t T = n.steps, B = n.batch, H = n.hidden;
-  check_like_input(grad_output, "grad_output", input, {T, B, H});
-  check_like_input(output, "output", input, {T, B, H});
+                                          c10::nullopt, hx, cx, mask, reset_h, reset_c, weight_hr);
+  const int64_t T = n.steps, B = n.batch, H = n.hidden, P = n.output_size;
+  check_like_input(grad_output, "grad_output", input, {T, B, P});
+  check_like_input(output, "output", input, {T, B, P});
   if (c.saved > 0) check_like_input(saved, "saved", input, {T, B, c.saved * H});
   if (c.cell_state) check_like_input(cells, "cells", input, {T, B, H});
-  if (grad_h_n.has_value()) check_like_input(*grad_h_n, "grad_h_n", input, {B, H});
+  if (grad_h_n.has_value()) check_like_input(*grad_h_n, "grad_h_n", input, {B, P});
   TORCH_CHECK_VALUE(c.cell_state || (!grad_c_n.has_value() && !grad_cells.has_value()),
                     "rnn_fused: the ", c.name, " cell has no cell state to take a gradient of");
   if (grad_c_n.has_value()) check_like_input(*grad_c_n, "grad_c_n", input, {B, H});
@@ -117,7 +120,8 @@ LayerGradients layer_backward(const at::Tensor& grad_output, const OptionalTenso
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
 
   BackwardParams p;
-  set_layer(p, n, input, weight_ih, weight_hh, hx, cx, mask, reset_h, reset_c, reverse, backend);
+  set_layer(p, n, input, weight_ih, weight_hh, hx, cx, mask, reset_h, reset_c, weight_hr, reverse,
+            backend);
   p.output = output.contiguous();
   p.cells = cells.contiguous();
   p.saved = saved.contiguous();
@@ -148,7 +152,7 @@ LayerGradients layer_backward(const at::Tensor& grad_output, const OptionalTenso
       g.bias_hh.defined() ? g.bias_hh : (has_bias ? g.bias_ih.clone() : at::Tensor());
   return {or_none(g.input), or_none(g.weight_ih), or_none(g.weight_hh), or_none(g.bias_ih),
           or_none(grad_bias_hh), or_none(g.hx), or_none(g.cx), in_dtype(g.reset_h),
-          in_dtype(g.reset_c)};
+          in_dtype(g.reset_c), or_none(g.weight_hr)};
 }
 
 }  // namespace

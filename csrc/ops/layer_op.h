@@ -25,19 +25,19 @@ using LayerForwardSignature =
     LayerOutputs(const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptionalTensor&,
                  const OptionalTensor&, const at::Tensor&, const OptionalTensor&,
                  const OptionalTensor&, const OptionalTensor&, const OptionalTensor&,
-                 c10::string_view, bool, c10::string_view);
+                 c10::string_view, bool, c10::string_view, const OptionalTensor&);
 
 // The gradients of input, weight_ih, weight_hh, bias_ih, bias_hh, hx, cx,
-// reset_h and reset_c.
+// reset_h, reset_c and weight_hr.
 using LayerGradients = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor,
-                                  at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+                                  at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 
 using LayerBackwardSignature = LayerGradients(
     const at::Tensor&, const OptionalTensor&, const OptionalTensor&, const OptionalTensor&,
     const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
     const OptionalTensor&, const OptionalTensor&, const OptionalTensor&, const OptionalTensor&,
     const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view, bool, bool,
-    std::array<bool, 3>, c10::string_view);
+    std::array<bool, 3>, c10::string_view, const OptionalTensor&);
 
 inline const c10::TypedOperatorHandle<LayerForwardSignature>& layer_forward_op() {
   static const auto op = c10::Dispatcher::singleton()

@@ -77,7 +77,10 @@ struct Module {
   Cell cell;
   const char* name;  // torch.nn's: RNN, GRU or LSTM
   int64_t num_layers, directions, input_size, hidden;
+  int64_t proj_size;  // > 0: an LSTM whose h is that wide
   int64_t states() const { return info(cell).cell_state ? 2 : 1; }
+  // The width of state k: h's (proj_size where it projects), then c's.
+  int64_t state_size(size_t k) const { return k == 0 && proj_size > 0 ? proj_size : hidden; }
 };
 
 // nn's checks of the input and the states, in nn's order (RNNBase.forward,
@@ -92,9 +95,9 @@ void check_input_and_states(const Module& m, const at::Tensor& input, const at::
   TORCH_CHECK(input.sym_size(-1).sym_eq(m.input_size).guard_bool(__FILE__, __LINE__),
               "input.size(-1) must be equal to input_size. Expected ", m.input_size, ", got ",
               input.sym_size(-1));
-  const std::vector<c10::SymInt> expected = {c10::SymInt(m.num_layers * m.directions), batch,
-                                             c10::SymInt(m.hidden)};
   for (size_t k = 0; k < hx.size(); ++k) {
+    const std::vector<c10::SymInt> expected = {c10::SymInt(m.num_layers * m.directions), batch,
+                                               c10::SymInt(m.state_size(k))};
     const std::string which = m.states() == 1 ? "hidden" : "hidden[" + std::to_string(k) + "]";
     const at::Tensor state = batched ? hx[k] : hx[k].unsqueeze(1);
     TORCH_CHECK(same_sizes(state.sym_sizes(), expected), "Expected ", which, " size ",
@@ -153,7 +156,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> module_forward(
     const OptionalTensor& mask_arg, at::TensorList reset_state, c10::optional<double> reset_value,
     c10::string_view cell_name, int64_t num_layers, bool bidirectional, bool has_bias,
     bool batch_first, double dropout, bool train, c10::string_view backend,
-    const OptionalTensor& last_steps, bool reverse) {
+    const OptionalTensor& last_steps, bool reverse, int64_t proj_size) {
   const Cell cell = parse_cell(cell_name);
   TORCH_CHECK_VALUE(weights.size() >= 2 && weights[0].dim() == 2 && weights[1].dim() == 2,
                     "rnn_fused: expected weight_ih and weight_hh of shapes [G·H, D] and "
@@ -161,8 +164,12 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> module_forward(
                     " and ", weights.size() >= 2 ? as_tuple(weights[1].sym_sizes()) : "");
   TORCH_CHECK_VALUE(!(reverse && bidirectional), "rnn_fused: reverse runs the one direction "
                     "of a unidirectional stack");
-  Module m{cell, info(cell).elman ? "RNN" : cell == Cell::Gru ? "GRU" : "LSTM", num_layers,
-           bidirectional ? 2 : 1, weights[0].size(1), weights[1].size(0) / info(cell).gates};
+  TORCH_CHECK_VALUE(proj_size == 0 || cell == Cell::Lstm,
+                    "proj_size argument is only supported for LSTM, not RNN or GRU");
+  Module m{cell,       info(cell).elman ? "RNN" : cell == Cell::Gru ? "GRU" : "LSTM",
+           num_layers, bidirectional ? 2 : 1,
+           weights[0].size(1), weights[1].size(0) / info(cell).gates,
+           proj_size};
   const int64_t dim = input_arg.dim();
   TORCH_CHECK_VALUE(dim == 2 || dim == 3, m.name, ": Expected input to be 2D or 3D, got ", dim,
                     cell == Cell::Lstm || cell == Cell::Gru ? "D instead" : "D tensor instead");
@@ -190,7 +197,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> module_forward(
   for (int64_t k = 0; k < m.states(); ++k) {
     states.push_back(hx_arg.empty()
                          ? at::zeros_symint({c10::SymInt(m.num_layers * m.directions), batch,
-                                             c10::SymInt(m.hidden)},
+                                             c10::SymInt(m.state_size(k))},
                                             input.options())
                      : batched ? hx_arg[k]
                                : hx_arg[k].unsqueeze(1));
@@ -214,7 +221,13 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> module_forward(
       given_resets, mask.defined() ? reset_value : c10::nullopt, states);
   const bool cell_state = m.states() == 2;
 
-  const int64_t per_direction = has_bias ? 4 : 2;
+  // nn's order per direction: w_ih, w_hh[, b_ih, b_hh][, w_hr].
+  const int64_t per_direction = (has_bias ? 4 : 2) + (proj_size > 0 ? 1 : 0);
+  TORCH_CHECK_VALUE(static_cast<int64_t>(weights.size()) == per_direction * m.num_layers *
+                                                              m.directions,
+                    "rnn_fused: expected ", per_direction * m.num_layers * m.directions,
+                    " weights (", per_direction, " per layer and direction), got ",
+                    weights.size());
   std::vector<std::vector<at::Tensor>> finals(m.states());
   at::Tensor layer_input = input;
   for (int64_t layer = 0; layer < num_layers; ++layer) {
@@ -231,7 +244,8 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> module_forward(
           cell_state ? OptionalTensor(states[1][index]) : none,
           mask.defined() ? OptionalTensor(mask) : none,
           mask.defined() ? OptionalTensor(resets[0][index]) : none, masked_reset_c, cell_name,
-          direction == 1 || reverse, backend);
+          direction == 1 || reverse, backend,
+          proj_size > 0 ? OptionalTensor(w[per_direction - 1]) : none);
       // A packed batch's forward direction ends at each sequence's own last step.
       if (last_steps.has_value() && direction == 0 && !reverse) {
         const at::Tensor rows = at::arange(out.sym_size(1), last_steps->options());

@@ -92,7 +92,7 @@ void add_carry_product(at::Tensor& grad, const at::Tensor& g, const at::Tensor& 
 // processed step, the predecessor's carry (m·h + (1 − m)·r) at every other.
 void add_hidden_weight_grads(const BackwardParams& p, at::Tensor& grad, const at::Tensor& gh,
                              int64_t t0, int64_t steps, bool write, const at::Tensor& h_read) {
-  const int64_t T = p.steps, B = p.batch, H = p.hidden;
+  const int64_t T = p.steps, B = p.batch, H = p.output_size;
   if (h_read.defined()) {
     return product_into(grad, gh, h_read.narrow(0, t0, steps).reshape({steps * B, H}), write);
   }
@@ -125,14 +125,15 @@ Gradients allocate_gradients(const BackwardParams& p) {
   Gradients g;
   if (p.wanted[0]) g.input = at::empty({p.steps, p.batch, p.input_size}, options);
   if (p.wanted[1]) g.weight_ih = at::empty({GH, p.input_size}, options);
-  if (p.wanted[2]) g.weight_hh = at::empty({GH, p.hidden}, options);
+  if (p.wanted[2]) g.weight_hh = at::empty({GH, p.output_size}, options);
+  if (p.projects()) g.weight_hr = at::empty({p.output_size, p.hidden}, options);
   if (p.has_bias) {
     g.bias_ih = at::empty({GH}, options);
     // The GRU's b_hh has its own; the others' two biases share one.
     if (cell.hidden_bias_apart) g.bias_hh = at::empty({GH}, options);
   }
   if (p.mask.defined()) {
-    g.reset_h = at::zeros({p.batch, p.hidden}, acc_options);
+    g.reset_h = at::zeros({p.batch, p.output_size}, acc_options);
     if (cell.cell_state) g.reset_c = at::zeros({p.batch, p.hidden}, acc_options);
   }
   return g;

@@ -4,7 +4,7 @@ Everything else runs on CUDA through the `device` fixture."""
 import pytest
 import torch
 
-from rnn_fused import FusedRNN
+from rnn_fused import FusedLSTM, FusedRNN
 from rnn_fused.reference import run_stack
 
 from helpers import (CELLS, KINDS, TOLERANCES, as_hx, fused_module, make_mask, nn_module,
@@ -18,6 +18,13 @@ B, T, D, H = 4, 9, 6, 8
 def test_cuda_kernels_are_built():
     for name in ("layer_forward", "layer_backward"):
         assert torch._C._dispatch_has_kernel_for_dispatch_key(f"rnn_fused::{name}", "CUDA")
+
+
+def test_lstm_projections_are_declined_with_the_reason():
+    """Until CUDA's per-step loop has run an LSTM with projections on a GPU."""
+    lstm = FusedLSTM(D, H, proj_size=H // 2, device="cuda")
+    with pytest.raises(ValueError, match="does not run an LSTM with proj_size > 0"):
+        lstm(torch.randn(T, B, D, device="cuda"))
 
 
 def run(module, x, h0, reset, mask):

@@ -154,6 +154,29 @@ def test_onnx_unbatched_without_bias(cell, masked):
     compare("unbatched", program, rnn, *inputs(7))
 
 
+@pytest.mark.parametrize("mask_kind", ["none", "resets"])
+def test_onnx_lstm_with_projections(mask_kind):
+    """ONNX's LSTM has no projection: a Scan for every layer and direction, mask or not."""
+    lstm = FusedLSTM(3, 6, num_layers=2, proj_size=4, batch_first=True,
+                     bidirectional=True).eval()
+
+    def inputs(batch, steps):
+        states = tuple(torch.randn(4, batch, width) for width in (4, 6))
+        kwargs = dict(hx=states)
+        mask = make_mask(mask_kind, batch, steps)
+        if mask is not None:
+            kwargs.update(mask=mask, reset_state=tuple(torch.randn_like(s) for s in states))
+        return (torch.randn(batch, steps, 3),), kwargs
+
+    args, kwargs = inputs(3, 5)
+    program = export(lstm, args, kwargs, batch_first_dynamic_shapes("lstm", kwargs))
+    ops = graph_ops(program)
+    assert ops.count("Scan") == 4 and "LSTM" not in ops, ops
+    assert_every_initializer_read(program)
+    for batch, steps in ((3, 5), (2, 8)):
+        compare(f"B={batch} T={steps}", program, lstm, *inputs(batch, steps))
+
+
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_onnx_float64_with_mask(cell):
     """The Scan runs in float64 (onnxruntime's RNN, GRU and LSTM kernels take

@@ -22,7 +22,9 @@ def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Ten
     hx [B, H] ([H] unbatched), default zeros;
     mask shaped like input's leading dims ([T, B], [B, T] or [T]), bool or float:
     after step t the carried state is mask_t·h_t + (1 − mask_t)·reset_state;
-    reset_state shaped like hx, or a number; default hx.
+    reset_state shaped like hx, or one per step shaped like the output
+    ([T, B, H], [B, T, H], [T, H]), whose step t resets step t's carry, or a
+    number; default hx.
     reverse processes t = T−1 … 0. backend: 'auto' or a kernel family's name
     (see rnn_fused.plan).
 
@@ -40,13 +42,15 @@ def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Ten
                         f"{type(reset_state).__name__}")
     number = isinstance(reset_state, Number) and not isinstance(reset_state, bool)
     # The states have the input's batch dimensions: the op's layout adds the layer's.
-    for name, state in (("hx", hx), ("reset_state", None if number else reset_state)):
-        if state is not None and input.dim() == 2 and state.dim() != 1:
-            raise ValueError(f"fused_rnn: for unbatched 2-D input, {name} must be 1-D [H], got "
-                             f"shape {tuple(state.shape)}")
+    if hx is not None and input.dim() == 2 and hx.dim() != 1:
+        raise ValueError(f"fused_rnn: for unbatched 2-D input, hx must be 1-D [H], got shape "
+                         f"{tuple(hx.shape)}")
+    if isinstance(reset_state, torch.Tensor) and input.dim() == 2 and reset_state.dim() > 2:
+        raise ValueError("fused_rnn: for unbatched 2-D input, reset_state must be 1-D [H] or, "
+                         f"one per step, 2-D [T, H], got shape {tuple(reset_state.shape)}")
     biases = [] if bias_ih is None else [bias_ih, bias_hh]
     # The module op's states: one layer and direction, [1, B, H] ([1, H] unbatched).
-    output, finals = torch.ops.rnn_fused.module_forward(
+    output, finals, _ = torch.ops.rnn_fused.module_forward(
         input, [weight_ih, weight_hh, *biases], [] if hx is None else [hx.unsqueeze(0)], mask,
         [] if reset_state is None or number else [reset_state.unsqueeze(0)],
         float(reset_state) if number else None, f"rnn_{nonlinearity}", 1, False, bool(biases),

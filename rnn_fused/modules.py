@@ -94,24 +94,32 @@ class FusedRecurrentBase:
         raise TypeError(f"{self._name}: reset_state must be {shape} or a number, got "
                         f"{type(reset_state).__name__}")
 
-    def _run(self, input, states, mask, resets, reset_value, batch_first, last_steps=None):
+    def _run(self, input, states, mask, resets, reset_value, batch_first, last_steps=None,
+             step_states=False):
         if mask is not None and not isinstance(mask, torch.Tensor):
             raise TypeError(f"mask must be a tensor, got {type(mask).__name__}")
-        output, finals = torch.ops.rnn_fused.module_forward(
+        output, finals, every_step = torch.ops.rnn_fused.module_forward(
             input, self._current_weights(), list(states or ()), mask, list(resets), reset_value,
             CELL_OF_MODE[self.mode], self.num_layers, self.bidirectional, self.bias,
             batch_first, self.dropout, self.training, self.backend, last_steps,
-            proj_size=self.proj_size)
+            proj_size=self.proj_size, step_states=step_states)
+        if step_states:
+            return output, self._result(finals), self._result(every_step)
         return output, self._result(finals)
 
     def forward(self, input: Union[torch.Tensor, PackedSequence], hx=None,
                 mask: Optional[torch.Tensor] = None,
-                reset_state: Union[None, Number, torch.Tensor, States] = None):
+                reset_state: Union[None, Number, torch.Tensor, States] = None, *,
+                step_states: bool = False):
         states = self._states_of(hx)
         if isinstance(input, PackedSequence):
+            if step_states:
+                raise ValueError(f"{self._name}: step_states takes a padded tensor input, "
+                                 "not a PackedSequence")
             return self._forward_packed(input, states, mask, reset_state)
         resets, reset_value = self._split_reset_state(reset_state)
-        return self._run(input, states, mask, resets, reset_value, self.batch_first)
+        return self._run(input, states, mask, resets, reset_value, self.batch_first,
+                         step_states=step_states)
 
     def _forward_packed(self, packed: PackedSequence, states: Optional[States], mask,
                         reset_state):
@@ -180,12 +188,17 @@ class FusedRNN(FusedRecurrentBase, nn.RNN):
         'persistent', 'cluster'; rnn_fused.plan says which one a call takes, and
         why); an attribute, so it can change between calls.
 
-    forward(input, hx=None, mask=None, reset_state=None) -> (output, h_n):
-    mask has the shape of input's leading dims ([T, B], [B, T] with batch_first,
-    [T] unbatched), bool or float; after step t each direction carries
-    mask_t·h_t + (1 − mask_t)·reset_state into its next step (the reverse
-    direction steps t = T−1 … 0). reset_state is shaped like hx (or a number)
-    and defaults to hx. Every layer uses the same mask. A PackedSequence input
+    forward(input, hx=None, mask=None, reset_state=None, *, step_states=False)
+    -> (output, h_n): mask has the shape of input's leading dims ([T, B], [B, T]
+    with batch_first, [T] unbatched), bool or float; after step t each direction
+    carries mask_t·h_t + (1 − mask_t)·reset_state into its next step (the
+    reverse direction steps t = T−1 … 0). reset_state is shaped like hx (or a
+    number) and defaults to hx; or one per step, [L·dirs, T, B, H] ([L·dirs, B,
+    T, H] with batch_first, [L·dirs, T, H] unbatched), whose step t resets the
+    carry of step t. Every layer uses the same mask. With step_states=True the
+    call returns (output, h_n, states) where states holds every layer's and
+    direction's h_t at every step, shaped like a per-step reset_state (so an
+    episode's last state, wherever it ends, is at hand). A PackedSequence input
     takes its mask from its lengths. docs/semantics.md states the contract.
 
     Under torch.autocast each layer computes in the autocast dtype on CUDA and
@@ -306,11 +319,13 @@ class FusedLSTM(FusedRecurrentBase, nn.LSTM):
     P wide and c is hidden_size wide. That case runs on the CPU only for now
     (CUDA raises, naming the reason; rnn_fused.plan(..., proj_size=P) says so).
 
-    forward(input, hx=None, mask=None, reset_state=None) -> (output, (h_n, c_n)).
-    hx is (h_0, c_0). An LSTM carries and resets both states: after step t each
-    direction carries mask_t·h_t + (1 − mask_t)·r_h and mask_t·c_t +
-    (1 − mask_t)·r_c into its next step, where reset_state = (r_h, r_c), shaped
-    like (h_0, c_0), or a number for both, and defaults to (h_0, c_0).
+    forward(input, hx=None, mask=None, reset_state=None, *, step_states=False)
+    -> (output, (h_n, c_n)). hx is (h_0, c_0). An LSTM carries and resets both
+    states: after step t each direction carries mask_t·h_t + (1 − mask_t)·r_h
+    and mask_t·c_t + (1 − mask_t)·r_c into its next step, where reset_state =
+    (r_h, r_c), shaped like (h_0, c_0) or one per step as FusedRNN's, or a number
+    for both, and defaults to (h_0, c_0). step_states=True adds every step's
+    (h_t, c_t), as FusedRNN's.
     """
 
     _name = "FusedLSTM"

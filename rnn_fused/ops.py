@@ -57,17 +57,18 @@ class Plan(NamedTuple):
 
 
 def plan(batch: int, hidden_size: int, steps: int = 1, dtype: torch.dtype = torch.float32,
-         device="cpu", backend: str = "auto", cell: str = "rnn", proj_size: int = 0) -> Plan:
+         device="cpu", backend: str = "auto", cell: str = "rnn", proj_size: int = 0,
+         resets_per_step: bool = False) -> Plan:
     """The kernel family that one layer and direction of a module takes for these
     sizes on `device` with `backend`, and why. cell: 'rnn' (FusedRNN, any
-    nonlinearity), 'gru', 'lstm', or the op's names; proj_size: an LSTM's. The
-    kernels decide with the same function, so this is what runs
-    (RNN_FUSED_BACKEND included)."""
+    nonlinearity), 'gru', 'lstm', or the op's names; proj_size: an LSTM's;
+    resets_per_step: reset states given one per step. The kernels decide with the
+    same function, so this is what runs (RNN_FUSED_BACKEND included)."""
     if cell not in _PLAN_CELLS:
         raise ValueError(f"Unknown cell {cell!r}. Select from " + ", ".join(map(repr, _PLAN_CELLS)))
     path, reason = torch.ops.rnn_fused.plan(steps, batch, hidden_size, dtype,
                                             torch.device(device), backend, _PLAN_CELLS[cell],
-                                            proj_size)
+                                            proj_size, resets_per_step)
     return Plan(path or None, reason)
 
 
@@ -117,8 +118,9 @@ def _(grad_output, grad_h_n, grad_c_n, grad_cells, input, weight_ih, weight_hh, 
     c_shape = cx.shape if lstm else (0,)
     # The kernels return contiguous gradients whatever the inputs' strides.
     shapes = tuple(shape if wanted else (0,) for shape, wanted in zip(products, output_mask)) + (
-        bias, bias, hx.shape, c_shape, hx.shape if masked else (0,),
-        c_shape if masked else (0,), weight_hr.shape if weight_hr is not None else (0,))
+        bias, bias, hx.shape, c_shape, reset_h.shape if masked else (0,),
+        reset_c.shape if masked and lstm else (0,),
+        weight_hr.shape if weight_hr is not None else (0,))
     return tuple(input.new_empty(shape) for shape in shapes)
 
 

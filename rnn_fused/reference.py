@@ -204,15 +204,19 @@ STEPS = {
 }
 
 
-def run_stack(cell: str, module, input: torch.Tensor, states, mask=None, resets=None):
+def run_stack(cell: str, module, input: torch.Tensor, states, mask=None, resets=None,
+              step_states=False):
     """A stack of `cell` (a key of STEPS), one timestep at a time, from
     `module`'s weights (a FusedRNN, FusedGRU or FusedLSTM, or its torch.nn
     twin): input [T, B, D]; states (h0,) or (h0, c0), each [L·dirs, B, H] (h0
     [L·dirs, B, P] for an LSTM with projections, proj_size P); mask [T, B] or
-    None; resets like states (default: states).
-    After step t each direction carries mask_t·state_t + (1 − mask_t)·reset.
+    None; resets like states (default: states), or one per step, each
+    [L·dirs, T, B, ·].
+    After step t each direction carries mask_t·state_t + (1 − mask_t)·reset
+    (reset[t] per step).
     Returns (output [T, B, dirs·H] (dirs·P), final states before reset, shaped
-    like states). No dropout."""
+    like states), and with step_states every layer's and direction's states at
+    every step before reset, each [L·dirs, T, B, ·]. No dropout."""
     step = STEPS[cell]
     steps, batch = input.shape[:2]
     mask = torch.ones(steps, batch, dtype=input.dtype, device=input.device) \
@@ -220,6 +224,7 @@ def run_stack(cell: str, module, input: torch.Tensor, states, mask=None, resets=
     resets = states if resets is None else resets
     directions = 2 if module.bidirectional else 1
     finals = [[] for _ in states]
+    every_step = [[] for _ in states]
     layer_input = input
     for layer in range(module.num_layers):
         outputs = []
@@ -234,15 +239,21 @@ def run_stack(cell: str, module, input: torch.Tensor, states, mask=None, resets=
             state = tuple(s[index] for s in states)
             reset = tuple(r[index] for r in resets)
             times = range(steps - 1, -1, -1) if direction else range(steps)
-            out = [None] * steps
+            out = [[None] * steps for _ in states]
             for t in times:
                 new = step(layer_input[t], state, *weights, *biases, **projection)
-                out[t] = new[0]
+                for k, value in enumerate(new):
+                    out[k][t] = value
                 last = new
                 m = mask[t].unsqueeze(-1)
-                state = tuple(m * n + (1 - m) * r for n, r in zip(new, reset))
+                state = tuple(m * n + (1 - m) * (r[t] if r.dim() == 3 else r)
+                              for n, r in zip(new, reset))
             for k, value in enumerate(last):
                 finals[k].append(value)
-            outputs.append(torch.stack(out))
+                every_step[k].append(torch.stack(out[k]))
+            outputs.append(torch.stack(out[0]))
         layer_input = torch.cat(outputs, dim=-1)
-    return layer_input, tuple(torch.stack(f) for f in finals)
+    finals = tuple(torch.stack(f) for f in finals)
+    if step_states:
+        return layer_input, finals, tuple(torch.stack(s) for s in every_step)
+    return layer_input, finals

@@ -27,6 +27,14 @@ def test_lstm_projections_are_declined_with_the_reason():
         lstm(torch.randn(T, B, D, device="cuda"))
 
 
+def test_resets_per_step_are_declined_with_the_reason():
+    """Until CUDA's per-step loop has run reset states given per step on a GPU."""
+    gru = fused_module("gru", D, H, device="cuda")
+    with pytest.raises(ValueError, match="does not run reset states given per step"):
+        gru(torch.randn(T, B, D, device="cuda"), mask=torch.ones(T, B, device="cuda"),
+            reset_state=torch.zeros(1, T, B, H, device="cuda"))
+
+
 def run(module, x, h0, reset, mask):
     x, h0, reset = (t.clone().requires_grad_() for t in (x, h0, reset))
     out, h_n = module(x, h0, mask=mask, reset_state=reset)

@@ -147,7 +147,7 @@ def test_wrong_reset_state(rnn):
                                             "number"):
             rnn(x, mask=mask, reset_state=bad)
     with pytest.raises(ValueError, match="unbatched 2-D input, reset_state should be 2-D"):
-        rnn(torch.randn(T, D), mask=torch.ones(T), reset_state=torch.zeros(4, 1, H))
+        rnn(torch.randn(T, D), mask=torch.ones(T), reset_state=torch.zeros(4, T, 1, H))
     with pytest.raises(RuntimeError, match="Hx and reset_state tensors are not at the same "
                                            "device"):
         rnn(x, mask=mask, reset_state=torch.zeros(4, B, H, device="meta"))
@@ -207,7 +207,7 @@ def test_functional_errors():
         fused_rnn(torch.randn(T, D), w_ih, w_hh, hx=torch.zeros(1, H))
     with pytest.raises(ValueError, match="for unbatched 2-D input, reset_state must be 1-D"):
         fused_rnn(torch.randn(T, D), w_ih, w_hh, mask=torch.ones(T),
-                  reset_state=torch.zeros(1, H))
+                  reset_state=torch.zeros(1, T, H))
     with pytest.raises(RuntimeError, match="Expected sequence length to be larger than 0"):
         fused_rnn(torch.randn(0, B, D), w_ih, w_hh)
     with pytest.raises(ValueError, match=r"expected weight_ih and weight_hh of shapes "

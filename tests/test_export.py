@@ -177,6 +177,32 @@ def test_onnx_lstm_with_projections(mask_kind):
         compare(f"B={batch} T={steps}", program, lstm, *inputs(batch, steps))
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_onnx_reset_states_per_step(cell):
+    """Reset states given one per step ride into the Scan as a scanned input."""
+    rnn = CELLS[cell](3, 5, num_layers=2, batch_first=True, bidirectional=True).eval()
+
+    def inputs(batch, steps):
+        hx = states_like(cell, rnn, batch)
+        resets = tuple(torch.randn(4, batch, steps, 5) for _ in range(2 if cell == "lstm"
+                                                                      else 1))
+        return (torch.randn(batch, steps, 3),), dict(
+            hx=hx, mask=make_mask("resets", batch, steps),
+            reset_state=resets if cell == "lstm" else resets[0])
+
+    args, kwargs = inputs(3, 5)
+    batch, steps = Dim("batch"), Dim("steps")
+    state = {1: batch}
+    per_step = {1: batch, 2: steps}
+    shapes = dict(input={0: batch, 1: steps}, mask={0: batch, 1: steps},
+                  hx=(state, state) if cell == "lstm" else state,
+                  reset_state=(per_step, per_step) if cell == "lstm" else per_step)
+    program = export(rnn, args, kwargs, shapes)
+    assert graph_ops(program).count("Scan") == 4
+    for batch, steps in ((3, 5), (2, 8)):
+        compare(f"B={batch} T={steps}", program, rnn, *inputs(batch, steps))
+
+
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_onnx_float64_with_mask(cell):
     """The Scan runs in float64 (onnxruntime's RNN, GRU and LSTM kernels take

@@ -241,7 +241,9 @@ def test_op_rejects_mask_without_reset_state(device, cell):
     ("bias_hh", (H + 1,), r"expected bias_hh of shape \[{G}\]"),
     ("hx", (B + 1, H), r"expected hx of shape \[3, 6\]"),
     ("mask", (B, T), r"expected mask of shape \[5, 3\]"),
-    ("reset_h", (B, H, 1), r"expected reset_h of shape \[3, 6\]"),
+    ("reset_h", (B, H + 1), r"expected reset_h of shape \[3, 6\]"),
+    # Three dimensions are one reset state per step.
+    ("reset_h", (B, H, 1), r"expected reset_h of shape \[5, 3, 6\]"),
 ])
 def test_op_rejects_bad_shapes(device, cell, name, shape, pattern):
     args = layer_args(device, cell, requires_grad=False)

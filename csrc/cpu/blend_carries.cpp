@@ -13,7 +13,9 @@ namespace rnn_fused {
 
 void blend_carries_cpu(at::Tensor& target, const at::Tensor& values, const at::Tensor& mask,
                        const at::Tensor& reset) {
-  const int64_t B = reset.size(0), H = reset.size(1), rows = mask.numel();
+  const bool per_row = reset.dim() == 3;
+  const int64_t B = per_row ? reset.size(1) : reset.size(0), H = reset.size(-1);
+  const int64_t rows = mask.numel();
   const at::Tensor mask_c = mask.contiguous();
   const at::Tensor reset_c = reset.contiguous();
   AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "rnn_fused::cpu_blend_carries", [&] {
@@ -31,7 +33,7 @@ void blend_carries_cpu(at::Tensor& target, const at::Tensor& values, const at::T
           continue;
         }
         // The kernels' own formula.
-        const scalar_t* reset_row = r + (row % B) * H;
+        const scalar_t* reset_row = r + (per_row ? row : row % B) * H;
         for (int64_t j = 0; j < H; ++j) {
           carry[j] = keep * value[j] + (scalar_t(1) - keep) * reset_row[j];
         }

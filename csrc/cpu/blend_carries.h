@@ -6,8 +6,8 @@
 namespace rnn_fused {
 
 // target [T', B, H] = mask·values + (1 − mask)·reset row by row (mask [T', B],
-// reset [B, H]); a row with mask 1 is its value as it is, even against an
-// infinite reset state.
+// reset [B, H], or [T', B, H] per row); a row with mask 1 is its value as it
+// is, even against an infinite reset state.
 void blend_carries_cpu(at::Tensor& target, const at::Tensor& values, const at::Tensor& mask,
                        const at::Tensor& reset);
 

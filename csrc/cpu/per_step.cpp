@@ -438,12 +438,13 @@ struct CpuSteps {
 bool plan_per_step(const PlanQuery& query, std::array<int, 4>&, std::string* why) {
   if (why != nullptr) {
     const StepSizes sizes{query.cell, query.dtype, query.batch, query.hidden};
+    const bool projects = query.features & kProjection;
     *why = std::string("the per-step loop: per step one product with W_hh ") +
-           (!query.projects && CpuSteps::forward_product_in_step(sizes, query.steps)
+           (projects ? "through BLAS, then the projection through BLAS"
+            : CpuSteps::forward_product_in_step(sizes, query.steps)
                 ? "in register tiles inside the pass (float32, B <= 64, H <= 256, "
                   "T >= G·H²/16384 from B = 8 and T = 8 on, else G·H²/2048)"
-                : query.projects ? "through BLAS, then the projection through BLAS"
-                                 : "through BLAS") +
+                : "through BLAS") +
            " and one fused pointwise pass, compiled for " + isa_name(cpu_isa());
   }
   return true;
@@ -454,6 +455,7 @@ bool plan_per_step(const PlanQuery& query, std::array<int, 4>&, std::string* why
 RNN_FUSED_REGISTER_FAMILY(cpu_per_step, "per-step", c10::DeviceType::CPU, /*auto_order=*/100,
                           &plan_per_step, &PerStepLoop<CpuSteps>::forward,
                           &PerStepLoop<CpuSteps>::backward, "rnn_fused::cpu_forward(per-step)",
-                          "rnn_fused::cpu_backward(per-step)", /*projects=*/true)
+                          "rnn_fused::cpu_backward(per-step)",
+                          /*features=*/kProjection | kResetsPerStep)
 
 }  // namespace rnn_fused

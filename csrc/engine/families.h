@@ -29,9 +29,9 @@ struct Family {
   // The profiler's names of the forward and the backward.
   const char* forward_scope;
   const char* backward_scope;
-  // Whether it runs an LSTM that projects h (proj_size); plan() is not asked
-  // otherwise.
-  bool projects = false;
+  // The LayerFeature bits it runs; a call asking for others is declined before
+  // plan() is asked.
+  unsigned features = 0;
 };
 
 void register_family(const Family& family);

@@ -34,9 +34,12 @@ struct LayerParams : LayerSizes {
   at::Tensor weight_hr;
   at::Tensor hx, cx;     // [B, P] and [B, H]; cx with a cell state only
   // [T, B] or undefined: after step t the next step receives
-  // mask[t]·state_t + (1 − mask[t])·reset.
+  // mask[t]·state_t + (1 − mask[t])·reset, or reset[t] where given per step.
   at::Tensor mask;
-  at::Tensor reset_h, reset_c;  // [B, P] and [B, H], with a mask
+  // [B, P] and [B, H], with a mask; or per step, [T, B, P] and [T, B, H]
+  // (kResetsPerStep), indexed by the time of the step whose carry they reset.
+  at::Tensor reset_h, reset_c;
+  bool resets_per_step() const { return reset_h.defined() && reset_h.dim() == 3; }
 };
 
 // The forward's bias terms: x_bias [G·H] rides with the input projection (both

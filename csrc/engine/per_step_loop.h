@@ -34,6 +34,13 @@ inline void* element_or_null(const at::Tensor& t, int64_t offset) {
   return t.defined() ? element(t, offset) : nullptr;
 }
 
+// The reset state (or its gradient) for the carry of time t: its one [B, ·]
+// block, or block t where reset states are given per step; null without one.
+inline void* reset_at(const at::Tensor& reset, bool per_step, int64_t t) {
+  if (!reset.defined()) return nullptr;
+  return element(reset, per_step ? t * reset.size(1) * reset.size(2) : 0);
+}
+
 // The first time of the processed steps [q_begin, q_end): one contiguous range
 // of times in either direction.
 inline int64_t chunk_first_time(int64_t T, int64_t q_begin, int64_t q_end, bool reverse) {
@@ -52,6 +59,7 @@ ForwardResult PerStepLoop<Steps>::forward(const ForwardParams& p) {
   const int64_t T = p.steps, B = p.batch, H = p.hidden, GH = p.gates() * p.hidden;
   const int64_t P = p.output_size;
   const bool projects = p.projects();
+  const bool per_step_resets = p.resets_per_step();
   const auto options = p.input.options();
   // A one-gate cell writes h_t over its own projection; the LSTM's saved gates
   // (4 per unit, as its pre-activations) overwrite it likewise: each unit of a
@@ -98,9 +106,6 @@ ForwardResult PerStepLoop<Steps>::forward(const ForwardParams& p) {
   s.h_gates = h_gates.data_ptr();
   s.h_bias = element_or_null(p.h_bias, 0);
   s.x_bias = bias_in_pass ? p.x_bias.data_ptr() : nullptr;
-  // The pass blends its unread h-carry with any [B, H] rows where it projects.
-  s.reset_h = element_or_null(projects ? p.reset_c : p.reset_h, 0);
-  s.reset_c = element_or_null(p.reset_c, 0);
   // The step product's weight: W_hhᵀ for ATen's product, or packed for the
   // pass's own where it takes it.
   bool product_in_step = false;
@@ -127,6 +132,9 @@ ForwardResult PerStepLoop<Steps>::forward(const ForwardParams& p) {
     step.c = cell.cell_state ? element(r.cells, t * B * H) : nullptr;
     step.saved = cell.saved > 0 ? element(r.saved, t * B * cell.saved * H) : nullptr;
     step.mask_t = element_or_null(p.mask, t * B);
+    // The pass blends its unread h-carry with any [B, H] rows where it projects.
+    step.reset_h = reset_at(projects ? p.reset_c : p.reset_h, per_step_resets, t);
+    step.reset_c = reset_at(p.reset_c, per_step_resets, t);
     step.carry_h = projects ? unread_carry.data_ptr() : carries_h[q % 2].data_ptr();
     step.carry_c = cell.cell_state ? carries_c[q % 2].data_ptr() : nullptr;
   };
@@ -169,6 +177,7 @@ void PerStepLoop<Steps>::backward(const BackwardParams& p, Gradients& g) {
   const int64_t T = p.steps, B = p.batch, H = p.hidden, GH = p.gates() * p.hidden;
   const int64_t P = p.output_size;
   const bool projects = p.projects();
+  const bool per_step_resets = p.resets_per_step();
   const auto options = p.output.options();
   const auto acc_options = options.dtype(at::toOpMathType(options.dtype().toScalarType()));
 
@@ -221,8 +230,6 @@ void PerStepLoop<Steps>::backward(const BackwardParams& p, Gradients& g) {
   s.dtype = options.dtype().toScalarType();
   s.batch = B;
   s.hidden = H;
-  s.grad_reset_h = element_or_null(projects ? unread_reset : g.reset_h, 0);
-  s.grad_reset_c = element_or_null(g.reset_c, 0);
   s.w_hh = nullptr;
   bool product_in_step = false;
   at::Tensor w_hh;  // holds what s.w_hh points to
@@ -243,6 +250,9 @@ void PerStepLoop<Steps>::backward(const BackwardParams& p, Gradients& g) {
                   : p.grad_cells.defined()            ? element(p.grad_cells, t * B * H)
                                                       : no_grad_c.data_ptr();
     step.mask_t = element_or_null(p.mask, t * B);
+    step.grad_reset_h = projects ? element_or_null(unread_reset, 0)
+                                 : reset_at(g.reset_h, per_step_resets, t);
+    step.grad_reset_c = reset_at(g.reset_c, per_step_resets, t);
     step.saved = cell.saved > 0 ? element(p.saved, t * B * cell.saved * H) : nullptr;
     step.c = cell.cell_state ? element(p.cells, t * B * H) : nullptr;
     // The LSTM's pass loads h without using it: H wide rows where h is P wide.
@@ -280,7 +290,7 @@ void PerStepLoop<Steps>::backward(const BackwardParams& p, Gradients& g) {
         grad_h.copy_(q == T - 1 && p.grad_last_h.defined() ? p.grad_last_h : p.grad_output[t]);
         if (p.mask.defined()) {
           grad_h.addcmul_(carried, mask_column[t]);
-          g.reset_h.addcmul_(carried, 1 - mask_column[t]);
+          (per_step_resets ? g.reset_h[t] : g.reset_h).addcmul_(carried, 1 - mask_column[t]);
         } else {
           grad_h.add_(carried);
         }

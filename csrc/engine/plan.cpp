@@ -61,8 +61,10 @@ const char* device_name(c10::DeviceType device) {
 std::tuple<std::string, std::string> plan_op(int64_t steps, int64_t batch, int64_t hidden,
                                              at::ScalarType dtype, at::Device device,
                                              c10::string_view backend, c10::string_view cell,
-                                             int64_t proj_size) {
-  const PlanQuery query{parse_cell(cell), steps, batch, hidden, dtype, backend, proj_size > 0};
+                                             int64_t proj_size, bool resets_per_step) {
+  const PlanQuery query{parse_cell(cell), steps, batch, hidden, dtype, backend,
+                        (proj_size > 0 ? kProjection : 0u) |
+                            (resets_per_step ? kResetsPerStep : 0u)};
   std::string why;
   // The families ask the device what fits.
   const c10::OptionalDeviceGuard guard(device.is_cuda() ? c10::optional<at::Device>(device)
@@ -86,12 +88,15 @@ Plan plan_layer(const PlanQuery& request, c10::DeviceType device, std::string* w
   }
   TORCH_CHECK_VALUE(!mine.empty(), "rnn_fused: no kernels for ", c10::DeviceTypeName(device),
                     " in this build");
-  // A family that cannot project declines an LSTM that does, with one reason.
+  // A family without a feature the call asks for declines it, with one reason.
   const auto plans = [&](const Family* family, Plan& plan, std::string* reason) {
-    if (query.projects && !family->projects) {
+    const unsigned missing = query.features & ~family->features;
+    if (missing != 0) {
       if (reason != nullptr) {
-        *reason = "it does not run an LSTM with proj_size > 0 (only the CPU's per-step loop "
-                  "does, until CUDA's has run one on a GPU)";
+        *reason = std::string("it does not run ") +
+                  (missing & kProjection ? "an LSTM with proj_size > 0"
+                                         : "reset states given per step") +
+                  " (only the CPU's per-step loop does, until CUDA's has run it on a GPU)";
       }
       return false;
     }

@@ -35,14 +35,20 @@ constexpr bool auto_takes(std::string_view kernel) {
   return false;
 }
 
+// What a layer call may ask beyond the plain recurrence. A family runs a call
+// only if it has every feature the call asks for (Family::features).
+enum LayerFeature : unsigned {
+  kProjection = 1u << 0,     // an LSTM that projects h (weight_hr, proj_size)
+  kResetsPerStep = 1u << 1,  // reset states [T, B, ·], one per step
+};
+
 struct PlanQuery {
   Cell cell;
   int64_t steps, batch, hidden;
   at::ScalarType dtype;
   // 'auto' or a family's name; RNN_FUSED_BACKEND has already replaced 'auto'.
   std::string_view backend;
-  // An LSTM that projects h (proj_size): only families that say so run it.
-  bool projects = false;
+  unsigned features = 0;  // LayerFeature bits
   bool is_auto() const { return backend == "auto"; }
 };
 

@@ -1,6 +1,7 @@
 #include "checks.h"
 
 #include <string>
+#include <vector>
 
 #include <c10/util/Exception.h>
 
@@ -97,12 +98,19 @@ LayerSizes check_layer_inputs(Cell cell, const at::Tensor& input, const at::Tens
   if (mask.has_value()) {
     check_like_input(*mask, "mask", input, {n.steps, n.batch});
     TORCH_CHECK_VALUE(reset_h.has_value(),
-                      "rnn_fused: a mask needs a reset state of shape [B, H]");
+                      "rnn_fused: a mask needs a reset state of shape [B, H] or, one per "
+                      "step, [T, B, H]");
   }
+  // One reset state for every step, or one per step ([T, B, ·]), both alike.
+  const bool per_step = reset_h.has_value() && reset_h->dim() == 3;
+  const auto reset_sizes = [&](int64_t width) {
+    return per_step ? std::vector<int64_t>{n.steps, n.batch, width}
+                    : std::vector<int64_t>{n.batch, width};
+  };
   if (reset_h.has_value()) {
-    check_like_input(*reset_h, "reset_h", input, {n.batch, n.output_size});
+    check_like_input(*reset_h, "reset_h", input, reset_sizes(n.output_size));
   }
-  if (reset_c.has_value()) check_like_input(*reset_c, "reset_c", input, {n.batch, n.hidden});
+  if (reset_c.has_value()) check_like_input(*reset_c, "reset_c", input, reset_sizes(n.hidden));
   return n;
 }
 

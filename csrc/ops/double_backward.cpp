@@ -54,8 +54,14 @@ RecomputedLayer recomputed_forward(const LayerArguments& a, Cell cell, bool reve
       c = c_t;
       if (a.mask.defined()) {
         const at::Tensor& m = masks[t];
-        h = a.reset_h + m * (h_t - a.reset_h);
-        if (Functor::kHasCellState) c = a.reset_c + m * (c_t - a.reset_c);
+        // Reset states per step [T, B, ·] reset step t's carry with their block t.
+        const bool per_step = a.reset_h.dim() == 3;
+        const at::Tensor reset_h = per_step ? a.reset_h[t] : a.reset_h;
+        h = reset_h + m * (h_t - reset_h);
+        if (Functor::kHasCellState) {
+          const at::Tensor reset_c = per_step ? a.reset_c[t] : a.reset_c;
+          c = reset_c + m * (c_t - reset_c);
+        }
       }
     }
     return RecomputedLayer{at::stack(output), h_t, c_t,

@@ -38,6 +38,9 @@ LayerGradients differentiable_elman_backward(
   const std::vector<at::Tensor> grad_out_t = grad_output.unbind(0);
   const std::vector<at::Tensor> phi_grad_t = activation_grad(act, output).unbind(0);
   const std::vector<at::Tensor> m_t = m.defined() ? m.unbind(0) : std::vector<at::Tensor>();
+  // Reset states per step [T, B, H] get a gradient per step.
+  const bool per_step = reset_state.has_value() && reset_state->dim() == 3;
+  std::vector<at::Tensor> grad_reset_t(per_step ? T : 0);
 
   // Backward through time in reverse processing order; dcarry is the gradient
   // reaching the carry that step t handed on.
@@ -51,7 +54,11 @@ LayerGradients differentiable_elman_backward(
       if (m.defined()) {
         dh = dh + m_t[t] * dcarry;
         const at::Tensor to_reset = (1 - m_t[t]) * dcarry;
-        grad_reset_sum = grad_reset_sum.defined() ? grad_reset_sum + to_reset : to_reset;
+        if (per_step) {
+          grad_reset_t[t] = to_reset;
+        } else {
+          grad_reset_sum = grad_reset_sum.defined() ? grad_reset_sum + to_reset : to_reset;
+        }
       } else {
         dh = dh + dcarry;
       }
@@ -79,7 +86,9 @@ LayerGradients differentiable_elman_backward(
       at::Tensor carries = output.narrow(0, first_prev, T - 1);
       if (m.defined()) {
         const at::Tensor kept = m.narrow(0, first_prev, T - 1);
-        carries = kept * carries + (1 - kept) * *reset_state;
+        const at::Tensor reset =
+            per_step ? reset_state->narrow(0, first_prev, T - 1) : *reset_state;
+        carries = kept * carries + (1 - kept) * reset;
       }
       grad_weight_hh = grad_weight_hh +
                        at::mm(dpre.narrow(0, first_later, T - 1).reshape({(T - 1) * B, H}).t(),
@@ -87,7 +96,15 @@ LayerGradients differentiable_elman_backward(
     }
   }
   at::Tensor grad_reset;
-  if (m.defined()) grad_reset = grad_reset_sum.defined() ? grad_reset_sum : at::zeros_like(hx);
+  if (per_step) {
+    // The last processed step's carry goes nowhere.
+    for (at::Tensor& g : grad_reset_t) {
+      if (!g.defined()) g = at::zeros_like(hx);
+    }
+    grad_reset = at::stack(grad_reset_t);
+  } else if (m.defined()) {
+    grad_reset = grad_reset_sum.defined() ? grad_reset_sum : at::zeros_like(hx);
+  }
   return {grad_input, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh, grad_hx,
           at::Tensor(), grad_reset, at::Tensor(), at::Tensor()};
 }

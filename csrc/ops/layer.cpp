@@ -34,8 +34,11 @@ void set_layer(LayerParams& p, const LayerSizes& n, const at::Tensor& input,
                const OptionalTensor& weight_hr, bool reverse, c10::string_view backend) {
   static_cast<LayerSizes&>(p) = n;
   p.reverse = reverse;
+  const bool per_step = reset_h.has_value() && reset_h->dim() == 3;
   p.plan = runnable_plan(PlanQuery{n.cell, n.steps, n.batch, n.hidden, input.scalar_type(),
-                                   backend, n.projects()},
+                                   backend,
+                                   (n.projects() ? kProjection : 0u) |
+                                       (per_step ? kResetsPerStep : 0u)},
                          input.device().type());
   p.input = input.contiguous().view({n.steps * n.batch, n.input_size});
   p.weight_ih = weight_ih;

@@ -124,10 +124,12 @@ at::Tensor checked_mask(const at::Tensor& mask, const at::Tensor& input, const c
   return mask.to(input.scalar_type());
 }
 
-// The reset states, one per state, [L·dirs, B, H]: the tensors given (checked
-// against the states), the number given, or the states themselves.
+// The reset states, one per state, [L·dirs, B, H] or, one per step,
+// [L·dirs, T, B, H] (time-major here): the tensors given (checked against the
+// states), the number given, or the states themselves.
 std::vector<at::Tensor> resets_for(at::TensorList given, c10::optional<double> value,
-                                   const std::vector<at::Tensor>& states) {
+                                   const std::vector<at::Tensor>& states,
+                                   const c10::SymInt& steps) {
   std::vector<at::Tensor> resets;
   for (size_t k = 0; k < states.size(); ++k) {
     if (value.has_value()) {
@@ -139,9 +141,13 @@ std::vector<at::Tensor> resets_for(at::TensorList given, c10::optional<double> v
       continue;
     }
     const at::Tensor& r = given[k];
-    TORCH_CHECK_VALUE(same_sizes(r.sym_sizes(), states[k].sym_sizes()),
-                      "expected reset_state of shape ", as_tuple(states[k].sym_sizes()),
-                      " (like hx), got ", as_tuple(r.sym_sizes()));
+    const c10::SymIntArrayRef like = states[k].sym_sizes();
+    const std::vector<c10::SymInt> per_step = {like[0], steps, like[1], like[2]};
+    TORCH_CHECK_VALUE(same_sizes(r.sym_sizes(), like) || same_sizes(r.sym_sizes(), per_step),
+                      "expected reset_state of shape ", as_tuple(like),
+                      " (like hx) or, one per step, ", as_tuple(per_step),
+                      " ([L*dirs, T, B, H]; [L*dirs, B, T, H] with batch_first), got ",
+                      as_tuple(r.sym_sizes()));
     TORCH_CHECK_TYPE(r.scalar_type() == states[k].scalar_type() || autocast_enabled(),
                      "expected reset_state of dtype ", dtype_name(states[k].scalar_type()),
                      " (like hx), got ", dtype_name(r.scalar_type()));
@@ -151,12 +157,12 @@ std::vector<at::Tensor> resets_for(at::TensorList given, c10::optional<double> v
   return resets;
 }
 
-std::tuple<at::Tensor, std::vector<at::Tensor>> module_forward(
+std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> module_forward(
     const at::Tensor& input_arg, at::TensorList weights, at::TensorList hx_arg,
     const OptionalTensor& mask_arg, at::TensorList reset_state, c10::optional<double> reset_value,
     c10::string_view cell_name, int64_t num_layers, bool bidirectional, bool has_bias,
     bool batch_first, double dropout, bool train, c10::string_view backend,
-    const OptionalTensor& last_steps, bool reverse, int64_t proj_size) {
+    const OptionalTensor& last_steps, bool reverse, int64_t proj_size, bool step_states) {
   const Cell cell = parse_cell(cell_name);
   TORCH_CHECK_VALUE(weights.size() >= 2 && weights[0].dim() == 2 && weights[1].dim() == 2,
                     "rnn_fused: expected weight_ih and weight_hh of shapes [G·H, D] and "
@@ -208,17 +214,24 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> module_forward(
     mask = checked_mask(*mask_arg, input_arg, layout);
     mask = !batched ? mask.unsqueeze(1) : batch_first ? mask.t() : mask;
   }
+  // Each reset state as [L·dirs, B, H], or per step as [L·dirs, T, B, H].
   std::vector<at::Tensor> given_resets;
   for (const at::Tensor& r : reset_state) {
     if (!batched) {
-      TORCH_CHECK_VALUE(r.dim() == 2, "For unbatched 2-D input, reset_state should be 2-D "
-                        "[L*dirs, H] but got shape ", as_tuple(r.sym_sizes()));
+      TORCH_CHECK_VALUE(r.dim() == 2 || r.dim() == 3, "For unbatched 2-D input, reset_state "
+                        "should be 2-D [L*dirs, H] or, one per step, 3-D [L*dirs, T, H], but "
+                        "got shape ", as_tuple(r.sym_sizes()));
     }
-    given_resets.push_back(batched ? r : r.unsqueeze(1));
+    const bool per_step = r.dim() == (batched ? 4 : 3);
+    if (!batched) {
+      given_resets.push_back(r.unsqueeze(per_step ? 2 : 1));
+    } else {
+      given_resets.push_back(per_step && batch_first ? r.transpose(1, 2) : r);
+    }
   }
   // Without a mask nothing resets: tensors are still checked.
   const std::vector<at::Tensor> resets = resets_for(
-      given_resets, mask.defined() ? reset_value : c10::nullopt, states);
+      given_resets, mask.defined() ? reset_value : c10::nullopt, states, input.sym_size(0));
   const bool cell_state = m.states() == 2;
 
   // nn's order per direction: w_ih, w_hh[, b_ih, b_hh][, w_hr].
@@ -229,6 +242,8 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> module_forward(
                     " weights (", per_direction, " per layer and direction), got ",
                     weights.size());
   std::vector<std::vector<at::Tensor>> finals(m.states());
+  // With step_states, every layer's and direction's h_t (and c_t) at every step.
+  std::vector<std::vector<at::Tensor>> every_step(step_states ? m.states() : 0);
   at::Tensor layer_input = input;
   for (int64_t layer = 0; layer < num_layers; ++layer) {
     std::vector<at::Tensor> outputs;
@@ -254,6 +269,10 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> module_forward(
       }
       finals[0].push_back(h_n);
       if (cell_state) finals[1].push_back(c_n);
+      if (step_states) {
+        every_step[0].push_back(out);
+        if (cell_state) every_step[1].push_back(cells);
+      }
       outputs.push_back(out);
     }
     layer_input = m.directions == 2 ? at::cat(outputs, -1) : outputs[0];
@@ -267,10 +286,17 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> module_forward(
     at::Tensor s = column.size() == 1 ? column[0].unsqueeze(0) : at::stack(column);
     stacked.push_back(batched ? s : s.squeeze(1));
   }
+  // [L·dirs, T, B, H] in the input's layout: [L·dirs, B, T, H] with
+  // batch_first, [L·dirs, T, H] unbatched.
+  std::vector<at::Tensor> step_stacked;
+  for (const std::vector<at::Tensor>& column : every_step) {
+    const at::Tensor s = at::stack(column);
+    step_stacked.push_back(!batched ? s.squeeze(2) : batch_first ? s.transpose(1, 2) : s);
+  }
   const at::Tensor output = !batched      ? layer_input.squeeze(1)
                             : batch_first ? layer_input.transpose(0, 1)
                                           : layer_input;
-  return {output, stacked};
+  return {output, stacked, step_stacked};
 }
 
 }  // namespace

@@ -46,16 +46,22 @@ TORCH_LIBRARY(rnn_fused, m) {
   // final states (h_n,) or (h_n, c_n). reverse: the one direction of a
   // unidirectional stack runs t = T−1 … 0 (fused_rnn's reverse). proj_size > 0:
   // an LSTM that projects h, each direction's weights ending with weight_hr.
+  // reset_state may give one state per step ([L·dirs, T, B, ·] in the input's
+  // layout). step_states: the third result holds every layer's and direction's
+  // h_t (and c_t) at every step, [L·dirs, T, B, ·] in the input's layout; empty
+  // otherwise.
   m.def(
       "module_forward(Tensor input, Tensor[] weights, Tensor[] hx, Tensor? mask, "
       "Tensor[] reset_state, float? reset_value, str cell, int num_layers, bool bidirectional, "
       "bool has_bias, bool batch_first, float dropout, bool train, str backend, "
-      "Tensor? last_steps, bool reverse=False, int proj_size=0) -> (Tensor, Tensor[])");
+      "Tensor? last_steps, bool reverse=False, int proj_size=0, bool step_states=False) -> "
+      "(Tensor, Tensor[], Tensor[])");
   // The kernel family (or '' where the call would raise) that a layer call with
   // these sizes runs on `device`, and the reason in words.
   m.def(
       "plan(int steps, int batch, int hidden_size, ScalarType dtype, Device device, "
-      "str backend, str cell='rnn_tanh', int proj_size=0) -> (str, str)");
+      "str backend, str cell='rnn_tanh', int proj_size=0, bool resets_per_step=False) -> "
+      "(str, str)");
   // The backend names of this build: 'auto', then each kernel family's.
   m.def("backends() -> str[]");
   // The one-launch CUDA kernels that 'auto' may take (csrc/engine/plan.h).

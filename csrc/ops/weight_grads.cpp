@@ -48,10 +48,12 @@ void rows_into(at::Tensor& sum, const at::Tensor& g, bool write) {
 }
 
 // grad (+)= gᵀ · carries, carries = mask·h + (1 − mask)·reset for the rows of
-// h [N, H] (N = steps·B; mask [N], reset [B, H]).
+// h [N, H] (N = steps·B; mask [N]; reset [B, H], or [N, H], one per row, where
+// `per_row`).
 void add_carry_product(at::Tensor& grad, const at::Tensor& g, const at::Tensor& h,
-                       const at::Tensor& mask, const at::Tensor& reset, bool write) {
-  const int64_t B = reset.size(0), H = reset.size(1), rows = h.size(0);
+                       const at::Tensor& mask, const at::Tensor& reset, int64_t B,
+                       bool per_row, bool write) {
+  const int64_t H = reset.size(1), rows = h.size(0);
   if (h.is_cpu()) {
     // carry = h + (1 − m)·(r − h): the product with the outputs, as without a
     // mask, plus one over the rows whose carry was reset or blended. Episode
@@ -62,7 +64,8 @@ void add_carry_product(at::Tensor& grad, const at::Tensor& g, const at::Tensor& 
       RECORD_FUNCTION("rnn_fused::grad_weight_hh(few resets)", std::vector<c10::IValue>());
       product_into(grad, g, h, write);
       if (changed.numel() == 0) return;
-      const at::Tensor reset_rows = reset.index_select(0, changed.remainder(B));
+      const at::Tensor reset_rows =
+          reset.index_select(0, per_row ? changed : changed.remainder(B));
       const at::Tensor correction = (1 - mask.index_select(0, changed)).unsqueeze(1) *
                                     (reset_rows - h.index_select(0, changed));
       grad.addmm_(g.index_select(0, changed).t(), correction);
@@ -81,7 +84,8 @@ void add_carry_product(at::Tensor& grad, const at::Tensor& g, const at::Tensor& 
     // lerp is exact at m = 0 and 1, where it equals m·h + (1 − m)·r; but a kept
     // row never reads the reset state, which may be infinite there (inf − inf).
     at::Tensor blended = carry.view({n / B, B, H});
-    at::lerp_out(blended, reset, h_rows.view({n / B, B, H}), m.view({n / B, B, 1}));
+    const at::Tensor resets = per_row ? reset.narrow(0, r, n).view({n / B, B, H}) : reset;
+    at::lerp_out(blended, resets, h_rows.view({n / B, B, H}), m.view({n / B, B, 1}));
     at::where_out(carry, m == 1, h_rows, carry);
     product_into(grad, g.narrow(0, r, n), carry, write && r == 0);
   }
@@ -111,8 +115,11 @@ void add_hidden_weight_grads(const BackwardParams& p, at::Tensor& grad, const at
   const at::Tensor later = gh.narrow(0, (lo - t0) * B, (hi - lo) * B);
   const at::Tensor h = p.output.view({T * B, H}).narrow(0, prev * B, (hi - lo) * B);
   if (!p.mask.defined()) return product_into(grad, later, h, write);
+  const at::Tensor reset = p.resets_per_step()
+                               ? p.reset_h.view({T * B, H}).narrow(0, prev * B, (hi - lo) * B)
+                               : p.reset_h;
   add_carry_product(grad, later, h, p.mask.view({T * B}).narrow(0, prev * B, (hi - lo) * B),
-                    p.reset_h, write);
+                    reset, B, p.resets_per_step(), write);
 }
 
 }  // namespace
@@ -133,8 +140,8 @@ Gradients allocate_gradients(const BackwardParams& p) {
     if (cell.hidden_bias_apart) g.bias_hh = at::empty({GH}, options);
   }
   if (p.mask.defined()) {
-    g.reset_h = at::zeros({p.batch, p.output_size}, acc_options);
-    if (cell.cell_state) g.reset_c = at::zeros({p.batch, p.hidden}, acc_options);
+    g.reset_h = at::zeros(p.reset_h.sizes(), acc_options);
+    if (cell.cell_state) g.reset_c = at::zeros(p.reset_c.sizes(), acc_options);
   }
   return g;
 }
@@ -154,12 +161,16 @@ at::Tensor states_read(const at::Tensor& values, const at::Tensor& first, const 
   at::Tensor target = read.narrow(0, lo - t0, hi - lo);
   if (!mask.defined()) {
     target.copy_(source);
-  } else if (target.is_cpu()) {
-    blend_carries_cpu(target, source, mask.narrow(0, prev, hi - lo), reset);
+    return read;
+  }
+  // Reset states per step are those of the predecessors' times.
+  const at::Tensor resets = reset.dim() == 3 ? reset.narrow(0, prev, hi - lo) : reset;
+  if (target.is_cpu()) {
+    blend_carries_cpu(target, source, mask.narrow(0, prev, hi - lo), resets);
   } else {
     const at::Tensor m = mask.narrow(0, prev, hi - lo).unsqueeze(-1);
     // A kept row never reads the reset state: lerp would make NaN of an infinite one.
-    target.copy_(at::where(m == 1, source, m * source + (1 - m) * reset));
+    target.copy_(at::where(m == 1, source, m * source + (1 - m) * resets));
   }
   return read;
 }

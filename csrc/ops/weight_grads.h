@@ -18,8 +18,9 @@ Gradients allocate_gradients(const BackwardParams& p);
 
 // The states the steps [t0, t0 + steps) read (times, not processing order),
 // [steps, B, H]: the first processed step's `first`, every other one its
-// predecessor's carry mask·values + (1 − mask)·reset (Device-independent; a
-// row with mask 1 is its value as it is, even against an infinite reset).
+// predecessor's carry mask·values + (1 − mask)·reset, reset [B, H] or per step
+// [T, B, H] (Device-independent; a row with mask 1 is its value as it is, even
+// against an infinite reset).
 at::Tensor states_read(const at::Tensor& values, const at::Tensor& first, const at::Tensor& mask,
                        const at::Tensor& reset, bool reverse, int64_t t0, int64_t steps);
 

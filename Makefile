@@ -25,9 +25,10 @@ $(DEPS_STAMP):
 	touch $@
 
 # expecttest: torch.testing._internal imports it (tests/test_torch_module_db.py).
+# torchrl 0.14.1 needs a tensordict before 0.15 (tests/test_torchrl_integration.py).
 $(TEST_DEPS_STAMP): $(DEPS_STAMP)
 	$(PY) -m pip install pytest pytest-xdist sb3-contrib gymnasium onnx onnxscript onnxruntime \
-		build expecttest
+		build expecttest "torchrl==0.14.1" "tensordict<0.15"
 	touch $@
 
 $(BUILD_STAMP): $(DEPS_STAMP) $(SOURCES)

@@ -1,7 +1,9 @@
 """Each RL integration against its library's own path, forward+backward, with
 and without episode starts inside the sequences: CleanRL's get_states loop
-against fused_get_states, and sb3-contrib's RecurrentActorCriticPolicy against
-FusedLstmPolicy (evaluate_actions on one training batch). Medians of
+against fused_get_states, sb3-contrib's RecurrentActorCriticPolicy against
+FusedLstmPolicy (evaluate_actions on one training batch), and TorchRL's
+LSTMModule and GRUModule in recurrent mode (its default 'pad' backend) against
+FusedLSTMModule and FusedGRUModule. Medians of
 torch.utils.benchmark's blocked_autorange, the rows of a case timed in turn,
 in rotating order; the range is over the repeats.
 
@@ -16,12 +18,15 @@ import torch
 import torch.utils.benchmark as benchmark
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from sb3_contrib.common.recurrent.type_aliases import RNNStates
+from tensordict import TensorDict
 from torch import nn
+from torchrl.modules import GRUModule, LSTMModule, set_recurrent_mode
 
 import rnn_fused
 from rnn_fused import FusedLSTM
 from rnn_fused.integrations.cleanrl import fused_get_states, fused_get_states_ref
 from rnn_fused.integrations.sb3 import FusedLstmPolicy
+from rnn_fused.integrations.torchrl import FusedGRUModule, FusedLSTMModule
 
 START_PROBABILITY = 0.01
 
@@ -82,6 +87,30 @@ def sb3_rows(with_starts, generator):
             "FusedLstmPolicy": row(fused)}
 
 
+def torchrl_rows(module_classes, with_starts, generator):
+    """Issue 31's target point: B=64 rows of T=64 steps, 32 features, H=128."""
+    batch, steps, features, hidden = 64, 64, 32, 128
+    stock_cls, fused_cls = module_classes
+    stock = stock_cls(input_size=features, hidden_size=hidden, in_key="x", out_key="y")
+    fused = fused_cls(input_size=features, hidden_size=hidden, in_key="x", out_key="y")
+    fused.load_state_dict(stock.state_dict())
+    is_init = starts_of((batch, steps), (0, steps // 2), with_starts, generator).bool()
+    is_init[:, 0] = True
+    x = torch.randn(batch, steps, features, generator=generator, requires_grad=True)
+    states = {key: torch.randn(batch, steps, 1, hidden, generator=generator)
+              for key in stock.in_keys[1:-1]}
+
+    def row(module):
+        def run():
+            td = TensorDict({"x": x, "is_init": is_init[..., None], **states},
+                            batch_size=[batch, steps])
+            with set_recurrent_mode(True):
+                out = module(td)
+            sum(out[key].sum() for key in module.out_keys).backward()
+        return run
+    return {f"TorchRL {stock_cls.__name__}": row(stock), fused_cls.__name__: row(fused)}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -94,7 +123,11 @@ def main(argv=None):
           f"{args.repeats} repeats")
     print("| library | episode starts inside | library's path | integration | speedup |")
     print("|---|---|---|---|---|")
-    for library, rows_of in (("CleanRL", cleanrl_rows), ("sb3-contrib", sb3_rows)):
+    libraries = (
+        ("CleanRL", cleanrl_rows), ("sb3-contrib", sb3_rows),
+        ("TorchRL LSTM", lambda *a: torchrl_rows((LSTMModule, FusedLSTMModule), *a)),
+        ("TorchRL GRU", lambda *a: torchrl_rows((GRUModule, FusedGRUModule), *a)))
+    for library, rows_of in libraries:
         for with_starts in (True, False):
             rows = rows_of(with_starts, generator)
             times = {name: [] for name in rows}

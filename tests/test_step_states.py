@@ -178,3 +178,22 @@ def test_errors_name_the_per_step_shapes():
 
 def test_plan_names_per_step_resets():
     assert rnn_fused.plan(B, H, steps=T, cell="gru", resets_per_step=True).backend == "per-step"
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_opcheck_with_resets_per_step(cell):
+    """The fake kernels give per-step reset states' gradients their [T, B, ·] shape."""
+    args = per_step_layer_args("cpu", cell, requires_grad=False)
+    args = {k: v.float() if v is not None else None for k, v in args.items()}
+    forward = (*args.values(), cell, False, "auto")
+    torch.library.opcheck(torch.ops.rnn_fused.layer_forward.default, forward)
+    out, h_n, c_n, cells, saved = torch.ops.rnn_fused.layer_forward(*forward)
+    lstm = cell == "lstm"
+    backward = (torch.randn_like(out), torch.randn_like(h_n),
+                torch.randn_like(c_n) if lstm else None, torch.randn_like(cells) if lstm else None,
+                args["input"], args["weight_ih"], args["weight_hh"], args["hx"], args["cx"],
+                args["mask"], args["reset_h"], args["reset_c"], out, cells, saved, cell, False,
+                True, [True] * 3, "auto")
+    torch.library.opcheck(torch.ops.rnn_fused.layer_backward.default, backward)
+    grads = torch.ops.rnn_fused.layer_backward(*backward)
+    assert grads[7].shape == (T, B, H)

@@ -19,7 +19,8 @@ TORCH_LIBRARY(rnn_fused, m) {
   // the cell's saved values. A cell without a cell state takes cx = reset_c =
   // None and returns empty c_n and cells; one that saves nothing an empty
   // saved. `backend` is 'auto' or a kernel family's name (rnn_fused::backends).
-  // weight_hr [P, H], LSTM only: h_t = W_hr (o_t ⊙ tanh(c_t)), as nn.LSTM's
+  // reset_h and reset_c are [B, ·], or one per step [T, B, ·], block t resetting
+  // step t's carry. weight_hr [P, H], LSTM only: h_t = W_hr (o_t ⊙ tanh(c_t)), as nn.LSTM's
   // proj_size; h, hx and reset_h are then P wide and weight_hh is [4·H, P].
   m.def(
       "layer_forward(Tensor input, Tensor weight_ih, Tensor weight_hh, Tensor? bias_ih, "

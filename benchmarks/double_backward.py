@@ -1,7 +1,8 @@
 """What a gradient of gradients costs: each fused module against its torch.nn
 twin, first-order gradients, the same with create_graph=True, and a gradient
-penalty (‖∂L/∂x‖², then backward). Medians of torch.utils.benchmark's
-blocked_autorange, the rows of each size timed in one rotation, repeated.
+penalty (‖∂L/∂x‖², then backward). timing.time_calls: one sample per row and
+repeat, the rows of each size in balanced rotating orders; the range over the
+repeats.
 
 Usage: python benchmarks/double_backward.py [--steps 16 64 256] [--repeats 3]
 """
@@ -9,10 +10,11 @@ import argparse
 import platform
 
 import torch
-import torch.utils.benchmark as benchmark
 
 import rnn_fused
 from rnn_fused import FusedGRU, FusedLSTM, FusedRNN
+
+from timing import time_calls
 
 PAIRS = {"rnn": (FusedRNN, torch.nn.RNN), "gru": (FusedGRU, torch.nn.GRU),
          "lstm": (FusedLSTM, torch.nn.LSTM)}
@@ -41,7 +43,7 @@ def main(argv=None):
     print(f"torch {torch.__version__}, rnn_fused {rnn_fused.__version__}, "
           f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"CPU ISA {rnn_fused.cpu_isa()}; B={args.batch}, D=H={args.hidden}, float32; "
-          f"median ms per call, range over {args.repeats} repeats")
+          f"ms per call, range over {args.repeats} repeats")
     print("| cell | T | case | fused | torch.nn |")
     print("|---|---|---|---|---|")
     torch.manual_seed(0)
@@ -53,12 +55,8 @@ def main(argv=None):
             x = torch.randn(steps, args.batch, args.hidden, requires_grad=True)
             rows = {(name, side): fn for side, module in (("fused", fused), ("nn", twin))
                     for name, fn in cases(module, x).items()}
-            times = {key: [] for key in rows}
-            for repeat in range(args.repeats):
-                keys = list(rows)
-                for key in keys[repeat % len(keys):] + keys[:repeat % len(keys)]:
-                    timer = benchmark.Timer("fn()", globals={"fn": rows[key]})
-                    times[key].append(timer.blocked_autorange(min_run_time=0.3).median * 1e3)
+            times = {key: [t * 1e3 for t in samples]
+                     for key, samples in time_calls(rows, args.repeats).items()}
             for name in ("first-order", "create_graph", "penalty"):
                 cells = [f"{min(times[name, s]):.2f}–{max(times[name, s]):.2f}"
                          for s in ("fused", "nn")]

@@ -3,9 +3,9 @@ and without episode starts inside the sequences: CleanRL's get_states loop
 against fused_get_states, sb3-contrib's RecurrentActorCriticPolicy against
 FusedLstmPolicy (evaluate_actions on one training batch), and TorchRL's
 LSTMModule and GRUModule in recurrent mode (its default 'pad' backend) against
-FusedLSTMModule and FusedGRUModule. Medians of
-torch.utils.benchmark's blocked_autorange, the rows of a case timed in turn,
-in rotating order; the range is over the repeats.
+FusedLSTMModule and FusedGRUModule. timing.time_calls: one sample per row and
+repeat, the two rows of a case in alternating order; the median and the range
+over the repeats, and of the per-repeat ratios.
 
 Usage: python benchmarks/integrations.py [--repeats 5]
 """
@@ -14,8 +14,9 @@ import platform
 
 import gymnasium as gym
 import numpy as np
+import statistics
+
 import torch
-import torch.utils.benchmark as benchmark
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from sb3_contrib.common.recurrent.type_aliases import RNNStates
 from tensordict import TensorDict
@@ -27,6 +28,7 @@ from rnn_fused import FusedLSTM
 from rnn_fused.integrations.cleanrl import fused_get_states, fused_get_states_ref
 from rnn_fused.integrations.sb3 import FusedLstmPolicy
 from rnn_fused.integrations.torchrl import FusedGRUModule, FusedLSTMModule
+from timing import time_calls
 
 START_PROBABILITY = 0.01
 
@@ -119,10 +121,13 @@ def main(argv=None):
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, rnn_fused {rnn_fused.__version__}, "
           f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-          f"CPU ISA {rnn_fused.cpu_isa()}, float32; forward+backward, median ms, range over "
-          f"{args.repeats} repeats")
+          f"CPU ISA {rnn_fused.cpu_isa()}, float32; forward+backward, ms per call and "
+          f"speedup: median (range) over {args.repeats} repeats")
     print("| library | episode starts inside | library's path | integration | speedup |")
     print("|---|---|---|---|---|")
+
+    def cell(values, unit=""):
+        return f"{statistics.median(values):.2f}{unit} ({min(values):.2f}–{max(values):.2f})"
     libraries = (
         ("CleanRL", cleanrl_rows), ("sb3-contrib", sb3_rows),
         ("TorchRL LSTM", lambda *a: torchrl_rows((LSTMModule, FusedLSTMModule), *a)),
@@ -130,17 +135,11 @@ def main(argv=None):
     for library, rows_of in libraries:
         for with_starts in (True, False):
             rows = rows_of(with_starts, generator)
-            times = {name: [] for name in rows}
-            names = list(rows)
-            for repeat in range(args.repeats):
-                for name in names[repeat % 2:] + names[:repeat % 2]:
-                    timer = benchmark.Timer("run()", globals={"run": rows[name]})
-                    times[name].append(timer.blocked_autorange(min_run_time=0.3).median * 1e3)
-            ours, theirs = times[names[1]], times[names[0]]
+            times = time_calls(rows, args.repeats)
+            theirs, ours = ([t * 1e3 for t in times[name]] for name in rows)
             ratios = [t / o for t, o in zip(theirs, ours)]
-            print(f"| {library} | {'yes' if with_starts else 'no'} | "
-                  f"{min(theirs):.2f}–{max(theirs):.2f} | {min(ours):.2f}–{max(ours):.2f} | "
-                  f"{min(ratios):.2f}–{max(ratios):.2f}× |")
+            print(f"| {library} | {'yes' if with_starts else 'no'} | {cell(theirs)} | "
+                  f"{cell(ours)} | {cell(ratios, '×')} |")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """An LSTM with projections: FusedLSTM(proj_size=H/2) against nn.LSTM with the
 same proj_size (which PyTorch runs on its generic per-step path: oneDNN has no
 projections), on the CPU plain shapes of the main benchmark, forward under
-no_grad and forward+backward. Medians of torch.utils.benchmark's
-blocked_autorange, the rows of each shape timed in one rotation, repeated; the
-range over the repeats.
+no_grad and forward+backward. timing.time_calls: one sample per row and
+repeat, the rows of a shape in balanced rotating orders; the range over the
+repeats.
 
 Usage: python benchmarks/projections.py [--repeats 3]
 """
@@ -11,12 +11,12 @@ import argparse
 import platform
 
 import torch
-import torch.utils.benchmark as benchmark
 
 import rnn_fused
 from rnn_fused import FusedLSTM
 
 from scenarios import CPU_PLAIN
+from timing import time_calls
 
 
 def cases(module, x):
@@ -33,13 +33,12 @@ def cases(module, x):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--min-run-time", type=float, default=0.3)
     args = parser.parse_args(argv)
     print(f"torch {torch.__version__}, rnn_fused {rnn_fused.__version__}, "
           f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"rnn_fused CPU ISA {rnn_fused.cpu_isa()}, torch CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}; float32, batch_first, P = H/2; "
-          f"median ms per call, range over {args.repeats} repeats")
+          f"ms per call, range over {args.repeats} repeats")
     print("| B | T | D | H | P | case | FusedLSTM | nn.LSTM | nn / fused |")
     print("|---|---|---|---|---|---|---|---|---|")
     torch.manual_seed(0)
@@ -50,15 +49,10 @@ def main(argv=None):
         x = torch.randn(batch, steps, features, requires_grad=True)
         rows = {(name, side): fn for side, module in (("fused", fused), ("nn", twin))
                 for name, fn in cases(module, x).items()}
-        times = {key: [] for key in rows}
-        for repeat in range(args.repeats):
-            keys = list(rows)
-            for key in keys[repeat % len(keys):] + keys[:repeat % len(keys)]:
-                timer = benchmark.Timer("fn()", globals={"fn": rows[key]})
-                times[key].append(
-                    timer.blocked_autorange(min_run_time=args.min_run_time).median * 1e3)
+        times = time_calls(rows, args.repeats)
         for name in cases(fused, x):
-            fused_ms, nn_ms = times[name, "fused"], times[name, "nn"]
+            fused_ms = [t * 1e3 for t in times[name, "fused"]]
+            nn_ms = [t * 1e3 for t in times[name, "nn"]]
             ratios = [n / f for n, f in zip(nn_ms, fused_ms)]
             print(f"| {batch} | {steps} | {features} | {hidden} | {proj} | {name} | "
                   f"{min(fused_ms):.2f}–{max(fused_ms):.2f} | {min(nn_ms):.2f}–{max(nn_ms):.2f} | "

@@ -25,12 +25,6 @@ from ..modules import FusedGRU, FusedLSTM
 __all__ = ["FusedLSTMModule", "FusedGRUModule"]
 
 
-def _check_backend(module, name: str) -> None:
-    if module.recurrent_backend not in ("pad", "auto"):
-        raise ValueError(f"{name} runs recurrent mode through rnn_fused: recurrent_backend "
-                         f"must be 'pad' or 'auto', got {module.recurrent_backend!r}")
-
-
 def _time_rows(tensordict, name: str):
     """TorchRL's recurrent layout: [B, T] with time last among the batch dims."""
     if tensordict.ndim == 0:
@@ -86,41 +80,46 @@ def _recurrent_forward(module, rnn, tensordict, widths, name: str):
     return tensordict
 
 
-class FusedLSTMModule(LSTMModule):
+class _FusedRecurrentMode:
+    """What the two modules share, mixed in before TorchRL's class: its RNN (at
+    the attribute `_attr`) swapped for the fused class `_fused`, and recurrent
+    mode through _recurrent_forward."""
+
+    _attr = ""
+    _fused = None
+
+    def __init__(self, *args, **kwargs):
+        name = type(self).__name__
+        if kwargs.get("python_based", False):
+            raise ValueError(f"{name}: python_based=True is TorchRL's own Python "
+                             f"{self._attr.upper()}; {name} runs rnn_fused's")
+        super().__init__(*args, **kwargs)
+        if self.recurrent_backend not in ("pad", "auto"):
+            raise ValueError(f"{name} runs recurrent mode through rnn_fused: recurrent_backend "
+                             f"must be 'pad' or 'auto', got {self.recurrent_backend!r}")
+        rnn = getattr(self, self._attr)
+        if not isinstance(rnn, self._fused):
+            setattr(self, self._attr, getattr(self._fused, f"from_{self._attr}")(rnn))
+
+    def forward(self, tensordict):
+        rnn = getattr(self, self._attr)
+        if not self.recurrent_mode or rnn.bidirectional:
+            return super().forward(tensordict)
+        # h's width (proj_size where an LSTM projects), then the LSTM's c.
+        widths = (rnn.proj_size or rnn.hidden_size,) + (
+            (rnn.hidden_size,) if isinstance(rnn, FusedLSTM) else ())
+        return _recurrent_forward(self, rnn, tensordict, widths, type(self).__name__)
+
+
+class FusedLSTMModule(_FusedRecurrentMode, LSTMModule):
     """torchrl.modules.LSTMModule with a FusedLSTM: the same arguments (an `lstm`
     given is copied into a FusedLSTM; python_based is refused), and recurrent mode
     in one masked fused call (module docstring)."""
 
-    def __init__(self, *args, **kwargs):
-        if kwargs.get("python_based", False):
-            raise ValueError("FusedLSTMModule: python_based=True is TorchRL's own Python LSTM; "
-                             "FusedLSTMModule runs rnn_fused's")
-        super().__init__(*args, **kwargs)
-        _check_backend(self, "FusedLSTMModule")
-        if not isinstance(self.lstm, FusedLSTM):
-            self.lstm = FusedLSTM.from_lstm(self.lstm)
-
-    def forward(self, tensordict):
-        if not self.recurrent_mode or self.lstm.bidirectional:
-            return super().forward(tensordict)
-        widths = (self.lstm.proj_size or self.lstm.hidden_size, self.lstm.hidden_size)
-        return _recurrent_forward(self, self.lstm, tensordict, widths, "FusedLSTMModule")
+    _attr, _fused = "lstm", FusedLSTM
 
 
-class FusedGRUModule(GRUModule):
+class FusedGRUModule(_FusedRecurrentMode, GRUModule):
     """torchrl.modules.GRUModule with a FusedGRU, as FusedLSTMModule is for the LSTM."""
 
-    def __init__(self, *args, **kwargs):
-        if kwargs.get("python_based", False):
-            raise ValueError("FusedGRUModule: python_based=True is TorchRL's own Python GRU; "
-                             "FusedGRUModule runs rnn_fused's")
-        super().__init__(*args, **kwargs)
-        _check_backend(self, "FusedGRUModule")
-        if not isinstance(self.gru, FusedGRU):
-            self.gru = FusedGRU.from_gru(self.gru)
-
-    def forward(self, tensordict):
-        if not self.recurrent_mode or self.gru.bidirectional:
-            return super().forward(tensordict)
-        return _recurrent_forward(self, self.gru, tensordict, (self.gru.hidden_size,),
-                                  "FusedGRUModule")
+    _attr, _fused = "gru", FusedGRU

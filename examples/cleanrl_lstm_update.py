@@ -89,7 +89,8 @@ def update_timer(get_states, lstm, hidden, state, done) -> benchmark.Timer:
 
     def step():
         update(get_states, lstm, hidden, state, done, weights)
-    return benchmark.Timer("step()", globals={"step": step})
+    # Timer runs one thread unless told; time what the process runs with.
+    return benchmark.Timer("step()", globals={"step": step}, num_threads=torch.get_num_threads())
 
 
 def main(argv=None):
@@ -128,8 +129,9 @@ def main(argv=None):
     medians = {name: statistics.median(values) for name, values in samples.items()}
     print(f"forward+backward of one minibatch ({device}, float32, torch {torch.__version__}; "
           f"B={sizes['envs'] // sizes['minibatches']} environments, T={sizes['steps']}, "
-          f"{sizes['features']} features, H={sizes['hidden']}, dones ~{DONE_PROBABILITY}; "
-          f"medians of {sizes['repeats']} repeats in rotating order):")
+          f"{sizes['features']} features, H={sizes['hidden']}, dones ~{DONE_PROBABILITY}, "
+          f"{torch.get_num_threads()} threads; medians of {sizes['repeats']} repeats in "
+          f"rotating order):")
     for name, values in samples.items():
         print(f"  {name}: {medians[name] * 1e3:.2f} ms "
               f"(range {min(values) * 1e3:.2f}–{max(values) * 1e3:.2f})")

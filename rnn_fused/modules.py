@@ -109,8 +109,10 @@ class FusedRecurrentBase:
 
     def forward(self, input: Union[torch.Tensor, PackedSequence], hx=None,
                 mask: Optional[torch.Tensor] = None,
-                reset_state: Union[None, Number, torch.Tensor, States] = None, *,
+                reset_state: Union[None, Number, torch.Tensor, States] = None,
                 step_states: bool = False):
+        # step_states is not keyword-only: torch.onnx.export(dynamo=False) passes
+        # every parameter of forward positionally, defaults included.
         states = self._states_of(hx)
         if isinstance(input, PackedSequence):
             if step_states:
@@ -188,7 +190,7 @@ class FusedRNN(FusedRecurrentBase, nn.RNN):
         'persistent', 'cluster'; rnn_fused.plan says which one a call takes, and
         why); an attribute, so it can change between calls.
 
-    forward(input, hx=None, mask=None, reset_state=None, *, step_states=False)
+    forward(input, hx=None, mask=None, reset_state=None, step_states=False)
     -> (output, h_n): mask has the shape of input's leading dims ([T, B], [B, T]
     with batch_first, [T] unbatched), bool or float; after step t each direction
     carries mask_t·h_t + (1 − mask_t)·reset_state into its next step (the
@@ -319,7 +321,7 @@ class FusedLSTM(FusedRecurrentBase, nn.LSTM):
     P wide and c is hidden_size wide. That case runs on the CPU only for now
     (CUDA raises, naming the reason; rnn_fused.plan(..., proj_size=P) says so).
 
-    forward(input, hx=None, mask=None, reset_state=None, *, step_states=False)
+    forward(input, hx=None, mask=None, reset_state=None, step_states=False)
     -> (output, (h_n, c_n)). hx is (h_0, c_0). An LSTM carries and resets both
     states: after step t each direction carries mask_t·h_t + (1 − mask_t)·r_h
     and mask_t·c_t + (1 − mask_t)·r_c into its next step, where reset_state =

@@ -302,3 +302,13 @@ def test_import_does_not_need_onnx():
     code = ("import sys, rnn_fused; rnn_fused.FusedLSTM(2, 3); "
             "assert not {'onnx', 'onnxscript', 'onnx_ir'} & set(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_torchscript_exporter_names_the_op(tmp_path):
+    """torch.onnx.export(dynamo=False) stops at rnn_fused::module_forward, as
+    docs/export.md says; a forward signature it cannot call would fail earlier with a
+    TypeError (it passes every parameter positionally)."""
+    with pytest.raises(torch.onnx.errors.UnsupportedOperatorError,
+                       match="rnn_fused::module_forward"):
+        torch.onnx.export(FusedLSTM(3, 4).eval(), (torch.randn(5, 2, 3),),
+                          str(tmp_path / "lstm.onnx"), dynamo=False)

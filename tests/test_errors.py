@@ -211,7 +211,8 @@ def test_functional_errors():
     with pytest.raises(RuntimeError, match="Expected sequence length to be larger than 0"):
         fused_rnn(torch.randn(0, B, D), w_ih, w_hh)
     with pytest.raises(ValueError, match=r"expected weight_ih and weight_hh of shapes "
-                                         r"\[G·H, D\] and \[G·H, H\], got \(4, 3\) and \(\)"):
+                                         r"\[G·H, D\] and \[G·H, H\] \(\[G·H, P\] with "
+                                         r"proj_size P\), got \(4, 3\) and \(\)"):
         fused_rnn(torch.randn(T, B, D), w_ih, torch.tensor(1.0))
     # The op's states have a layer dimension, which fused_rnn adds.
     with pytest.raises(ValueError, match=r"expected reset_state of shape \(1, 2, 4\)"):

@@ -171,6 +171,11 @@ def test_errors_name_the_per_step_shapes():
     x, mask = torch.randn(T, B, D), torch.ones(T, B)
     with pytest.raises(ValueError, match=r"or, one per step, \(2, 5, 3, 6\)"):
         rnn(x, mask=mask, reset_state=torch.zeros(2, T + 1, B, H))
+    # Shapes in the input's layout: batch_first wants [L·dirs, B, T, H].
+    batch_first = rnn_fused.FusedRNN(D, H, 2, batch_first=True)
+    with pytest.raises(ValueError, match=r"shape \(2, 3, 6\) \(like hx\) or, one per step, "
+                                         r"\(2, 3, 5, 6\).*got \(2, 5, 3, 6\)"):
+        batch_first(x.transpose(0, 1), mask=mask.t(), reset_state=torch.zeros(2, T, B, H))
     args = per_step_layer_args("cpu", "lstm", requires_grad=False)
     with pytest.raises(ValueError, match=r"expected reset_c of shape \[5, 3, 6\], got \[3, 6\]"):
         outputs(dict(args, reset_c=torch.zeros(B, H, dtype=torch.float64)), "lstm")
@@ -181,6 +186,27 @@ def test_errors_name_the_per_step_shapes():
 
 def test_plan_names_per_step_resets():
     assert rnn_fused.plan(B, H, steps=T, cell="gru", resets_per_step=True).backend == "per-step"
+    with pytest.raises(ValueError, match="proj_size is an LSTM's"):
+        rnn_fused.plan(B, H, steps=T, cell="gru", proj_size=2)
+
+
+@pytest.mark.parametrize("cell", KINDS)
+def test_float32_resets_per_step_against_float64(cell):
+    """float32 (whose small steps take the register tiles where the CPU has them)
+    against the float64 reference, with a reset state per step."""
+    fused = fused_module(cell, D, 32, 1, batch_first=True)
+    count, steps, batch = 1, 16, 8
+    states = helpers.random_states(cell, (count, batch, 32))
+    resets = helpers.random_states(cell, (count, batch, steps, 32))
+    x = torch.randn(batch, steps, D, dtype=torch.float64)
+    mask = make_mask("resets", batch, steps)
+    hx = tuple(s.float() for s in states)
+    reset_state = tuple(r.float() for r in resets)
+    out, finals = fused(x.float(), hx if cell == "lstm" else hx[0], mask=mask,
+                        reset_state=reset_state if cell == "lstm" else reset_state[0])
+    expected, _ = run_stack(cell, fused.double(), x.transpose(0, 1), states,
+                            mask.t().double(), tuple(r.transpose(1, 2) for r in resets))
+    report("output", out.transpose(0, 1), expected, **helpers.TOLERANCES[torch.float32])
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])

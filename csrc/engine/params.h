@@ -39,7 +39,9 @@ struct LayerParams : LayerSizes {
   // [B, P] and [B, H], with a mask; or per step, [T, B, P] and [T, B, H]
   // (kResetsPerStep), indexed by the time of the step whose carry they reset.
   at::Tensor reset_h, reset_c;
-  bool resets_per_step() const { return reset_h.defined() && reset_h.dim() == 3; }
+  bool resets_per_step() const {
+    return mask.defined() && reset_h.defined() && reset_h.dim() == 3;
+  }
 };
 
 // The forward's bias terms: x_bias [G·H] rides with the input projection (both

@@ -62,6 +62,8 @@ std::tuple<std::string, std::string> plan_op(int64_t steps, int64_t batch, int64
                                              at::ScalarType dtype, at::Device device,
                                              c10::string_view backend, c10::string_view cell,
                                              int64_t proj_size, bool resets_per_step) {
+  TORCH_CHECK_VALUE(proj_size == 0 || parse_cell(cell) == Cell::Lstm,
+                    "rnn_fused: proj_size is an LSTM's: it must be 0 for the '", cell, "' cell");
   const PlanQuery query{parse_cell(cell), steps, batch, hidden, dtype, backend,
                         (proj_size > 0 ? kProjection : 0u) |
                             (resets_per_step ? kResetsPerStep : 0u)};
@@ -93,10 +95,12 @@ Plan plan_layer(const PlanQuery& request, c10::DeviceType device, std::string* w
     const unsigned missing = query.features & ~family->features;
     if (missing != 0) {
       if (reason != nullptr) {
-        *reason = std::string("it does not run ") +
-                  (missing & kProjection ? "an LSTM with proj_size > 0"
-                                         : "reset states given per step") +
-                  " (only the CPU's per-step loop does, until CUDA's has run it on a GPU)";
+        std::vector<std::string> lacking;
+        if (missing & kProjection) lacking.emplace_back("an LSTM with proj_size > 0");
+        if (missing & kResetsPerStep) lacking.emplace_back("reset states given per step");
+        *reason = "it does not run " + lacking[0] +
+                  (lacking.size() > 1 ? " or " + lacking[1] : std::string()) +
+                  " (only the CPU's per-step loop does, until CUDA's has run them on a GPU)";
       }
       return false;
     }

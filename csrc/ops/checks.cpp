@@ -99,7 +99,7 @@ LayerSizes check_layer_inputs(Cell cell, const at::Tensor& input, const at::Tens
     check_like_input(*mask, "mask", input, {n.steps, n.batch});
     TORCH_CHECK_VALUE(reset_h.has_value(),
                       "rnn_fused: a mask needs a reset state of shape [B, H] or, one per "
-                      "step, [T, B, H]");
+                      "step, [T, B, H] (P for the h of an LSTM with weight_hr [P, H])");
   }
   // One reset state for every step, or one per step ([T, B, ·]), both alike.
   const bool per_step = reset_h.has_value() && reset_h->dim() == 3;

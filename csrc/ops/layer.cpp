@@ -34,7 +34,8 @@ void set_layer(LayerParams& p, const LayerSizes& n, const at::Tensor& input,
                const OptionalTensor& weight_hr, bool reverse, c10::string_view backend) {
   static_cast<LayerSizes&>(p) = n;
   p.reverse = reverse;
-  const bool per_step = reset_h.has_value() && reset_h->dim() == 3;
+  // Reset states count only with a mask; without one they are checked, not read.
+  const bool per_step = mask.has_value() && reset_h.has_value() && reset_h->dim() == 3;
   p.plan = runnable_plan(PlanQuery{n.cell, n.steps, n.batch, n.hidden, input.scalar_type(),
                                    backend,
                                    (n.projects() ? kProjection : 0u) |

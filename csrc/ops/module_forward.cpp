@@ -125,11 +125,12 @@ at::Tensor checked_mask(const at::Tensor& mask, const at::Tensor& input, const c
 }
 
 // The reset states, one per state, [L·dirs, B, H] or, one per step,
-// [L·dirs, T, B, H] (time-major here): the tensors given (checked against the
-// states), the number given, or the states themselves.
+// [L·dirs, T, B, H]: the tensors given (in the input's layout, checked against
+// the states, then made batched and time-major like them), the number given, or
+// the states themselves.
 std::vector<at::Tensor> resets_for(at::TensorList given, c10::optional<double> value,
                                    const std::vector<at::Tensor>& states,
-                                   const c10::SymInt& steps) {
+                                   const c10::SymInt& steps, bool batched, bool batch_first) {
   std::vector<at::Tensor> resets;
   for (size_t k = 0; k < states.size(); ++k) {
     if (value.has_value()) {
@@ -141,18 +142,29 @@ std::vector<at::Tensor> resets_for(at::TensorList given, c10::optional<double> v
       continue;
     }
     const at::Tensor& r = given[k];
-    const c10::SymIntArrayRef like = states[k].sym_sizes();
-    const std::vector<c10::SymInt> per_step = {like[0], steps, like[1], like[2]};
-    TORCH_CHECK_VALUE(same_sizes(r.sym_sizes(), like) || same_sizes(r.sym_sizes(), per_step),
-                      "expected reset_state of shape ", as_tuple(like),
+    // What may be given, in the input's layout: one state like hx, or one per step.
+    const c10::SymIntArrayRef s = states[k].sym_sizes();
+    const std::vector<c10::SymInt> like_hx =
+        batched ? std::vector<c10::SymInt>{s[0], s[1], s[2]} : std::vector<c10::SymInt>{s[0], s[2]};
+    const std::vector<c10::SymInt> per_step =
+        !batched      ? std::vector<c10::SymInt>{s[0], steps, s[2]}
+        : batch_first ? std::vector<c10::SymInt>{s[0], s[1], steps, s[2]}
+                      : std::vector<c10::SymInt>{s[0], steps, s[1], s[2]};
+    const bool is_per_step = same_sizes(r.sym_sizes(), per_step);
+    TORCH_CHECK_VALUE(is_per_step || same_sizes(r.sym_sizes(), like_hx),
+                      "expected reset_state of shape ", as_tuple(like_hx),
                       " (like hx) or, one per step, ", as_tuple(per_step),
-                      " ([L*dirs, T, B, H]; [L*dirs, B, T, H] with batch_first), got ",
-                      as_tuple(r.sym_sizes()));
+                      " ([L*dirs, T, B, H]; [L*dirs, B, T, H] with batch_first; [L*dirs, T, H] "
+                      "unbatched), got ", as_tuple(r.sym_sizes()));
     TORCH_CHECK_TYPE(r.scalar_type() == states[k].scalar_type() || autocast_enabled(),
                      "expected reset_state of dtype ", dtype_name(states[k].scalar_type()),
                      " (like hx), got ", dtype_name(r.scalar_type()));
     check_device(r, "reset_state", states[k], "hx");
-    resets.push_back(r);
+    if (!batched) {
+      resets.push_back(r.unsqueeze(is_per_step ? 2 : 1));
+    } else {
+      resets.push_back(is_per_step && batch_first ? r.transpose(1, 2) : r);
+    }
   }
   return resets;
 }
@@ -166,7 +178,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> module_
   const Cell cell = parse_cell(cell_name);
   TORCH_CHECK_VALUE(weights.size() >= 2 && weights[0].dim() == 2 && weights[1].dim() == 2,
                     "rnn_fused: expected weight_ih and weight_hh of shapes [G·H, D] and "
-                    "[G·H, H], got ", weights.size() >= 2 ? as_tuple(weights[0].sym_sizes()) : "",
+                    "[G·H, H] ([G·H, P] with proj_size P), got ", weights.size() >= 2 ? as_tuple(weights[0].sym_sizes()) : "",
                     " and ", weights.size() >= 2 ? as_tuple(weights[1].sym_sizes()) : "");
   TORCH_CHECK_VALUE(!(reverse && bidirectional), "rnn_fused: reverse runs the one direction "
                     "of a unidirectional stack");
@@ -214,24 +226,15 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> module_
     mask = checked_mask(*mask_arg, input_arg, layout);
     mask = !batched ? mask.unsqueeze(1) : batch_first ? mask.t() : mask;
   }
-  // Each reset state as [L·dirs, B, H], or per step as [L·dirs, T, B, H].
-  std::vector<at::Tensor> given_resets;
   for (const at::Tensor& r : reset_state) {
-    if (!batched) {
-      TORCH_CHECK_VALUE(r.dim() == 2 || r.dim() == 3, "For unbatched 2-D input, reset_state "
-                        "should be 2-D [L*dirs, H] or, one per step, 3-D [L*dirs, T, H], but "
-                        "got shape ", as_tuple(r.sym_sizes()));
-    }
-    const bool per_step = r.dim() == (batched ? 4 : 3);
-    if (!batched) {
-      given_resets.push_back(r.unsqueeze(per_step ? 2 : 1));
-    } else {
-      given_resets.push_back(per_step && batch_first ? r.transpose(1, 2) : r);
-    }
+    TORCH_CHECK_VALUE(batched || r.dim() == 2 || r.dim() == 3, "For unbatched 2-D input, "
+                      "reset_state should be 2-D [L*dirs, H] or, one per step, 3-D "
+                      "[L*dirs, T, H], but got shape ", as_tuple(r.sym_sizes()));
   }
   // Without a mask nothing resets: tensors are still checked.
-  const std::vector<at::Tensor> resets = resets_for(
-      given_resets, mask.defined() ? reset_value : c10::nullopt, states, input.sym_size(0));
+  const std::vector<at::Tensor> resets =
+      resets_for(reset_state, mask.defined() ? reset_value : c10::nullopt, states,
+                 input.sym_size(0), batched, batch_first);
   const bool cell_state = m.states() == 2;
 
   // nn's order per direction: w_ih, w_hh[, b_ih, b_hh][, w_hr].

@@ -66,8 +66,8 @@ def _recurrent_forward(module, rnn, tensordict, widths, name: str):
     stored = [rows.get(key, None) for key in module.in_keys[1:1 + len(widths)]]
     batch, steps = value.shape[:2]
     if all(s is None for s in stored):
-        count = rnn.num_layers * (2 if rnn.bidirectional else 1)
-        stored = [value.new_zeros(batch, steps, count, width) for width in widths]
+        # One direction: bidirectional modules take TorchRL's own path.
+        stored = [value.new_zeros(batch, steps, rnn.num_layers, width) for width in widths]
     elif any(s is None for s in stored):
         raise RuntimeError(f"{name}: got some hidden states and not others: "
                            f"{[type(s).__name__ for s in stored]}")

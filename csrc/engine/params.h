@@ -39,6 +39,7 @@ struct LayerParams : LayerSizes {
   // [B, P] and [B, H], with a mask; or per step, [T, B, P] and [T, B, H]
   // (kResetsPerStep), indexed by the time of the step whose carry they reset.
   at::Tensor reset_h, reset_c;
+  // Reset states count only with a mask; without one they are checked, not read.
   bool resets_per_step() const {
     return mask.defined() && reset_h.defined() && reset_h.dim() == 3;
   }

@@ -34,13 +34,6 @@ void set_layer(LayerParams& p, const LayerSizes& n, const at::Tensor& input,
                const OptionalTensor& weight_hr, bool reverse, c10::string_view backend) {
   static_cast<LayerSizes&>(p) = n;
   p.reverse = reverse;
-  // Reset states count only with a mask; without one they are checked, not read.
-  const bool per_step = mask.has_value() && reset_h.has_value() && reset_h->dim() == 3;
-  p.plan = runnable_plan(PlanQuery{n.cell, n.steps, n.batch, n.hidden, input.scalar_type(),
-                                   backend,
-                                   (n.projects() ? kProjection : 0u) |
-                                       (per_step ? kResetsPerStep : 0u)},
-                         input.device().type());
   p.input = input.contiguous().view({n.steps * n.batch, n.input_size});
   p.weight_ih = weight_ih;
   p.w_hh = weight_hh.contiguous();
@@ -50,6 +43,11 @@ void set_layer(LayerParams& p, const LayerSizes& n, const at::Tensor& input,
   p.mask = contiguous_or_undefined(mask);
   p.reset_h = contiguous_or_undefined(reset_h);
   p.reset_c = contiguous_or_undefined(reset_c);
+  p.plan = runnable_plan(PlanQuery{n.cell, n.steps, n.batch, n.hidden, input.scalar_type(),
+                                   backend,
+                                   (p.projects() ? kProjection : 0u) |
+                                       (p.resets_per_step() ? kResetsPerStep : 0u)},
+                         input.device().type());
 }
 
 int64_t last_processed_step(const LayerSizes& n, bool reverse) {

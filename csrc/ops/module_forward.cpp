@@ -178,7 +178,8 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> module_
   const Cell cell = parse_cell(cell_name);
   TORCH_CHECK_VALUE(weights.size() >= 2 && weights[0].dim() == 2 && weights[1].dim() == 2,
                     "rnn_fused: expected weight_ih and weight_hh of shapes [G·H, D] and "
-                    "[G·H, H] ([G·H, P] with proj_size P), got ", weights.size() >= 2 ? as_tuple(weights[0].sym_sizes()) : "",
+                    "[G·H, H] ([G·H, P] with proj_size P), got ",
+                    weights.size() >= 2 ? as_tuple(weights[0].sym_sizes()) : "",
                     " and ", weights.size() >= 2 ? as_tuple(weights[1].sym_sizes()) : "");
   TORCH_CHECK_VALUE(!(reverse && bidirectional), "rnn_fused: reverse runs the one direction "
                     "of a unidirectional stack");

@@ -21,6 +21,7 @@ import torch
 from torchrl.modules import GRUModule, LSTMModule
 
 from ..modules import FusedGRU, FusedLSTM
+from ..utils import episode_starts_to_mask
 
 __all__ = ["FusedLSTMModule", "FusedGRUModule"]
 
@@ -39,9 +40,7 @@ def _run_rows(rnn, value: torch.Tensor, stored: Sequence[torch.Tensor],
               is_init: torch.Tensor):
     """value [B, T, D]; stored: TorchRL's states, each [B, T, L, W]; is_init [B, T].
     Returns the output and each state at every episode's last step, zeros elsewhere."""
-    starts = is_init[:, 1:]
-    mask = torch.ones_like(is_init)
-    mask[:, :-1] = ~starts
+    mask = episode_starts_to_mask(is_init, batch_first=True)
     hx = tuple(s[:, 0].transpose(0, 1) for s in stored)
     # Step t's reset state is the one stored where the next episode starts (t + 1);
     # the last step never resets.
@@ -49,8 +48,9 @@ def _run_rows(rnn, value: torch.Tensor, stored: Sequence[torch.Tensor],
     single = len(stored) == 1
     output, _, every_step = rnn(value, hx[0] if single else hx, mask=mask,
                                 reset_state=resets[0] if single else resets, step_states=True)
-    ends = torch.ones_like(is_init)
-    ends[:, :-1] = starts
+    # An episode ends where the carry resets, and at the row's last step.
+    ends = ~mask
+    ends[:, -1] = True
     ends = ends[..., None, None]
     states = (every_step,) if single else every_step
     return output, [torch.where(ends, s.permute(1, 2, 0, 3), torch.zeros((), dtype=s.dtype,

@@ -128,3 +128,24 @@ def test_refuses_what_it_cannot_run():
     with pytest.raises(ValueError, match="recurrent_backend must be 'pad' or 'auto'"):
         FusedGRUModule(input_size=D, hidden_size=H, in_key="x", out_key="y",
                        recurrent_backend="scan")
+
+
+@pytest.mark.parametrize("kind", list(PAIRS))
+def test_keys_as_keywords_and_make_python_based(kind, monkeypatch):
+    """TorchRL's modules take their in_keys as keyword arguments. After
+    make_python_based() the inner RNN is TorchRL's, whose mask= freezes the carry:
+    the fused call must not take it. (In float32: TorchRL's Python GRU keeps
+    float32 weights for a float64 module.)"""
+    reference, fused = module_pair(kind, num_layers=2)
+    inputs = inputs_for(reference)
+    with set_recurrent_mode(True):
+        # A keyword call returns the out_keys' values, in order.
+        assert_same(f"{kind} by keyword", fused(**inputs), reference(**inputs))
+        inputs = {k: v if k == "is_init" else v.float() for k, v in inputs.items()}
+        for module in (reference, fused):
+            module.float().make_python_based()
+        calls = []
+        monkeypatch.setattr("rnn_fused.integrations.torchrl._run_rows",
+                            lambda *args: calls.append(args))
+        assert_same(f"{kind} python-based", fused(**inputs), reference(**inputs))
+    assert not calls

@@ -13,11 +13,13 @@ every episode's last step come from step_states=True, zeros elsewhere, as TorchR
 writes them. Sequential mode (one step at a time, in collectors) is TorchRL's own
 code around the fused module. A bidirectional module's reverse direction would need
 its own mask, so it takes TorchRL's split-and-pad path, still on the fused kernels.
+After make_python_based() the module holds TorchRL's Python RNN and runs TorchRL's code.
 Imports torchrl; `import rnn_fused` alone never does.
 """
 from typing import Sequence
 
 import torch
+from tensordict.nn import dispatch
 from torchrl.modules import GRUModule, LSTMModule
 
 from ..modules import FusedGRU, FusedLSTM
@@ -101,9 +103,13 @@ class _FusedRecurrentMode:
         if not isinstance(rnn, self._fused):
             setattr(self, self._attr, getattr(self._fused, f"from_{self._attr}")(rnn))
 
+    # dispatch: TorchRL's modules also take their keys as keyword arguments.
+    @dispatch
     def forward(self, tensordict):
         rnn = getattr(self, self._attr)
-        if not self.recurrent_mode or rnn.bidirectional:
+        # make_python_based() swaps in TorchRL's own RNN, whose mask= means "freeze":
+        # only a fused RNN takes the one-call path.
+        if not self.recurrent_mode or rnn.bidirectional or not isinstance(rnn, self._fused):
             return super().forward(tensordict)
         # h's width (proj_size where an LSTM projects), then the LSTM's c.
         widths = (rnn.proj_size or rnn.hidden_size,) + (

@@ -6,6 +6,7 @@ from typing import Optional, Tuple, Union
 import torch
 
 from ._checks import check_backend, check_nonlinearity
+from ._onnx_exporting import onnx_exporter
 
 
 def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor,
@@ -31,6 +32,10 @@ def fused_rnn(input: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Ten
     Returns (output [T, B, H] ([B, T, H] with batch_first, [T, H] unbatched),
     h_n [B, H]): h_n is the state after the last processed step, before reset.
     """
+    if onnx_exporter("fused_rnn") == "torchscript":
+        raise torch.onnx.errors.OnnxExporterError(
+            "fused_rnn: torch.onnx.export(dynamo=False) cannot write rnn_fused's ops; export "
+            "with dynamo=True (torch.onnx.export's default; docs/export.md)")
     check_nonlinearity(nonlinearity)
     check_backend(backend)
     if (bias_ih is None) != (bias_hh is None):

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from ._checks import check_backend, check_choice, check_nonlinearity
+from ._onnx_exporting import onnx_exporter
 from .ops import CELL_OF_MODE
 from .utils import lengths_to_mask
 
@@ -113,6 +114,8 @@ class FusedRecurrentBase:
                 step_states: bool = False):
         # step_states is not keyword-only: torch.onnx.export(dynamo=False) passes
         # every parameter of forward positionally, defaults included.
+        if onnx_exporter(self._name) == "torchscript":
+            return self._forward_for_torchscript_onnx(input, hx, mask, reset_state, step_states)
         states = self._states_of(hx)
         if isinstance(input, PackedSequence):
             if step_states:
@@ -122,6 +125,21 @@ class FusedRecurrentBase:
         resets, reset_value = self._split_reset_state(reset_state)
         return self._run(input, states, mask, resets, reset_value, self.batch_first,
                          step_states=step_states)
+
+    def _forward_for_torchscript_onnx(self, input, hx, mask, reset_state, step_states):
+        """torch.onnx.export(dynamo=False): torch's own operator, which that exporter
+        writes as ONNX's RNN, GRU or LSTM; it has none of our options."""
+        options = [name for name, used in (
+            ("mask", mask is not None), ("reset_state", reset_state is not None),
+            ("step_states", step_states), ("proj_size", self.proj_size > 0),
+            ("nonlinearity='identity'", self.mode == "RNN_IDENTITY")) if used]
+        if options:
+            raise torch.onnx.errors.OnnxExporterError(
+                f"{self._name}: torch.onnx.export(dynamo=False) writes ONNX's own "
+                f"{self.mode.split('_')[0]} operator, which has no {', '.join(options)}; "
+                "export with dynamo=True (torch.onnx.export's default), which runs every "
+                "option (docs/export.md)")
+        return super(FusedRecurrentBase, self).forward(input, hx)
 
     def _forward_packed(self, packed: PackedSequence, states: Optional[States], mask,
                         reset_state):

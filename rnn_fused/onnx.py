@@ -1,10 +1,10 @@
-"""ONNX export of FusedRNN, FusedGRU and FusedLSTM through torch.onnx.export(dynamo=True):
+"""ONNX export of FusedRNN, FusedGRU and FusedLSTM through torch.onnx's dynamo exporter,
+its default:
 
-    program = torch.onnx.export(
-        model, args, dynamo=True,
-        custom_translation_table=rnn_fused.onnx.custom_translation_table())
+    import rnn_fused.onnx   # registers the translation below with the exporter
+    torch.onnx.export(model, args, "model.onnx")
 
-The table maps the layer op (one call per layer and direction) to ONNX:
+The translation maps the layer op (one call per layer and direction) to ONNX:
 without a mask, to ONNX's own RNN, GRU or LSTM operator on the module's own
 weights, reordered to ONNX's gate order inside the graph; with a mask, or for an
 LSTM with projections (which ONNX's LSTM lacks), to a Scan whose step applies
@@ -19,6 +19,7 @@ import numpy as np
 import onnx_ir as ir
 import torch
 from onnxscript import opset18 as op
+from onnxscript.function_libs.torch_lib import registration as torch_lib_registration
 # Scan's outputs are variadic, which onnxscript's op calls cannot count, so the
 # Scan node goes straight into the exporter's recorder, as torch.onnx's own
 # translation of torch's scan does.
@@ -41,7 +42,9 @@ _BODY_IDS = itertools.count()
 
 def custom_translation_table() -> Dict[torch._ops.OpOverload, object]:
     """The `custom_translation_table` argument of torch.onnx.export(dynamo=True) for
-    models holding FusedRNN, FusedGRU, FusedLSTM or calling fused_rnn."""
+    models holding FusedRNN, FusedGRU, FusedLSTM or calling fused_rnn. Since
+    importing this module registers the same translation, the argument is only
+    needed where the registration below stops working in a later torch or onnxscript."""
     return {torch.ops.rnn_fused.layer_forward.default: _layer_forward}
 
 
@@ -234,3 +237,10 @@ class _Step:
                        version=tracer.opset.version)
         tracer.nodes.append(node)
         return node.outputs
+
+
+# The dynamo exporter builds its table of translations at every call from onnxscript's
+# torch_lib registry, and offers no public way to add to it: a translation
+# registered there is found without custom_translation_table. The modules import
+# this module when they find themselves inside an export (_onnx_exporting.py).
+torch_lib_registration.torch_op("rnn_fused::layer_forward", trace_only=True)(_layer_forward)

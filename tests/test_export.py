@@ -4,6 +4,7 @@ with, and matches eager."""
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -304,11 +305,88 @@ def test_import_does_not_need_onnx():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_torchscript_exporter_names_the_op(tmp_path):
-    """torch.onnx.export(dynamo=False) stops at rnn_fused::module_forward, as
-    docs/export.md says; a forward signature it cannot call would fail earlier with a
-    TypeError (it passes every parameter positionally)."""
-    with pytest.raises(torch.onnx.errors.UnsupportedOperatorError,
-                       match="rnn_fused::module_forward"):
-        torch.onnx.export(FusedLSTM(3, 4).eval(), (torch.randn(5, 2, 3),),
-                          str(tmp_path / "lstm.onnx"), dynamo=False)
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_plain_export_call(cell, tmp_path):
+    """torch.onnx.export(model, args, path) with no table: importing rnn_fused.onnx
+    (above) registered the translation."""
+    rnn = CELLS[cell](3, 6, num_layers=2, batch_first=True, bidirectional=True).eval()
+    args, kwargs = batch_first_inputs(cell, rnn, "resets", batch=3, steps=5)
+    path = tmp_path / "model.onnx"
+    torch.onnx.export(rnn, args, str(path), kwargs=kwargs, verbose=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    leaves = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+    actual = session.run(None, {i.name: t.numpy() for i, t in zip(session.get_inputs(), leaves)})
+    with torch.no_grad():
+        expected = tree_leaves(rnn(*args, **kwargs))
+    assert len(actual) == len(expected)
+    for k, (a, e) in enumerate(zip(actual, expected)):
+        report(f"{cell} output {k}", torch.from_numpy(a), e, **TOLERANCES[torch.float32])
+
+
+def test_export_without_the_import_names_it():
+    """Without `import rnn_fused.onnx`, torch.onnx's exporter stops at the trace with
+    our message, not later at torch's "No ONNX function found"."""
+    code = textwrap.dedent("""
+        import torch, rnn_fused
+
+        class Functional(torch.nn.Module):
+            def forward(self, x, w_ih, w_hh):
+                return rnn_fused.fused_rnn(x, w_ih, w_hh)[0]
+
+        x = torch.randn(5, 2, 3)
+        for model, args in ((rnn_fused.FusedGRU(3, 4).eval(), (x,)),
+                            (Functional(), (x, torch.randn(4, 3), torch.randn(4, 4)))):
+            try:
+                torch.onnx.export(model, args, verbose=False)
+            except Exception as error:
+                assert "run `import rnn_fused.onnx` before exporting" in str(error), error
+            else:
+                raise AssertionError("exported without the translation")
+        """)
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_torchscript_exporter(cell, tmp_path):
+    """torch.onnx.export(dynamo=False) writes ONNX's own operator, at other batch
+    sizes and lengths than it traced."""
+    rnn = CELLS[cell](3, 6, num_layers=2, batch_first=True, bidirectional=True).eval()
+    hx = states_like(cell, rnn, 2)
+    path = tmp_path / "model.onnx"
+    state_names = ["h0", "c0"] if cell == "lstm" else ["h0"]
+    axes = {"input": {0: "batch", 1: "steps"}, **{name: {1: "batch"} for name in state_names}}
+    torch.onnx.export(rnn, (torch.randn(2, 4, 3), hx), str(path), dynamo=False,
+                      input_names=["input", *state_names], dynamic_axes=axes)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    import onnx
+    assert ONNX_OPS[cell] in {node.op_type for node in onnx.load(str(path)).graph.node}
+    x, hx = torch.randn(3, 7, 3), states_like(cell, rnn, 3)
+    states = hx if cell == "lstm" else (hx,)
+    actual = session.run(None, {"input": x.numpy(),
+                                **{n: t.numpy() for n, t in zip(state_names, states)}})
+    with torch.no_grad():
+        expected = tree_leaves(rnn(x, hx))
+    assert len(actual) == len(expected)
+    for k, (a, e) in enumerate(zip(actual, expected)):
+        report(f"{cell} output {k}", torch.from_numpy(a), e, **TOLERANCES[torch.float32])
+
+
+def test_torchscript_exporter_refuses_our_options(tmp_path):
+    """ONNX's own operators have no mask, reset state, projection or identity
+    nonlinearity: dynamo=False names what it cannot write, and dynamo=True."""
+    x = torch.randn(5, 2, 3)
+    cases = [(FusedLSTM(3, 4).eval(), (x, None, torch.rand(5, 2) > 0.3), "has no mask"),
+             (FusedGRU(3, 4).eval(), (x, None, None, 0.5), "has no reset_state"),
+             (FusedLSTM(3, 4, proj_size=2).eval(), (x,), "has no proj_size"),
+             (FusedRNN(3, 4, nonlinearity="identity").eval(), (x,),
+              "has no nonlinearity='identity'")]
+    for model, args, message in cases:
+        with pytest.raises(torch.onnx.errors.OnnxExporterError, match=message):
+            torch.onnx.export(model, args, str(tmp_path / "model.onnx"), dynamo=False)
+
+    class Functional(nn.Module):
+        def forward(self, x, w_ih, w_hh):
+            return fused_rnn(x, w_ih, w_hh)[0]
+    with pytest.raises(torch.onnx.errors.OnnxExporterError, match="export with dynamo=True"):
+        torch.onnx.export(Functional(), (x, torch.randn(4, 3), torch.randn(4, 4)),
+                          str(tmp_path / "model.onnx"), dynamo=False)

@@ -3,9 +3,10 @@ and without episode starts inside the sequences: CleanRL's get_states loop
 against fused_get_states, sb3-contrib's RecurrentActorCriticPolicy against
 FusedLstmPolicy (evaluate_actions on one training batch), and TorchRL's
 LSTMModule and GRUModule in recurrent mode (its default 'pad' backend) against
-FusedLSTMModule and FusedGRUModule. timing.time_calls: one sample per row and
-repeat, the two rows of a case in alternating order; the median and the range
-over the repeats, and of the per-repeat ratios.
+FusedLSTMModule and FusedGRUModule; and sb3-contrib's whole update phase,
+RecurrentPPO.train(), stock against FusedLstmPolicy. timing.time_calls: one
+sample per row and repeat, the two rows of a case in alternating order; the
+median and the range over the repeats, and of the per-repeat ratios.
 
 Usage: python benchmarks/integrations.py [--repeats 5]
 """
@@ -89,6 +90,31 @@ def sb3_rows(with_starts, generator):
             "FusedLstmPolicy": row(fused)}
 
 
+def sb3_update_rows():
+    """RecurrentPPO's whole update phase, `train()`: n_epochs=10 passes of batch 256
+    over one rollout of 8 CartPole environments × 128 steps (their episodes start
+    wherever they end), LSTMs of 64 for the actor and the critic, as
+    examples/sb3_recurrent_ppo.py trains. The stock model collects the rollout; the
+    fused one, with the same weights, trains on the same buffer. Each call keeps
+    training the model: every call does the same work."""
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3.common.env_util import make_vec_env
+    env = make_vec_env("CartPole-v1", n_envs=8, seed=0)
+    options = dict(n_steps=128, batch_size=256, seed=0, device="cpu",
+                   policy_kwargs=dict(lstm_hidden_size=64))
+    stock = RecurrentPPO("MlpLstmPolicy", env, **options)
+    fused = RecurrentPPO(FusedLstmPolicy, env, **options)
+    fused.policy.load_state_dict(stock.policy.state_dict())
+    steps = stock.n_steps * env.num_envs
+    _, callback = stock._setup_learn(steps)
+    stock.collect_rollouts(env, callback, stock.rollout_buffer, n_rollout_steps=stock.n_steps)
+    fused._setup_learn(steps)
+    fused.rollout_buffer = stock.rollout_buffer
+    starts = int(stock.rollout_buffer.episode_starts.sum())
+    return {"sb3-contrib RecurrentPPO.train()": stock.train,
+            "with FusedLstmPolicy": fused.train}, starts
+
+
 def torchrl_rows(module_classes, with_starts, generator):
     """Issue 31's target point: B=64 rows of T=64 steps, 32 features, H=128."""
     batch, steps, features, hidden = 64, 64, 32, 128
@@ -140,6 +166,13 @@ def main(argv=None):
             ratios = [t / o for t, o in zip(theirs, ours)]
             print(f"| {library} | {'yes' if with_starts else 'no'} | {cell(theirs)} | "
                   f"{cell(ours)} | {cell(ratios, '×')} |")
+    rows, starts = sb3_update_rows()
+    times = time_calls(rows, args.repeats)
+    theirs, ours = times.values()
+    ratios = [t / o for t, o in zip(theirs, ours)]
+    print(f"\nsb3-contrib's update phase, RecurrentPPO.train() on one rollout ({starts} episode "
+          f"starts in 8 × 128 steps), s per call: stock {cell(theirs)}, FusedLstmPolicy "
+          f"{cell(ours)}, speedup {cell(ratios, '×')}")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,14 @@ def test_sb3_recurrent_ppo_learns_with_the_fused_policy():
     policy over two seeds (docs/integrations.md)."""
     pytest.importorskip("sb3_contrib", reason="make installs stable-baselines3-contrib")
     sb3 = load_example("sb3_recurrent_ppo")
-    _, _, curve = sb3.train("FusedLSTM", dict(sb3.FULL, timesteps=30_000), seed=0)
+    # One thread: beside another test worker on two cores, two threads' spinning
+    # made the run six times slower (124 s).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _, _, curve = sb3.train("FusedLSTM", dict(sb3.FULL, timesteps=30_000), seed=0)
+    finally:
+        torch.set_num_threads(threads)
     (_, first), (_, last) = curve[0], curve[-1]
     print(f"mean return: first rollout {first:.1f}, after {curve[-1][0]} steps {last:.1f}")
     assert last >= 2 * first

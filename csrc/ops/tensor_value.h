@@ -27,10 +27,11 @@ class TensorValue {
   bool is_tensor() const { return tensor_.defined(); }
   const at::Tensor& tensor() const { return tensor_; }
 
+  // Adding a constant zero (a GRU's absent b_hn) records no op: the graph that
+  // create_graph differentiates would otherwise carry one more node per step.
   friend TensorValue operator+(const TensorValue& a, const TensorValue& b) {
-    if (!a.is_tensor()) return b.is_tensor() ? TensorValue(b.tensor_ + a.number_)
-                                             : TensorValue(a.number_ + b.number_);
-    return b.is_tensor() ? TensorValue(a.tensor_ + b.tensor_) : TensorValue(a.tensor_ + b.number_);
+    if (!a.is_tensor()) return b.is_tensor() ? b.plus(a.number_) : TensorValue(a.number_ + b.number_);
+    return b.is_tensor() ? TensorValue(a.tensor_ + b.tensor_) : a.plus(b.number_);
   }
   friend TensorValue operator-(const TensorValue& a, const TensorValue& b) {
     if (!a.is_tensor()) return b.is_tensor() ? TensorValue(at::rsub(b.tensor_, a.number_))
@@ -44,6 +45,10 @@ class TensorValue {
   }
 
  private:
+  TensorValue plus(double number) const {
+    return number == 0 ? *this : TensorValue(tensor_ + number);
+  }
+
   at::Tensor tensor_;
   double number_ = 0;
 };

@@ -93,8 +93,8 @@ def sb3_rows(with_starts, generator):
 def sb3_update_rows():
     """RecurrentPPO's whole update phase, `train()`: n_epochs=10 passes of batch 256
     over one rollout of 8 CartPole environments × 128 steps (their episodes start
-    wherever they end), LSTMs of 64 for the actor and the critic, as
-    examples/sb3_recurrent_ppo.py trains. The stock model collects the rollout; the
+    wherever they end), LSTMs of 64 for the actor and the critic: the sizes
+    examples/sb3_recurrent_ppo.py trains at, with all four observations. The stock model collects the rollout; the
     fused one, with the same weights, trains on the same buffer. Each call keeps
     training the model: every call does the same work."""
     from sb3_contrib import RecurrentPPO

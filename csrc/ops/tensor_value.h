@@ -30,7 +30,9 @@ class TensorValue {
   // Adding a constant zero (a GRU's absent b_hn) records no op: the graph that
   // create_graph differentiates would otherwise carry one more node per step.
   friend TensorValue operator+(const TensorValue& a, const TensorValue& b) {
-    if (!a.is_tensor()) return b.is_tensor() ? b.plus(a.number_) : TensorValue(a.number_ + b.number_);
+    if (!a.is_tensor()) {
+      return b.is_tensor() ? b.plus(a.number_) : TensorValue(a.number_ + b.number_);
+    }
     return b.is_tensor() ? TensorValue(a.tensor_ + b.tensor_) : a.plus(b.number_);
   }
   friend TensorValue operator-(const TensorValue& a, const TensorValue& b) {

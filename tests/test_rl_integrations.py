@@ -73,6 +73,36 @@ def observation_space(kind):
             "dict": gym.spaces.Dict({"position": box, "velocity": box})}[kind]
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_sb3_process_sequence_is_the_stock_loop_in_float64(layers):
+    """The fused policies' _process_sequence against sb3-contrib's own (its per-step
+    loop whenever a start falls in the batch), float64, starts at t=0 and mid-row:
+    output, final states and every gradient. (evaluate_actions casts observations to
+    float32, so the policies are compared in float32 below.)"""
+    from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+
+    from rnn_fused.integrations.sb3 import FusedLstmPolicy
+    n_seq = 3
+    lstm = nn.LSTM(F, H, num_layers=layers, dtype=torch.float64)
+    fused = FusedLSTM.from_lstm(lstm)
+    features = torch.randn(n_seq * T, F, dtype=torch.float64)
+    states = [torch.randn(layers, n_seq, H, dtype=torch.float64) for _ in range(2)]
+    # sb3 lays its sequences out one after another: [n_seq · T].
+    starts = random_done().view(T, B).t().flatten()
+    results = []
+    for process, rnn in ((RecurrentActorCriticPolicy._process_sequence, lstm),
+                         (FusedLstmPolicy._process_sequence, fused)):
+        leaves = [features.clone().requires_grad_()] + [s.clone().requires_grad_()
+                                                        for s in states]
+        output, final = process(leaves[0], tuple(leaves[1:]), starts, rnn)
+        weights = torch.linspace(-1, 1, output.numel(), dtype=torch.float64).view_as(output)
+        loss = (output * weights).sum() + sum(f.square().sum() for f in final)
+        grads = torch.autograd.grad(loss, leaves + list(rnn.parameters()))
+        results.append([output, *final, *grads])
+    for k, (expected, actual) in enumerate(zip(*results)):
+        report(f"tensor {k}", actual, expected, atol=1e-12, rtol=1e-12)
+
+
 @pytest.mark.parametrize("fused_cls, stock_cls, space", sb3_policies(),
                          ids=["mlp", "cnn", "multi-input"])
 def test_sb3_policies_evaluate_like_the_stock_ones(fused_cls, stock_cls, space):

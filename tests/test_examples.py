@@ -32,7 +32,18 @@ def test_gradient_flow_vanishes_below_radius_one_and_explodes_above():
         torch.testing.assert_close(norms["identity", "orthogonal", radius], expected)
 
 
-def test_adding_problem_default_init_beats_the_baselines_at_t50():
+@pytest.fixture
+def one_thread():
+    """For the examples that train: beside another xdist worker on two cores, two
+    threads' spinning made them several times slower (the RecurrentPPO run: 124 s on
+    two threads, 21 s on one; the adding problem: 85–147 s in CI, 17 s alone)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_adding_problem_default_init_beats_the_baselines_at_t50(one_thread):
     adding_problem = load_example("adding_problem")
     curves = adding_problem.main(["--quick"])
     final = adding_problem.final_mse(curves[50, "orthogonal"])
@@ -76,22 +87,15 @@ def test_sb3_recurrent_ppo_policies_evaluate_like_the_stock_policy():
 
 
 @pytest.mark.slow
-def test_sb3_recurrent_ppo_learns_with_the_fused_policy():
+def test_sb3_recurrent_ppo_learns_with_the_fused_policy(one_thread):
     """RecurrentPPO with FusedLstmPolicy learns CartPole with its velocities hidden
     (a task that needs memory): after 30k steps (about 20 s) its mean return is at
     least 1.5 times its first rollout's, an untrained policy's (19.0 to 45.0 with seed
-    0 on the AVX2 machine: a margin for other CPUs' rounding). The full example compares it with the stock
-    policy over two seeds (docs/integrations.md)."""
+    0 on the AVX2 machine: a margin for other CPUs' rounding). The full example
+    compares it with the stock policy over two seeds (docs/integrations.md)."""
     pytest.importorskip("sb3_contrib", reason="make installs stable-baselines3-contrib")
     sb3 = load_example("sb3_recurrent_ppo")
-    # One thread: beside another test worker on two cores, two threads' spinning
-    # made the run six times slower (124 s).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        _, _, curve = sb3.train("FusedLSTM", dict(sb3.FULL, timesteps=30_000), seed=0)
-    finally:
-        torch.set_num_threads(threads)
+    _, _, curve = sb3.train("FusedLSTM", dict(sb3.FULL, timesteps=30_000), seed=0)
     (_, first), (_, last) = curve[0], curve[-1]
     print(f"mean return: first rollout {first:.1f}, after {curve[-1][0]} steps {last:.1f}")
     assert last >= 1.5 * first

@@ -18,8 +18,10 @@ import numpy as np
 import statistics
 
 import torch
+from sb3_contrib import RecurrentPPO
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from sb3_contrib.common.recurrent.type_aliases import RNNStates
+from stable_baselines3.common.env_util import make_vec_env
 from tensordict import TensorDict
 from torch import nn
 from torchrl.modules import GRUModule, LSTMModule, set_recurrent_mode
@@ -97,8 +99,6 @@ def sb3_update_rows():
     examples/sb3_recurrent_ppo.py trains at, with all four observations. The stock model collects the rollout; the
     fused one, with the same weights, trains on the same buffer. Each call keeps
     training the model: every call does the same work."""
-    from sb3_contrib import RecurrentPPO
-    from stable_baselines3.common.env_util import make_vec_env
     env = make_vec_env("CartPole-v1", n_envs=8, seed=0)
     options = dict(n_steps=128, batch_size=256, seed=0, device="cpu",
                    policy_kwargs=dict(lstm_hidden_size=64))

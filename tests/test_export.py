@@ -38,10 +38,11 @@ def export(model, args, kwargs, dynamic_shapes):
 
 
 def run_onnx(program, args, kwargs):
-    """The exported graph in onnxruntime (CPU) on the tensors of (args, kwargs),
-    flattened as the exporter flattens them (numbers are constants in the graph)."""
-    session = ort.InferenceSession(program.model_proto.SerializeToString(),
-                                   providers=["CPUExecutionProvider"])
+    """The exported graph (an ONNXProgram, or the path of a saved one) in
+    onnxruntime (CPU) on the tensors of (args, kwargs), flattened as the exporter
+    flattens them (numbers are constants in the graph)."""
+    model = program if isinstance(program, str) else program.model_proto.SerializeToString()
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     leaves = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
     assert len(names) == len(leaves), (names, [tuple(t.shape) for t in leaves])
@@ -311,16 +312,9 @@ def test_plain_export_call(cell, tmp_path):
     (above) registered the translation."""
     rnn = CELLS[cell](3, 6, num_layers=2, batch_first=True, bidirectional=True).eval()
     args, kwargs = batch_first_inputs(cell, rnn, "resets", batch=3, steps=5)
-    path = tmp_path / "model.onnx"
-    torch.onnx.export(rnn, args, str(path), kwargs=kwargs, verbose=False)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    leaves = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
-    actual = session.run(None, {i.name: t.numpy() for i, t in zip(session.get_inputs(), leaves)})
-    with torch.no_grad():
-        expected = tree_leaves(rnn(*args, **kwargs))
-    assert len(actual) == len(expected)
-    for k, (a, e) in enumerate(zip(actual, expected)):
-        report(f"{cell} output {k}", torch.from_numpy(a), e, **TOLERANCES[torch.float32])
+    path = str(tmp_path / "model.onnx")
+    torch.onnx.export(rnn, args, path, kwargs=kwargs, verbose=False)
+    compare(cell, path, rnn, args, kwargs)
 
 
 def test_export_without_the_import_names_it():
@@ -351,34 +345,19 @@ def test_torchscript_exporter(cell, tmp_path):
     """torch.onnx.export(dynamo=False) writes ONNX's own operator, at other batch
     sizes and lengths than it traced."""
     rnn = CELLS[cell](3, 6, num_layers=2, batch_first=True, bidirectional=True).eval()
-    hx = states_like(cell, rnn, 2)
-    path = tmp_path / "model.onnx"
+    path = str(tmp_path / "model.onnx")
     state_names = ["h0", "c0"] if cell == "lstm" else ["h0"]
     axes = {"input": {0: "batch", 1: "steps"}, **{name: {1: "batch"} for name in state_names}}
-    torch.onnx.export(rnn, (torch.randn(2, 4, 3), hx), str(path), dynamo=False,
-                      input_names=["input", *state_names], dynamic_axes=axes)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    torch.onnx.export(rnn, (torch.randn(2, 4, 3), states_like(cell, rnn, 2)), path,
+                      dynamo=False, input_names=["input", *state_names], dynamic_axes=axes)
     import onnx
-    assert ONNX_OPS[cell] in {node.op_type for node in onnx.load(str(path)).graph.node}
-    x, hx = torch.randn(3, 7, 3), states_like(cell, rnn, 3)
-    states = hx if cell == "lstm" else (hx,)
-    actual = session.run(None, {"input": x.numpy(),
-                                **{n: t.numpy() for n, t in zip(state_names, states)}})
-    with torch.no_grad():
-        expected = tree_leaves(rnn(x, hx))
-    assert len(actual) == len(expected)
-    for k, (a, e) in enumerate(zip(actual, expected)):
-        report(f"{cell} output {k}", torch.from_numpy(a), e, **TOLERANCES[torch.float32])
+    assert ONNX_OPS[cell] in {node.op_type for node in onnx.load(path).graph.node}
+    x = torch.randn(3, 7, 3)
+    compare(cell, path, rnn, (x, states_like(cell, rnn, 3)), {})
     # Without hx: torch's forward starts from zeros, as ours does.
-    torch.onnx.export(rnn, (torch.randn(2, 4, 3),), str(path), dynamo=False,
+    torch.onnx.export(rnn, (torch.randn(2, 4, 3),), path, dynamo=False,
                       input_names=["input"], dynamic_axes={"input": {0: "batch", 1: "steps"}})
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    actual = session.run(None, {"input": x.numpy()})
-    with torch.no_grad():
-        expected = tree_leaves(rnn(x))
-    for k, (a, e) in enumerate(zip(actual, expected)):
-        report(f"{cell} without hx, output {k}", torch.from_numpy(a), e,
-               **TOLERANCES[torch.float32])
+    compare(f"{cell} without hx", path, rnn, (x,), {})
 
 
 def test_torchscript_exporter_refuses_our_options(tmp_path):
